@@ -190,6 +190,90 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print("next stages (teacher labelling, student training, evaluation) arrive with the pipeline")
 
 
+def _parse_preds(specs: Sequence[str]) -> dict[str, Path]:
+    preds: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise CliError(f"--pred {spec!r}: expected NAME=FILE")
+        if name in preds:
+            raise CliError(f"--pred: system name {name!r} given twice")
+        preds[name] = Path(path)
+    return preds
+
+
+def _info_for(path: Path) -> dict | None:
+    """Optional sidecar <pred>.info.json (parameters, sentences_per_second, cost...)."""
+    import json
+
+    side = path.with_name(path.name.removesuffix(".jsonl") + ".info.json")
+    if side.exists():
+        try:
+            return json.loads(side.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{side}: invalid JSON ({exc.msg})") from exc
+    return None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    from .evaluate import evaluate
+    from .evaluate.metrics import EvaluationError
+    from .schema import atomic_open
+
+    preds = _parse_preds(args.pred)
+    gold = list(read_sentences(args.gold))
+    info = {name: i for name, p in preds.items() if (i := _info_for(p))}
+    try:
+        metrics = evaluate(gold, {name: read_sentences(p) for name, p in preds.items()},
+                           allow_missing=args.allow_missing, n_bootstrap=args.bootstrap,
+                           seed=args.seed, info=info)
+    except EvaluationError as exc:
+        raise CliError(str(exc)) from exc
+    metrics["inputs"] = {"gold": str(args.gold), "predictions": {k: str(v) for k, v in preds.items()}}
+    with atomic_open(args.out) as fh:
+        json.dump(metrics, fh, indent=2)
+        fh.write("\n")
+    print(f"{len(gold):,} gold sentences from {args.gold}")
+    print(f"{'system':<24} {'entity F1':>22} {'relation F1':>22} {'relation text F1':>18}")
+    for name, s in metrics["systems"].items():
+        from .evaluate.report import _f1_ci
+
+        miss = f"  ({s['n_missing']:,} missing)" if s["n_missing"] else ""
+        print(f"{name:<24} {_f1_ci(s['entity']['strict']):>22} {_f1_ci(s['relation']['strict']):>22} "
+              f"{_f1_ci(s['relation']['text']):>18}{miss}")
+    print(f"(strict match, %, 95% bootstrap interval) -> {args.out}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    import json
+    import shlex
+
+    from .evaluate.report import write_report
+
+    try:
+        metrics = json.loads(Path(args.metrics).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"{args.metrics}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{args.metrics}: invalid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if "systems" not in metrics or "n_sentences" not in metrics:
+        raise CliError(f"{args.metrics}: not a metrics file from `ade-distill evaluate`")
+    preds = _parse_preds(args.pred)
+    unknown = set(preds) - set(metrics["systems"])
+    if unknown:
+        raise CliError(f"--pred names systems not in {args.metrics}: {', '.join(sorted(unknown))}")
+    gold = list(read_sentences(args.gold)) if args.gold else None
+    if preds and gold is None:
+        raise CliError("--pred needs --gold for the error analysis")
+    pred_sents = {name: list(read_sentences(p)) for name, p in preds.items()}
+    command = "ade-distill " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if args.show_command else None
+    paths = write_report(metrics, args.out, gold=gold, preds=pred_sents or None,
+                         excerpts=not args.no_excerpts, title=args.title, command=command)
+    print(f"report: {paths['html']}  ({paths['md'].name}, {paths['metrics'].name} beside it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ade-distill", description=(
         "Distill a GPT-class LLM into a small PubMedBERT extractor of adverse drug events."))
@@ -245,6 +329,28 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check sentence JSONL files against the schema and count them")
     v.add_argument("files", nargs="+", type=Path)
     v.set_defaults(func=cmd_validate)
+
+    e = sub.add_parser("evaluate", help="score prediction files against gold -> metrics.json")
+    e.add_argument("--gold", type=Path, required=True)
+    e.add_argument("--pred", action="append", default=[], required=True, metavar="NAME=FILE",
+                   help="a system's predictions (repeat for several systems)")
+    e.add_argument("--out", type=Path, required=True, help="metrics.json to write")
+    e.add_argument("--allow-missing", action="store_true",
+                   help="count gold sentences absent from a prediction file as predicting nothing")
+    e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
+    e.add_argument("--seed", type=int, default=13)
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("report", help="metrics.json (+ gold and predictions) -> report.html and report.md")
+    r.add_argument("--metrics", type=Path, required=True)
+    r.add_argument("--gold", type=Path, help="gold sentences, for the error analysis")
+    r.add_argument("--pred", action="append", default=[], metavar="NAME=FILE")
+    r.add_argument("--out", type=Path, required=True, help="folder for report.html, report.md, metrics.json")
+    r.add_argument("--no-excerpts", action="store_true",
+                   help="leave all sentence text out of the report (clinical notes, confidential data)")
+    r.add_argument("--title", default="Adverse drug event extraction: evaluation report")
+    r.add_argument("--show-command", action="store_true", help="print the command line in the report")
+    r.set_defaults(func=cmd_report)
 
     d = sub.add_parser("demo", help="run the main job on the embedded sample")
     d.add_argument("--out", default="runs/demo")

@@ -1,0 +1,5 @@
+"""Gold + predictions -> metrics -> report."""
+
+from .metrics import EvaluationError, evaluate, prf
+
+__all__ = ["EvaluationError", "evaluate", "prf"]
