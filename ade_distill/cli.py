@@ -274,6 +274,100 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"report: {paths['html']}  ({paths['md'].name}, {paths['metrics'].name} beside it)")
 
 
+def _teacher_config(path: Path | None, overrides: dict):
+    from .config import ConfigError
+    from .teacher import TeacherConfig
+
+    try:
+        cfg = TeacherConfig.from_yaml(path) if path else TeacherConfig()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    return cfg.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+def cmd_label(args: argparse.Namespace) -> None:
+    from .teacher import Teacher
+    from .teacher.labeler import write_run_summary
+
+    cfg = _teacher_config(args.teacher, {"cache": args.cache})
+    sentences = read_sentences(args.input)
+    with Teacher(cfg) as teacher:
+        try:
+            stats = teacher.label(sentences, args.out, failures=args.failures, limit=args.limit,
+                                  checkpoint_every=args.checkpoint_every)
+        except Exception as exc:  # server start failure, bad key...: one line, named
+            from .teacher.server import ServerError
+
+            if isinstance(exc, (ServerError, ValueError)):
+                raise CliError(f"label: {exc}") from exc
+            raise
+    summary = Path(str(args.out).removesuffix(".jsonl") + ".run.json")
+    write_run_summary(stats, cfg, summary)
+    rate = f"{stats.labelled / stats.seconds:.2f} sentences/s" if stats.seconds else "-"
+    print(f"teacher {teacher.model_name}: {stats.labelled:,} labelled, {stats.failed:,} failed, "
+          f"{stats.skipped_existing:,} already done; {stats.calls:,} calls, {stats.cache_hits:,} cache hits; "
+          f"{stats.prompt_tokens:,} prompt + {stats.completion_tokens:,} completion tokens; "
+          f"cost ${stats.cost_usd:.4f} (at {cfg.reference_model} prices ${stats.reference_cost_usd:.4f}); "
+          f"{rate}; hallucinated strings {stats.hallucinated}/{stats.strings} -> {args.out}")
+    if stats.failed:
+        print(f"{stats.failed:,} sentence(s) failed ({dict(stats.failure_reasons)}); see the failures file; "
+              "rerun the same command to retry only those", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def cmd_teacher_serve(args: argparse.Namespace) -> None:
+    import time
+
+    from .teacher.server import LlamaServer, ServerError
+
+    try:
+        with LlamaServer(args.model, n_ctx=args.n_ctx, n_threads=args.threads, port=args.port) as srv:
+            print(f"serving {srv.model_path.name} at {srv.base_url} (model id {srv.model_alias!r}); Ctrl-C stops it",
+                  flush=True)
+            while srv.alive():
+                time.sleep(1)
+            raise CliError("the server exited")
+    except ServerError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def cmd_teacher_batch(args: argparse.Namespace) -> None:
+    from .teacher.labeler import LabelStats, export_batch, import_batch, import_replay
+
+    cfg = _teacher_config(args.teacher, {})
+    if args.action == "batch-export":
+        n = export_batch(read_sentences(args.input), cfg, args.out)
+        print(f"wrote {n:,} Batch API requests to {args.out} (upload with the OpenAI Batch API)")
+        return
+    stats = LabelStats()
+    src = args.results
+    gen = (import_batch(read_sentences(args.input), src, cfg, stats) if args.action == "batch-import"
+           else import_replay(read_sentences(args.input), src, cfg, name=args.name, stats=stats))
+    failures: list[tuple[str, str]] = []
+
+    def labelled():
+        for item in gen:
+            if isinstance(item, tuple):
+                failures.append(item)
+            else:
+                yield item
+
+    n = write_jsonl(args.out, labelled())
+    if failures:
+        import json
+
+        from .schema import atomic_open
+
+        fpath = Path(str(args.out).removesuffix(".jsonl") + ".failures.jsonl")
+        with atomic_open(fpath) as fh:
+            for sid, reason in failures:
+                fh.write(json.dumps({"id": sid, "reason": reason}) + "\n")
+    print(f"{n:,} sentences labelled, {len(failures):,} failed, hallucinated strings "
+          f"{stats.hallucinated}/{stats.strings} -> {args.out}")
+    if failures:
+        raise SystemExit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ade-distill", description=(
         "Distill a GPT-class LLM into a small PubMedBERT extractor of adverse drug events."))
@@ -330,6 +424,38 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("files", nargs="+", type=Path)
     v.set_defaults(func=cmd_validate)
 
+    lb = sub.add_parser("label", help="label sentences with the teacher LLM")
+    lb.add_argument("--in", dest="input", type=Path, required=True, help="sentences JSONL")
+    lb.add_argument("--out", type=Path, required=True, help="teacher-labelled sentences JSONL")
+    lb.add_argument("--teacher", type=Path, help="teacher YAML (default: local llama.cpp server, Qwen 1.5B)")
+    lb.add_argument("--failures", type=Path, help="default: <out>.failures.jsonl")
+    lb.add_argument("--cache", help="override the cache path of the config")
+    lb.add_argument("--limit", type=int, help="label at most this many new sentences")
+    lb.add_argument("--checkpoint-every", type=int, default=25,
+                    help="rewrite the output every N sentences so a long run can be inspected")
+    lb.set_defaults(func=cmd_label)
+
+    te = sub.add_parser("teacher", help="teacher utilities: serve a local model, Batch API, replay")
+    tsub = te.add_subparsers(dest="action", required=True)
+    sv = tsub.add_parser("serve", help="run llama.cpp's OpenAI-compatible server on 127.0.0.1")
+    sv.add_argument("--model", default="qwen2.5-coder-1.5b-instruct-q4_k_m", help="known model name or .gguf path")
+    sv.add_argument("--port", type=int)
+    sv.add_argument("--n-ctx", type=int, default=2048)
+    sv.add_argument("--threads", type=int)
+    sv.set_defaults(func=cmd_teacher_serve)
+    for action, help_ in (("batch-export", "write OpenAI Batch API requests"),
+                          ("batch-import", "labels from an OpenAI Batch API result file"),
+                          ("replay", "labels another tool produced (JSONL id+ades, or CSV id,drug,effect)")):
+        bp = tsub.add_parser(action, help=help_)
+        bp.add_argument("--in", dest="input", type=Path, required=True)
+        bp.add_argument("--out", type=Path, required=True)
+        bp.add_argument("--teacher", type=Path)
+        if action != "batch-export":
+            bp.add_argument("--results", type=Path, required=True)
+        if action == "replay":
+            bp.add_argument("--name", default="replay", help="teacher name for the source field")
+        bp.set_defaults(func=cmd_teacher_batch)
+
     e = sub.add_parser("evaluate", help="score prediction files against gold -> metrics.json")
     e.add_argument("--gold", type=Path, required=True)
     e.add_argument("--pred", action="append", default=[], required=True, metavar="NAME=FILE",
@@ -373,11 +499,14 @@ def _setup_logging(verbose: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    from .config import ConfigError
     from .ingest import InputError
 
     try:
         args.func(args)
-    except (CliError, InputError, SchemaError, FileNotFoundError, IsADirectoryError) as exc:
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except (CliError, InputError, SchemaError, ConfigError, FileNotFoundError, IsADirectoryError) as exc:
         print(f"ade-distill: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,69 @@
+"""Validated settings loaded from YAML, with errors that name the file, key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A configuration file that does not validate; the message names key and line."""
+
+
+def _line_of(node, loc: tuple) -> int | None:
+    """Line (1-based) of the YAML node at ``loc``, or of its nearest existing parent."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if nxt is None:
+                return line
+            line, node = nxt[0].start_mark.line + 1, nxt[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def load_yaml_model(path: str | Path, model: type[M], *, section: str | None = None) -> M:
+    """Parse ``path`` (or one top-level ``section`` of it) into ``model``.
+
+    Unknown keys are errors (models forbid extras), so a typo never becomes a silent default.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    try:
+        data = yaml.safe_load(text) or {}
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+    prefix: tuple = ()
+    if section is not None:
+        if not isinstance(data, dict) or section not in data:
+            raise ConfigError(f"{path}: no top-level {section!r} section")
+        data, prefix = data[section], (section,)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        msgs = []
+        for err in exc.errors():
+            loc = prefix + tuple(err["loc"])
+            line = _line_of(root, loc)
+            key = ".".join(str(p) for p in loc)
+            msg = "unknown key (typo?)" if err["type"] == "extra_forbidden" else err["msg"]
+            msgs.append(f"{path}:{line}: {key}: {msg}")
+        raise ConfigError("; ".join(msgs)) from exc

@@ -1,0 +1,557 @@
+"""Sentences -> teacher-labelled Sentences: prompting, parsing, grounding, soft labels,
+caching, retries, cost accounting and a budget, with nothing lost.
+
+Every input sentence ends in the output or in failures.jsonl with its reason; a rerun
+makes no call that the cache already answered and retries only what failed or is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..config import load_yaml_model
+from ..schema import Entity, Relation, Sentence, atomic_open, write_jsonl
+from .backends import Completion, SamplingParams, TransientError, with_retries
+from .cache import CompletionCache, cache_key
+from .confidence import value_confidences
+from .grounding import find_spans, resolve_pair
+from .prompts import PROMPT_VERSION, build_messages, load_shots
+
+log = logging.getLogger(__name__)
+
+
+class Price(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input_per_1m: float
+    output_per_1m: float
+
+
+# Public list prices per 1M tokens (input/output) at the time of writing; override in config.
+DEFAULT_PRICES = {
+    "gpt-4o-mini": Price(input_per_1m=0.15, output_per_1m=0.60),
+    "gpt-4o": Price(input_per_1m=2.50, output_per_1m=10.0),
+    "gpt-4.1": Price(input_per_1m=2.0, output_per_1m=8.0),
+    "gpt-4.1-mini": Price(input_per_1m=0.40, output_per_1m=1.60),
+}
+
+
+class PromptConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    shots: str | None = None  # JSONL of gold example sentences; default data/prompts/few_shot.jsonl
+    n_shots: int | None = Field(default=None, ge=0)
+
+
+class TeacherConfig(BaseModel):
+    """Every teacher setting, validated; `ade-distill label --teacher teacher.yaml`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["openai", "local-server", "hf-local"] = "local-server"
+    model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"  # API model id, GGUF name/path, or HF id
+    base_url: str | None = None
+    api_key_env: str | None = "OPENAI_API_KEY"  # the variable's name; the key itself never in config
+    n_ctx: int = 2048
+    n_threads: int | None = None
+    gguf_file: str | None = None  # hf-local: load a GGUF file from the model folder
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=256, gt=0)
+    response_format: Literal["json_schema", "json_object", "none"] = "json_schema"
+    confidence: Literal["logprobs", "self-consistency", "none"] = "logprobs"
+    samples: int = Field(default=5, ge=1)
+    sample_temperature: float = Field(default=0.7, gt=0.0, le=2.0)
+    majority: float = Field(default=0.5, gt=0.0, le=1.0)
+    concurrency: int = Field(default=1, ge=1, le=64)
+    retries: int = Field(default=5, ge=0)
+    retry_base_s: float = Field(default=1.0, ge=0.0)
+    parse_retries: int = Field(default=2, ge=0)
+    max_consecutive_errors: int = Field(default=3, ge=1)
+    cache: str = "runs/teacher-cache.sqlite"
+    prices: dict[str, Price] = Field(default_factory=dict)
+    budget_usd: float | None = Field(default=None, ge=0.0)
+    reference_model: str = "gpt-4o-mini"  # priced for the "what would the API cost" column
+    fuzzy_threshold: float = Field(default=0.88, gt=0.0, le=1.0)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TeacherConfig":
+        return load_yaml_model(path, cls)
+
+    def price(self, model: str) -> Price | None:
+        return {**DEFAULT_PRICES, **self.prices}.get(model)
+
+
+class BudgetExceeded(RuntimeError):
+    pass
+
+
+class ServerGone(RuntimeError):
+    pass
+
+
+@dataclass
+class LabelStats:
+    sentences_in: int = 0
+    labelled: int = 0
+    failed: int = 0
+    skipped_existing: int = 0
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    reference_cost_usd: float = 0.0
+    strings: int = 0
+    hallucinated: int = 0
+    fuzzy_matches: int = 0
+    seconds: float = 0.0
+    failure_reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def hallucination_rate(self) -> float:
+        return self.hallucinated / self.strings if self.strings else 0.0
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["failure_reasons"] = dict(self.failure_reasons)
+        d["hallucination_rate"] = self.hallucination_rate
+        d["sentences_per_second"] = self.labelled / self.seconds if self.seconds else None
+        return d
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+
+
+def parse_answer(text: str) -> list[tuple[str, str]] | None:
+    """(drug, effect) pairs from the model's answer, tolerant of fences and chatter; None if
+    no usable JSON is found."""
+    t = _FENCE.sub("", text.strip())
+    start, end = t.find("{"), t.rfind("}")
+    candidates = [t]
+    if start != -1 and end > start:
+        candidates.append(t[start:end + 1])
+    lb, rb = t.find("["), t.rfind("]")
+    if lb != -1 and rb > lb:
+        candidates.append(t[lb:rb + 1])
+    for cand in candidates:
+        try:
+            data = json.loads(cand)
+        except json.JSONDecodeError:
+            continue
+        items = data.get("ades", data.get("ADEs", data.get("pairs"))) if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            continue
+        pairs = []
+        for it in items:
+            if not isinstance(it, dict):
+                continue
+            drug = it.get("drug")
+            effect = it.get("effect", it.get("adverse_effect", it.get("ade")))
+            if isinstance(drug, str) and isinstance(effect, str) and drug.strip() and effect.strip():
+                pairs.append((drug, effect))
+        return pairs
+    return None
+
+
+@dataclass
+class _Pair:
+    drug: str
+    effect: str
+    drug_conf: float | None = None
+    effect_conf: float | None = None
+
+
+def ground_pairs(sentence: Sentence, samples: list[list[_Pair]], *, fuzzy_threshold: float,
+                 majority: float, stats: LabelStats | None = None) -> tuple[list[Entity], list[Relation], int]:
+    """Map each sample's pairs onto the sentence; merge samples into labels with confidences.
+
+    One sample: confidences come from the pairs (logprobs) or stay unset. Several samples
+    (self-consistency): an entity's or pair's confidence is the share of samples that
+    contain it, and the hard labels are those at or above ``majority``.
+    """
+    text = sentence.text
+    n = len(samples)
+    ent_votes: dict[tuple[str, int, int], list[float]] = {}
+    rel_votes: dict[tuple[tuple, tuple], list[float]] = {}
+    rejected = 0
+    for pairs in samples:
+        seen_e, seen_r = set(), set()
+        for p in pairs:
+            d_spans = find_spans(text, p.drug, fuzzy_threshold=fuzzy_threshold)
+            e_spans = find_spans(text, p.effect, fuzzy_threshold=fuzzy_threshold)
+            if stats is not None:
+                stats.strings += 2
+                stats.hallucinated += (not d_spans) + (not e_spans)
+                stats.fuzzy_matches += sum(bool(s) and s[0].kind == "fuzzy" for s in (d_spans, e_spans))
+            if not d_spans or not e_spans:
+                rejected += 1
+                continue
+            d, e = resolve_pair(d_spans, e_spans)
+            if (d.start, d.end) == (e.start, e.end):
+                rejected += 1
+                continue
+            dk, ek = ("DRUG", d.start, d.end), ("ADE", e.start, e.end)
+            for key, conf in ((dk, p.drug_conf), (ek, p.effect_conf)):
+                if key not in seen_e:
+                    ent_votes.setdefault(key, []).append(1.0 if conf is None else conf)
+                    seen_e.add(key)
+            rk = (dk, ek)
+            if rk not in seen_r:
+                confs = [c for c in (p.drug_conf, p.effect_conf) if c is not None]
+                rel_votes.setdefault(rk, []).append(min(confs) if confs else 1.0)
+                seen_r.add(rk)
+    use_conf = n > 1 or any(p.drug_conf is not None for s in samples for p in s)
+
+    def conf_of(votes: list[float]) -> float:
+        return len(votes) / n if n > 1 else max(votes)
+
+    keep_r = {k: v for k, v in rel_votes.items() if n == 1 or len(v) / n >= majority}
+    needed = {k[0] for k in keep_r} | {k[1] for k in keep_r}
+    keys = sorted(needed, key=lambda k: (k[1], -k[2], k[0]))
+    ids = {k: f"t{i}" for i, k in enumerate(keys)}
+    entities = [Entity(id=ids[k], label=k[0], start=k[1], end=k[2], text=text[k[1]:k[2]],
+                       confidence=round(conf_of(ent_votes[k]), 4) if use_conf else None) for k in keys]
+    relations = [Relation(drug=ids[d], ade=a_id, confidence=round(conf_of(v), 4) if use_conf else None)
+                 for (d, a), v in keep_r.items() for a_id in [ids[a]]]
+    return entities, relations, rejected
+
+
+class Teacher:
+    """Labels sentences with an LLM. ``Teacher.from_config(cfg).label(sentences, out)``."""
+
+    def __init__(self, cfg: TeacherConfig, backend=None) -> None:
+        self.cfg = cfg
+        self._backend = backend
+        self.shots = load_shots(cfg.prompt.shots, cfg.prompt.n_shots)
+        self.cache = CompletionCache(cfg.cache)
+        self.stats = LabelStats()
+        self._consecutive_errors = 0
+
+    @classmethod
+    def from_config(cls, cfg: TeacherConfig | str | Path) -> "Teacher":
+        if not isinstance(cfg, TeacherConfig):
+            cfg = TeacherConfig.from_yaml(cfg)
+        return cls(cfg)
+
+    # -- backend lifetime: started lazily, only if some call misses the cache --
+    @property
+    def backend(self):
+        if self._backend is None:
+            from .backends import HFLocalBackend, LocalServerBackend, OpenAIBackend
+
+            c = self.cfg
+            if c.backend == "openai":
+                self._backend = OpenAIBackend(c.model, base_url=c.base_url, api_key_env=c.api_key_env)
+            elif c.backend == "local-server":
+                self._backend = LocalServerBackend(c.model, n_ctx=c.n_ctx, n_threads=c.n_threads)
+            else:
+                self._backend = HFLocalBackend(c.model, gguf_file=c.gguf_file)
+        return self._backend
+
+    @property
+    def model_name(self) -> str:
+        return Path(self.cfg.model).stem if self.cfg.model.endswith(".gguf") else self.cfg.model
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+        self.cache.close()
+
+    def __enter__(self) -> "Teacher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        price = self.cfg.price(model)
+        if price is None:
+            return 0.0
+        return (prompt_tokens * price.input_per_1m + completion_tokens * price.output_per_1m) / 1e6
+
+    def _complete(self, messages: list[dict], params: SamplingParams, sample: int, attempt: int) -> Completion:
+        key = cache_key(backend=self.cfg.backend, model=self.model_name, prompt=PROMPT_VERSION,
+                        messages=messages, params=params.key(), sample=sample, attempt=attempt)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.stats.cache_hits += 1
+            return Completion.from_json(hit)
+        if self.cfg.budget_usd is not None:
+            est_prompt = sum(len(m["content"]) for m in messages) // 3
+            est = self._cost(self.model_name, est_prompt, params.max_tokens)
+            if self.stats.cost_usd + est > self.cfg.budget_usd:
+                raise BudgetExceeded(f"budget ${self.cfg.budget_usd:g} reached "
+                                     f"(spent ${self.stats.cost_usd:.4f}, next call up to ${est:.4f})")
+        try:
+            comp = with_retries(lambda: self.backend.complete(messages, params), retries=self.cfg.retries,
+                                base=self.cfg.retry_base_s)
+        except TransientError as exc:
+            self._consecutive_errors += 1
+            if self._consecutive_errors >= self.cfg.max_consecutive_errors:
+                raise ServerGone(f"teacher unreachable after {self._consecutive_errors} failed sentences "
+                                 f"({exc})") from exc
+            raise
+        self._consecutive_errors = 0
+        self.stats.calls += 1
+        self.stats.prompt_tokens += comp.prompt_tokens
+        self.stats.completion_tokens += comp.completion_tokens
+        self.stats.cost_usd += self._cost(self.model_name, comp.prompt_tokens, comp.completion_tokens)
+        self.stats.reference_cost_usd += self._cost(self.cfg.reference_model, comp.prompt_tokens,
+                                                    comp.completion_tokens)
+        self.cache.put(key, comp.to_json())
+        return comp
+
+    def _sample_pairs(self, comp: Completion, pairs: list[tuple[str, str]]) -> list[_Pair]:
+        out = [_Pair(d, e) for d, e in pairs]
+        if self.cfg.confidence == "logprobs" and comp.tokens:
+            vals = value_confidences(comp.tokens)
+            drugs = [c for k, v, c in vals if k == "drug"]
+            effects = [c for k, v, c in vals if k == "effect"]
+            if len(drugs) == len(out) == len(effects):
+                for p, dc, ec in zip(out, drugs, effects):
+                    p.drug_conf, p.effect_conf = dc, ec
+        return out
+
+    def label_one(self, s: Sentence) -> Sentence:
+        """One sentence -> a teacher-labelled Sentence (gold labels of the input are dropped)."""
+        messages = build_messages(s.text, self.shots)
+        c = self.cfg
+        sc = c.confidence == "self-consistency"
+        n = c.samples if sc else 1
+        samples: list[list[_Pair]] = []
+        usage = Counter()
+        for k in range(n):
+            for attempt in range(c.parse_retries + 1):
+                temp = c.sample_temperature if sc else (c.temperature if attempt == 0 else max(0.3, c.temperature))
+                params = SamplingParams(temperature=temp, max_tokens=c.max_tokens, seed=k * 1000 + attempt,
+                                        logprobs=c.confidence == "logprobs", response_format=c.response_format)
+                comp = self._complete(messages, params, k, attempt)
+                usage.update(prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens)
+                pairs = parse_answer(comp.text)
+                if pairs is not None:
+                    samples.append(self._sample_pairs(comp, pairs))
+                    break
+            else:
+                raise ValueError(f"unparseable answer after {c.parse_retries + 1} tries")
+        entities, relations, rejected = ground_pairs(s, samples, fuzzy_threshold=c.fuzzy_threshold,
+                                                     majority=c.majority, stats=self.stats)
+        meta = {"prompt_version": PROMPT_VERSION, "model": self.model_name, "backend": c.backend,
+                "samples": n, "confidence": c.confidence, "usage": dict(usage), "rejected_pairs": rejected}
+        for k in ("pmid", "orig_id"):
+            if k in s.meta:
+                meta[k] = s.meta[k]
+        return Sentence(id=s.id, doc_id=s.doc_id, text=s.text, doc_offset=s.doc_offset, entities=entities,
+                        relations=relations, source=f"teacher:{self.model_name}", meta=meta)
+
+    def label(self, sentences: Iterable[Sentence], out: str | Path, *, failures: str | Path | None = None,
+              checkpoint_every: int = 0, limit: int | None = None, progress: bool = True) -> LabelStats:
+        """Label ``sentences`` into ``out`` (JSONL); failures go to ``failures`` (default
+        <out>.failures.jsonl). Sentences already in ``out`` are kept and not relabelled."""
+        from tqdm import tqdm
+
+        out = Path(out)
+        failures = Path(failures) if failures else out.with_name(out.name.removesuffix(".jsonl") + ".failures.jsonl")
+        done: dict[str, Sentence] = {}
+        if out.exists():
+            from ..schema import read_sentences
+
+            done = {x.id: x for x in read_sentences(out)}
+        todo, order = [], []
+        for s in sentences:
+            order.append(s.id)
+            self.stats.sentences_in += 1
+            if s.id in done:
+                self.stats.skipped_existing += 1
+            elif limit is None or len(todo) < limit:
+                todo.append(s)
+        failed: dict[str, str] = {}
+        t0 = time.monotonic()
+        bar = tqdm(total=len(todo), desc=f"teacher {self.model_name}", unit=" sent", disable=not progress or None)
+        stop_reason = None
+
+        def work(s: Sentence):
+            try:
+                return s.id, self.label_one(s), None
+            except (BudgetExceeded, ServerGone):
+                raise
+            except TransientError as exc:
+                return s.id, None, f"teacher unreachable after retries: {exc}"
+            except ValueError as exc:
+                return s.id, None, str(exc)
+
+        def flush() -> None:
+            write_jsonl(out, (done[i] for i in order if i in done))
+            if failed:
+                with atomic_open(failures) as fh:
+                    for sid, reason in failed.items():
+                        fh.write(json.dumps({"id": sid, "reason": reason}) + "\n")
+            elif failures.exists():
+                failures.unlink()  # an earlier run's failures are all retried now
+
+        try:
+            with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
+                window = self.cfg.concurrency * 4
+                since_flush = 0
+                for i in range(0, len(todo), window):
+                    if stop_reason:
+                        break
+                    futures = [pool.submit(work, s) for s in todo[i:i + window]]
+                    for fut in futures:
+                        try:
+                            sid, rec, err = fut.result()
+                        except (BudgetExceeded, ServerGone) as exc:
+                            stop_reason = str(exc)
+                            continue
+                        if rec is not None:
+                            done[sid] = rec
+                            self.stats.labelled += 1
+                        else:
+                            failed[sid] = err
+                            self.stats.failure_reasons[err.split(":")[0]] += 1
+                        bar.update(1)
+                        since_flush += 1
+                    if checkpoint_every and since_flush >= checkpoint_every:
+                        flush()
+                        since_flush = 0
+        except KeyboardInterrupt:
+            stop_reason = "interrupted"
+            raise
+        finally:
+            bar.close()
+            if stop_reason:
+                for s in todo:
+                    if s.id not in done and s.id not in failed:
+                        failed[s.id] = stop_reason
+                        self.stats.failure_reasons[stop_reason.split(" (")[0]] += 1
+            self.stats.failed = len(failed)
+            self.stats.seconds += time.monotonic() - t0
+            self.stats.cache_hits = self.cache.hits
+            flush()
+        return self.stats
+
+
+def write_run_summary(stats: LabelStats, cfg: TeacherConfig, path: str | Path) -> None:
+    """The run's numbers and settings (the config holds env-var names, never keys)."""
+    with atomic_open(path) as fh:
+        json.dump({"stats": stats.to_json(), "config": cfg.model_dump(), "prompt_version": PROMPT_VERSION},
+                  fh, indent=2)
+        fh.write("\n")
+
+
+# ---------- labels made elsewhere: OpenAI Batch API files and other tools' outputs ----------
+
+def export_batch(sentences: Iterable[Sentence], cfg: TeacherConfig, path: str | Path) -> int:
+    """OpenAI Batch API request JSONL (custom_id = sentence id); half the price at scale."""
+    shots = load_shots(cfg.prompt.shots, cfg.prompt.n_shots)
+    n = 0
+    with atomic_open(path) as fh:
+        for s in sentences:
+            body = {"model": cfg.model, "messages": build_messages(s.text, shots), "temperature": cfg.temperature,
+                    "max_tokens": cfg.max_tokens, "response_format": {"type": "json_object"}}
+            if cfg.confidence == "logprobs":
+                body.update(logprobs=True, top_logprobs=5)
+            fh.write(json.dumps({"custom_id": s.id, "method": "POST", "url": "/v1/chat/completions",
+                                 "body": body}, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def _label_from_pairs(s: Sentence, pairs: list[_Pair], source: str, cfg: TeacherConfig, stats: LabelStats,
+                      meta: dict) -> Sentence:
+    ents, rels, rejected = ground_pairs(s, [pairs], fuzzy_threshold=cfg.fuzzy_threshold, majority=cfg.majority,
+                                        stats=stats)
+    return Sentence(id=s.id, doc_id=s.doc_id, text=s.text, doc_offset=s.doc_offset, entities=ents,
+                    relations=rels, source=source, meta={**meta, "rejected_pairs": rejected})
+
+
+def import_batch(sentences: Iterable[Sentence], results: str | Path, cfg: TeacherConfig,
+                 stats: LabelStats | None = None) -> Iterator[Sentence | tuple[str, str]]:
+    """Labels from an OpenAI Batch API result file; yields Sentences, or (id, reason) failures."""
+    stats = stats or LabelStats()
+    by_id: dict[str, dict] = {}
+    with open(results, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    rec = json.loads(line)
+                    by_id[rec["custom_id"]] = rec
+                except (json.JSONDecodeError, KeyError):
+                    log.warning("%s:%d: not a batch result line", results, line_no)
+    teacher = Teacher.__new__(Teacher)
+    teacher.cfg = cfg
+    for s in sentences:
+        stats.sentences_in += 1
+        rec = by_id.get(s.id)
+        if rec is None or rec.get("error") or (rec.get("response") or {}).get("status_code") != 200:
+            stats.failed += 1
+            yield s.id, "missing or failed in batch results"
+            continue
+        body = rec["response"]["body"]
+        choice = body["choices"][0]
+        tokens = []
+        from .confidence import TokenLogprob
+
+        for c in ((choice.get("logprobs") or {}).get("content") or []):
+            tokens.append(TokenLogprob(c["token"], c["logprob"], [(t["token"], t["logprob"])
+                                                                   for t in c.get("top_logprobs", [])]))
+        comp = Completion(text=choice["message"]["content"] or "", tokens=tokens)
+        parsed = parse_answer(comp.text)
+        if parsed is None:
+            stats.failed += 1
+            yield s.id, "unparseable answer in batch results"
+            continue
+        usage = body.get("usage", {})
+        stats.prompt_tokens += usage.get("prompt_tokens", 0)
+        stats.completion_tokens += usage.get("completion_tokens", 0)
+        stats.labelled += 1
+        yield _label_from_pairs(s, Teacher._sample_pairs(teacher, comp, parsed), f"teacher:{body.get('model', cfg.model)}",
+                                cfg, stats, {"prompt_version": PROMPT_VERSION, "backend": "batch", "usage": usage})
+
+
+def import_replay(sentences: Iterable[Sentence], path: str | Path, cfg: TeacherConfig, *, name: str = "replay",
+                  stats: LabelStats | None = None) -> Iterator[Sentence | tuple[str, str]]:
+    """Labels another tool produced: JSONL {"id", "ades": [{"drug", "effect"}]} or CSV id,drug,effect."""
+    stats = stats or LabelStats()
+    path = Path(path)
+    pairs: dict[str, list[_Pair]] = {}
+    if path.suffix.lower() in (".csv", ".tsv"):
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+            for col in ("id", "drug", "effect"):
+                if col not in (reader.fieldnames or []):
+                    raise ValueError(f"{path}: no column {col!r}")
+            for row in reader:
+                conf = float(row["confidence"]) if row.get("confidence") else None
+                pairs.setdefault(row["id"], []).append(_Pair(row["drug"], row["effect"], conf, conf))
+    else:
+        with path.open(encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                    items = rec["ades"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    log.warning("%s:%d: expected {\"id\", \"ades\": [...]}", path, line_no)
+                    continue
+                pairs[str(rec["id"])] = [_Pair(a["drug"], a["effect"], a.get("confidence"), a.get("confidence"))
+                                         for a in items if isinstance(a, dict) and "drug" in a and "effect" in a]
+    for s in sentences:
+        stats.sentences_in += 1
+        if s.id not in pairs:
+            stats.failed += 1
+            yield s.id, f"no labels for this sentence in {path.name}"
+            continue
+        stats.labelled += 1
+        yield _label_from_pairs(s, pairs[s.id], f"teacher:{name}", cfg, stats, {"backend": "replay"})

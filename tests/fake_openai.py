@@ -1,0 +1,101 @@
+"""A stand-in for a remote OpenAI-compatible API on 127.0.0.1 (the real API cannot be reached here).
+
+It answers chat completions from a table sentence -> answer text, with per-token logprobs,
+records every request (headers included), and can fail on demand (429/500) or answer slowly.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeOpenAI:
+    def __init__(self, answers: dict[str, str], *, fail: list[int] | None = None, delay: float = 0.0,
+                 default: str = '{"ades": []}'):
+        self.answers = answers
+        self.fail = list(fail or [])
+        self.delay = delay
+        self.default = default
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append(body)
+                outer.headers.append(dict(self.headers))
+                if outer.fail:
+                    code = outer.fail.pop(0)
+                    data = json.dumps({"error": {"message": "fail", "type": "x"}}).encode()
+                    self.send_response(code)
+                    if code == 429:
+                        self.send_header("Retry-After", "0")
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if outer.delay:
+                    time.sleep(outer.delay)
+                sentence = body["messages"][-1]["content"].removeprefix("Sentence: ")
+                text = outer.answers.get(sentence, outer.default)
+                logprobs = None
+                if body.get("logprobs"):
+                    # one token per 3 characters, each with probability 0.9 and one alternative
+                    toks = [text[i:i + 3] for i in range(0, len(text), 3)]
+                    logprobs = {"content": [{"token": t, "logprob": -0.10536, "bytes": None, "top_logprobs": [
+                        {"token": t, "logprob": -0.10536, "bytes": None},
+                        {"token": "zz", "logprob": -2.302585, "bytes": None}]} for t in toks]}
+                resp = {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
+                        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": logprobs,
+                                     "message": {"role": "assistant", "content": text}}],
+                        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
+                data = json.dumps(resp).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def gold_answers(sentences) -> dict[str, str]:
+    from ade_distill.teacher.prompts import answer_of
+
+    return {s.text: answer_of(s) for s in sentences}
+
+
+if __name__ == "__main__":  # for the kill-and-resume test: serve until killed
+    import sys
+
+    from ade_distill.schema import read_sentences
+
+    srv = FakeOpenAI(gold_answers(read_sentences(sys.argv[1])), delay=float(sys.argv[2]))
+    with srv:
+        print(srv.base_url, flush=True)
+        with open(sys.argv[3], "w") as log:
+            n = 0
+            while True:
+                time.sleep(0.05)
+                if len(srv.requests) != n:
+                    n = len(srv.requests)
+                    log.write(f"{n}\n")
+                    log.flush()
