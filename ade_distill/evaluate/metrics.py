@@ -291,7 +291,10 @@ def evaluate(gold: Iterable[Sentence], systems: Mapping[str, Iterable[Sentence]]
                             block["by_label"][lab]["ci"] = [float(np.quantile(f, alpha)),
                                                             float(np.quantile(f, 1 - alpha))]
                 sys_out[kind][mode] = block
-        sys_out["entity"]["seqeval"] = _seqeval_scores(gold, pred)
+        try:
+            sys_out["entity"]["seqeval"] = _seqeval_scores(gold, pred)
+        except ImportError:  # seqeval is a cross-check; a minimal install may lack it
+            log.warning("seqeval not installed: token-level cross-check skipped")
         cal = calibration(gold, pred)
         if cal:
             sys_out["calibration"] = cal

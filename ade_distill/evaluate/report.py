@@ -185,6 +185,8 @@ def _label_rows(metrics: Mapping) -> list[list[str]]:
     rows = []
     for name, s in metrics["systems"].items():
         for mode in ("strict", "lenient", "seqeval"):
+            if mode not in s["entity"]:
+                continue
             row = [name if mode == "strict" else "", mode]
             for lab in LABELS:
                 m = s["entity"][mode]["by_label"][lab]

@@ -1,0 +1,228 @@
+"""Extractor: documents or sentences -> ADE records, with the trained student."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import torch
+
+from ..schema import Document, Relation, Sentence
+from ..text import split_document, word_spans
+from .encoding import candidate_pairs, make_windows, owner_windows, spans_from_word_predictions
+from .model import AdeStudent
+
+log = logging.getLogger(__name__)
+
+
+@torch.inference_mode()
+def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence], *, batch_size: int = 32,
+                      device=None, name: str | None = None, relation_threshold: float | None = None
+                      ) -> list[Sentence]:
+    """Predicted Sentences (source "student:<name>") in input order; batches by length."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    thr = relation_threshold if relation_threshold is not None else model.settings.get("relation_threshold", 0.5)
+    name = name or model.settings.get("name", "student")
+    max_len = model.max_length
+    stride = int(model.settings.get("stride_words", 16))
+    words_of = [word_spans(s.text) for s in sentences]
+    windows = [w for i, s in enumerate(sentences) for w in make_windows(tokenizer, s.text, i, max_len, stride)]
+    by_sent: dict[int, list[int]] = {}
+    for k, w in enumerate(windows):
+        by_sent.setdefault(w.sentence, []).append(k)
+    order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
+    word_probs: dict[int, torch.Tensor] = {}
+    hidden_of: dict[int, torch.Tensor] = {}
+    pad = tokenizer.pad_token_id or 0
+    for i in range(0, len(order), batch_size):
+        ks = order[i:i + batch_size]
+        L = max(len(windows[k].input_ids) for k in ks)
+        ids = torch.full((len(ks), L), pad, dtype=torch.long)
+        att = torch.zeros(len(ks), L, dtype=torch.long)
+        for b, k in enumerate(ks):
+            n = len(windows[k].input_ids)
+            ids[b, :n] = torch.tensor(windows[k].input_ids)
+            att[b, :n] = 1
+        logits, _, hidden = model(ids.to(device), att.to(device))
+        probs = torch.softmax(logits.float(), -1).cpu()
+        hidden = hidden.float().cpu()
+        for b, k in enumerate(ks):
+            word_probs[k] = probs[b]
+            hidden_of[k] = hidden[b, :len(windows[k].input_ids)]
+    out = []
+    for si, s in enumerate(sentences):
+        words = words_of[si]
+        ks = by_sent[si]
+        wins = [windows[k] for k in ks]
+        owner = owner_windows(wins, len(words))
+        wp = torch.zeros(len(words), 9)
+        for wi in range(len(words)):
+            win = wins[owner[wi]]
+            pos = win.first_piece.get(wi)
+            if pos is not None:
+                wp[wi] = word_probs[ks[owner[wi]]][pos]
+            else:
+                wp[wi, 0] = 1.0
+        ents = spans_from_word_predictions(s.text, words, wp)
+        relations = []
+        pairs = candidate_pairs(ents)
+        if pairs:
+            groups: dict[int, list] = {}
+            for d, a in pairs:
+                found = _pair_window(wins, owner, words, d, a)
+                if found is not None:
+                    groups.setdefault(found[0], []).append((d, a, found[1], found[2]))
+            for j, items in groups.items():
+                h = hidden_of[ks[j]].to(device)
+                L = h.shape[0]
+                dm = torch.zeros(len(items), L, device=device)
+                am = torch.zeros(len(items), L, device=device)
+                for r, (_, _, dp, ap) in enumerate(items):
+                    dm[r, dp] = 1
+                    am[r, ap] = 1
+                head_dtype = next(model.relation_head.parameters()).dtype
+                logits_r = model.relation_head(h[None].to(head_dtype), torch.zeros(len(items), dtype=torch.long,
+                                               device=device), dm, am)
+                for (d, a, _, _), p in zip(items, torch.sigmoid(logits_r.float()).cpu().tolist()):
+                    if p >= thr:
+                        relations.append(Relation(drug=d.id, ade=a.id, confidence=round(p, 4)))
+        out.append(Sentence(id=s.id, doc_id=s.doc_id, text=s.text, doc_offset=s.doc_offset, entities=ents,
+                            relations=relations, source=f"student:{name}", meta={}))
+    if was_training:
+        model.train()
+    return out
+
+
+def _pieces(win, words, ent) -> list[int]:
+    return [p for wi in range(win.w0, win.w1) if words[wi][0] < ent.end and ent.start < words[wi][1]
+            for p in win.pieces_of_word.get(wi, [])]
+
+
+def _pair_window(wins, owner, words, d, a):
+    """(window index, drug pieces, ade pieces) of the window holding both spans, preferring the
+    window that owns the drug's first word."""
+    first_word = next((i for i, (s, e) in enumerate(words) if s < d.end and d.start < e), 0)
+    order = [owner[first_word]] + [j for j in range(len(wins)) if j != owner[first_word]]
+    for j in order:
+        dp, ap = _pieces(wins[j], words, d), _pieces(wins[j], words, a)
+        if dp and ap:
+            return j, dp, ap
+    return None
+
+
+@dataclass
+class AdeRecord:
+    """One extracted adverse drug event with document offsets."""
+
+    doc_id: str
+    sentence_id: str
+    drug: str
+    drug_start: int | None
+    drug_end: int | None
+    effect: str
+    effect_start: int | None
+    effect_end: int | None
+    confidence: float | None
+    drug_confidence: float | None
+    effect_confidence: float | None
+
+    def to_json(self) -> dict:
+        return self.__dict__.copy()
+
+
+def records_of(s: Sentence) -> list[AdeRecord]:
+    off = s.doc_offset
+    out = []
+    for r in s.relations:
+        d, a = s.entity(r.drug), s.entity(r.ade)
+        out.append(AdeRecord(s.doc_id, s.id, d.text, None if off is None else off + d.start,
+                             None if off is None else off + d.end, a.text, None if off is None else off + a.start,
+                             None if off is None else off + a.end, r.confidence, d.confidence, a.confidence))
+    return out
+
+
+class Extractor:
+    """``Extractor.load(model_dir).extract(documents)`` -> predicted sentences per document."""
+
+    def __init__(self, model: AdeStudent, tokenizer, *, batch_size: int = 32, device: str = "cpu") -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.device = device
+        self.name = model.settings.get("name", "student")
+
+    @classmethod
+    def load(cls, model_dir: str | Path, *, quantize: str | None = None, device: str | None = None,
+             batch_size: int = 32, threads: int | None = None) -> "Extractor":
+        if threads:
+            torch.set_num_threads(threads)
+        device = device or ("cuda" if torch.cuda.is_available() and not quantize else "cpu")
+        model, tok = AdeStudent.load(model_dir, device)
+        if quantize == "int8":
+            if device != "cpu":
+                raise ValueError("--quantize int8 is dynamic quantization for the CPU")
+            model = quantize_int8(model)
+        elif quantize not in (None, "none"):
+            raise ValueError(f"unknown quantization {quantize!r} (use int8)")
+        return cls(model, tok, batch_size=batch_size, device=device)
+
+    def predict(self, sentences: Sequence[Sentence]) -> list[Sentence]:
+        return predict_sentences(self.model, self.tokenizer, sentences, batch_size=self.batch_size,
+                                 device=self.device, name=self.name)
+
+    def extract(self, documents: Iterable[Document], *, chunk: int = 256, problems=None
+                ) -> Iterator[tuple[Document, list[Sentence]]]:
+        """Split each document into sentences and predict; a bad document is reported and skipped."""
+        buf: list[tuple[Document, list[Sentence]]] = []
+
+        def flush():
+            sents = [s for _, ss in buf for s in ss]
+            preds = iter(self.predict(sents)) if sents else iter(())
+            for doc, ss in buf:
+                yield doc, [next(preds) for _ in ss]
+            buf.clear()
+
+        n = 0
+        for doc in documents:
+            try:
+                sents = split_document(doc)
+            except Exception as exc:  # one bad document never loses the batch
+                msg = f"document {doc.id!r}: {type(exc).__name__}: {exc}"
+                if problems is not None:
+                    problems.add(msg)
+                else:
+                    log.warning("skipped %s", msg)
+                continue
+            buf.append((doc, sents))
+            n += len(sents)
+            if n >= chunk:
+                yield from flush()
+                n = 0
+        if buf:
+            yield from flush()
+
+
+def quantize_int8(model: AdeStudent) -> AdeStudent:
+    """Dynamic int8 quantization of the Linear layers (CPU inference)."""
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def time_extraction(extractor: Extractor, sentences: Sequence[Sentence], repeats: int = 3) -> dict:
+    """Median sentences/second over ``repeats`` passes (after one warm-up pass)."""
+    extractor.predict(sentences[: min(32, len(sentences))])
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        extractor.predict(sentences)
+        times.append(time.perf_counter() - t)
+    times.sort()
+    med = times[len(times) // 2]
+    return {"sentences": len(sentences), "median_seconds": med, "sentences_per_second": len(sentences) / med,
+            "runs": times}

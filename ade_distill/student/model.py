@@ -1,0 +1,104 @@
+"""The student: one encoder pass for BIO tagging (DRUG, ADE) and a drug-ADE relation head.
+
+The tagger is a plain Hugging Face ``AutoModelForTokenClassification`` (PubMedBERT, MiniLM or
+any encoder), saved with ``save_pretrained`` so transformers alone loads it. The relation head
+scores every candidate (drug, ADE) pair from span-pooled hidden states of the same pass:
+[drug, ade, drug*ade, |drug-ade|, [CLS]] -> MLP -> logit. Its weights sit beside the tagger in
+``relation_head.safetensors``; ``ade_student.json`` records the label scheme and settings.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .encoding import JOINT_LABELS, LABEL2ID
+
+FORMAT_VERSION = 1
+
+
+class RelationHead(nn.Module):
+    def __init__(self, hidden: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(5 * hidden, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+
+    def forward(self, hidden: torch.Tensor, pair_batch: torch.Tensor, drug_mask: torch.Tensor,
+                ade_mask: torch.Tensor) -> torch.Tensor:
+        """hidden (B, L, H); pair_batch (P,); drug_mask/ade_mask (P, L) with 1 on the span's pieces."""
+        if pair_batch.numel() == 0:
+            return hidden.new_zeros(0)
+        h = hidden[pair_batch]  # (P, L, H)
+        dm = drug_mask.to(h.dtype)
+        am = ade_mask.to(h.dtype)
+        hd = torch.einsum("pl,plh->ph", dm / dm.sum(1, keepdim=True).clamp(min=1), h)
+        ha = torch.einsum("pl,plh->ph", am / am.sum(1, keepdim=True).clamp(min=1), h)
+        feats = torch.cat([hd, ha, hd * ha, (hd - ha).abs(), h[:, 0]], dim=-1)
+        return self.mlp(feats).squeeze(-1)
+
+
+class AdeStudent(nn.Module):
+    """Tagger + relation head over one encoder pass."""
+
+    def __init__(self, tagger, settings: dict) -> None:
+        super().__init__()
+        self.tagger = tagger
+        self.settings = settings
+        self.relation_head = RelationHead(tagger.config.hidden_size, settings.get("dropout", 0.1))
+
+    @classmethod
+    def from_encoder(cls, name_or_path: str, settings: dict | None = None) -> "AdeStudent":
+        """A fresh student on top of a pretrained encoder (HF id or local folder)."""
+        from transformers import AutoModelForTokenClassification
+
+        tagger = AutoModelForTokenClassification.from_pretrained(
+            name_or_path, num_labels=len(JOINT_LABELS), id2label=dict(enumerate(JOINT_LABELS)),
+            label2id=LABEL2ID, trust_remote_code=False, dtype=torch.float32)  # fp32 master weights
+        return cls(tagger, {"base_model": str(name_or_path), **(settings or {})})
+
+    def forward(self, input_ids, attention_mask, pair_batch=None, drug_mask=None, ade_mask=None):
+        out = self.tagger(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        hidden = out.hidden_states[-1]
+        rel = None
+        if pair_batch is not None:
+            rel = self.relation_head(hidden, pair_batch, drug_mask, ade_mask)
+        return out.logits, rel, hidden
+
+    @property
+    def max_length(self) -> int:
+        return int(self.settings.get("max_length", 256))
+
+    def save(self, out_dir: str | Path, tokenizer, extra: dict | None = None) -> None:
+        """A Hugging Face model folder (safetensors) plus the relation head and our settings."""
+        from safetensors.torch import save_file
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.tagger.save_pretrained(out_dir, safe_serialization=True)
+        tokenizer.save_pretrained(out_dir)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.relation_head.state_dict().items()}
+        save_file(state, str(out_dir / "relation_head.safetensors"))
+        meta = {"format": FORMAT_VERSION, "labels": JOINT_LABELS, **self.settings, **(extra or {})}
+        (out_dir / "ade_student.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, model_dir: str | Path, device: str | torch.device = "cpu") -> tuple["AdeStudent", object]:
+        """Load a saved student folder (safetensors only; no remote code)."""
+        from safetensors.torch import load_file
+        from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+        model_dir = Path(model_dir)
+        meta_path = model_dir / "ade_student.json"
+        if not meta_path.exists():
+            raise FileNotFoundError(f"{model_dir}: not an ade-distill student folder (no ade_student.json)")
+        settings = json.loads(meta_path.read_text())
+        if settings.get("labels") != JOINT_LABELS:
+            raise ValueError(f"{model_dir}: label scheme differs from this version of ade-distill")
+        tagger = AutoModelForTokenClassification.from_pretrained(model_dir, trust_remote_code=False,
+                                                                 use_safetensors=True, dtype=torch.float32)
+        model = cls(tagger, settings)
+        model.relation_head.load_state_dict(load_file(str(model_dir / "relation_head.safetensors")))
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        return model.to(device).eval(), tokenizer

