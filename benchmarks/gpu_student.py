@@ -72,6 +72,28 @@ def run_student(name, train, test, cfg, out):
     return res
 
 
+def export_fp16(folder: Path, dest: Path, shard_bytes: int = 15 * 2**20) -> None:
+    """The student folder with its weights cast to fp16 and split into small safetensors shards
+    (the device's file return limit); benchmarks/join_shards.py reassembles it."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    dest.mkdir(parents=True, exist_ok=True)
+    sd = load_file(str(folder / "model.safetensors"))
+    shard, size, k = {}, 0, 0
+    for name, t in sd.items():
+        t = (t.half() if t.is_floating_point() else t).contiguous()
+        if size + t.numel() * t.element_size() > shard_bytes and shard:
+            save_file(shard, str(dest / f"shard{k}.safetensors"))
+            shard, size, k = {}, 0, k + 1
+        shard[name] = t
+        size += t.numel() * t.element_size()
+    save_file(shard, str(dest / f"shard{k}.safetensors"))
+    for f in ("config.json", "ade_student.json", "relation_head.safetensors"):
+        shutil.copy(folder / f, dest / f)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, required=True)
@@ -79,6 +101,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--limit", type=int, help="dry run on the first N sentences")
+    ap.add_argument("--skip-supervised-full", action="store_true", help="skip the full gold run (already measured)")
+    ap.add_argument("--skip-speed", action="store_true", help="skip the BERT-base-shaped speed run")
+    ap.add_argument("--export", type=Path, help="write the distilled student here as <=15 MB fp16 shards")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
@@ -89,7 +114,8 @@ def main() -> None:
         train, test = train[:args.limit], test[:args.limit]
     results = {"device": dev, "torch": torch.__version__, "precision": "bf16"}
     cfg = TrainConfig(model=args.model, epochs=args.epochs, batch_size=32, lr=1e-4, head_lr=1e-3, precision="bf16" if DEVICE == "cuda" else "no")
-    results["supervised_minilm"] = run_student("supervised-minilm", train, test, cfg, args.out)
+    if not args.skip_supervised_full:
+        results["supervised_minilm"] = run_student("supervised-minilm", train, test, cfg, args.out)
     tpath = args.data / "teacher_fold0_train.jsonl"
     if tpath.exists():
         teacher = list(read_sentences(tpath))[:args.limit or None]
@@ -97,6 +123,11 @@ def main() -> None:
         gold_sub = [s for s in train if s.id in {x.id for x in teacher}]
         results["supervised_minilm_same_sentences"] = run_student("supervised-minilm-subset", gold_sub, test, cfg,
                                                                   args.out)
+        if args.export:
+            export_fp16(args.out / "distilled-minilm", args.export)
+    if args.skip_speed:
+        (args.out / "gpu_student.json").write_text(json.dumps(results, indent=2) + "\n")
+        return
     # PubMedBERT-shaped encoder, random weights: speed only
     from transformers import BertConfig, BertForTokenClassification
 
