@@ -487,6 +487,17 @@ def _write_brat(folder: Path, doc: Document, sents: list[Sentence]) -> None:
         fh.write("\n".join(lines) + ("\n" if lines else ""))
 
 
+def cmd_labels(args: argparse.Namespace) -> None:
+    from .labels import read_unpacked, write_packed
+
+    if args.action == "pack":
+        n = write_packed(read_sentences(args.input), args.out)
+        print(f"packed {n:,} labelled sentences (no text) -> {args.out}")
+    else:
+        n = write_jsonl(args.out, read_unpacked(args.input, read_sentences(args.sentences)))
+        print(f"unpacked {n:,} labelled sentences -> {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ade-distill", description=(
         "Distill a GPT-class LLM into a small PubMedBERT extractor of adverse drug events."))
@@ -574,6 +585,18 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "replay":
             bp.add_argument("--name", default="replay", help="teacher name for the source field")
         bp.set_defaults(func=cmd_teacher_batch)
+
+    lp = sub.add_parser("labels", help="pack labels without text (to commit) / unpack them onto sentences")
+    lsub = lp.add_subparsers(dest="action", required=True)
+    pk = lsub.add_parser("pack")
+    pk.add_argument("--in", dest="input", type=Path, required=True)
+    pk.add_argument("--out", type=Path, required=True)
+    pk.set_defaults(func=cmd_labels)
+    up = lsub.add_parser("unpack")
+    up.add_argument("--in", dest="input", type=Path, required=True, help="packed labels")
+    up.add_argument("--sentences", type=Path, required=True, help="the sentences they were made on")
+    up.add_argument("--out", type=Path, required=True)
+    up.set_defaults(func=cmd_labels)
 
     tr = sub.add_parser("train", help="fine-tune a student encoder on labelled sentences")
     tr.add_argument("--train", type=Path, required=True, help="teacher-labelled (or gold) sentences JSONL")
