@@ -73,25 +73,32 @@ def run_student(name, train, test, cfg, out):
 
 
 def export_fp16(folder: Path, dest: Path, shard_bytes: int = 15 * 2**20) -> None:
-    """The student folder with its weights cast to fp16 and split into small safetensors shards
-    (the device's file return limit); benchmarks/join_shards.py reassembles it."""
-    import shutil
-
+    """The student folder as fp16 safetensors shards of at most 15 MB (the device's file
+    return limit) plus one configs.json; benchmarks/join_shards.py reassembles it."""
     from safetensors.torch import load_file, save_file
 
     dest.mkdir(parents=True, exist_ok=True)
     sd = load_file(str(folder / "model.safetensors"))
-    shard, size, k = {}, 0, 0
+    sd.update({f"relation_head.{k}": v for k, v in load_file(str(folder / "relation_head.safetensors")).items()})
+    pieces = {}
     for name, t in sd.items():
         t = (t.half() if t.is_floating_point() else t).contiguous()
+        n_parts = -(-t.numel() * t.element_size() // (shard_bytes // 2))
+        if n_parts > 1:  # a tensor bigger than half a shard (the word embeddings) is split by rows
+            for i, part in enumerate(torch.tensor_split(t, n_parts, dim=0)):
+                pieces[f"{name}::part{i}"] = part.contiguous()
+        else:
+            pieces[name] = t
+    shard, size, k = {}, 0, 0
+    for name, t in pieces.items():
         if size + t.numel() * t.element_size() > shard_bytes and shard:
             save_file(shard, str(dest / f"shard{k}.safetensors"))
             shard, size, k = {}, 0, k + 1
         shard[name] = t
         size += t.numel() * t.element_size()
     save_file(shard, str(dest / f"shard{k}.safetensors"))
-    for f in ("config.json", "ade_student.json", "relation_head.safetensors"):
-        shutil.copy(folder / f, dest / f)
+    configs = {f: json.loads((folder / f).read_text()) for f in ("config.json", "ade_student.json")}
+    (dest / "configs.json").write_text(json.dumps(configs))
 
 
 def main() -> None:
