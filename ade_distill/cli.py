@@ -301,8 +301,19 @@ def cmd_label(args: argparse.Namespace) -> None:
             if isinstance(exc, (ServerError, ValueError)):
                 raise CliError(f"label: {exc}") from exc
             raise
-    summary = Path(str(args.out).removesuffix(".jsonl") + ".run.json")
-    write_run_summary(stats, cfg, summary)
+    stem = str(args.out).removesuffix(".jsonl")
+    if stats.labelled or not Path(stem + ".run.json").exists():  # a no-op rerun keeps the real numbers
+        write_run_summary(stats, cfg, stem + ".run.json")
+        if stats.labelled and stats.seconds:
+            import json
+
+            priced = cfg.price(teacher.model_name) is not None
+            cost = stats.cost_usd if priced else stats.reference_cost_usd
+            info = {"sentences_per_second": stats.labelled / stats.seconds,
+                    "cost_usd_per_1k_sentences": 1000 * cost / stats.labelled,
+                    "cost_basis": "billed" if priced else f"same tokens at {cfg.reference_model} prices",
+                    "model": teacher.model_name}
+            Path(stem + ".info.json").write_text(json.dumps(info, indent=2) + "\n")
     rate = f"{stats.labelled / stats.seconds:.2f} sentences/s" if stats.seconds else "-"
     print(f"teacher {teacher.model_name}: {stats.labelled:,} labelled, {stats.failed:,} failed, "
           f"{stats.skipped_existing:,} already done; {stats.calls:,} calls, {stats.cache_hits:,} cache hits; "
