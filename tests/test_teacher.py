@@ -214,6 +214,20 @@ def test_server_gone_stops_and_records_every_sentence(tmp_path, sample, monkeypa
     assert "teacher unreachable" in fails
 
 
+def test_rejected_request_fails_one_sentence_and_401_stops_the_run(tmp_path, sample, monkeypatch):
+    monkeypatch.setenv("ADE_TEST_KEY", "k")
+    with FakeOpenAI(gold_answers(sample), fail=[400]) as api:
+        with Teacher(cfg(tmp_path, api.base_url, parse_retries=0)) as t:
+            stats = t.label(sample, tmp_path / "a.jsonl", progress=False)
+    assert stats.failed == 1 and stats.labelled == 11
+    assert "HTTP 400" in (tmp_path / "a.failures.jsonl").read_text()
+    with FakeOpenAI(gold_answers(sample), fail=[401] * 20) as api:
+        with Teacher(cfg(tmp_path, api.base_url, cache=str(tmp_path / "c2.sqlite"))) as t:
+            stats = t.label(sample, tmp_path / "b.jsonl", progress=False)
+        assert len(api.requests) <= 4  # stops at once (the window already submitted aside)
+    assert stats.failed == 12 and "refused the credentials" in (tmp_path / "b.failures.jsonl").read_text()
+
+
 def test_killed_run_resumes_without_duplicate_calls(tmp_path, sample_dir):
     """SIGKILL a real `ade-distill label` process half-way; the rerun calls only what is left."""
     inp = sample_dir / "gold.jsonl"

@@ -64,6 +64,15 @@ class TransientError(RuntimeError):
         self.retry_after = retry_after
 
 
+class RequestRejected(ValueError):
+    """The server refused this one request (e.g. HTTP 400, context too long): a failure for
+    this sentence, not for the run."""
+
+
+class AccessDenied(RuntimeError):
+    """HTTP 401/403: every further call would fail the same way, so the run stops."""
+
+
 class Backend(Protocol):
     kind: str
     model: str
@@ -146,6 +155,10 @@ class OpenAIBackend:
             raise TransientError(f"HTTP {exc.status_code}", _retry_after(exc)) from exc
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             raise TransientError(type(exc).__name__) from exc
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise AccessDenied(f"HTTP {exc.status_code}: the endpoint refused the credentials") from exc
+        except openai.APIStatusError as exc:
+            raise RequestRejected(f"HTTP {exc.status_code}: {str(exc.message)[:200]}") from exc
         choice = resp.choices[0]
         tokens = []
         if choice.logprobs is not None and choice.logprobs.content:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import load_yaml_model
 from ..schema import Entity, Relation, Sentence, atomic_open, write_jsonl
-from .backends import Completion, SamplingParams, TransientError, with_retries
+from .backends import AccessDenied, Completion, SamplingParams, TransientError, with_retries
 from .cache import CompletionCache, cache_key
 from .confidence import value_confidences
 from .grounding import find_spans, resolve_pair
@@ -383,7 +383,7 @@ class Teacher:
         def work(s: Sentence):
             try:
                 return s.id, self.label_one(s), None
-            except (BudgetExceeded, ServerGone):
+            except (BudgetExceeded, ServerGone, AccessDenied):
                 raise
             except TransientError as exc:
                 return s.id, None, f"teacher unreachable after retries: {exc}"
@@ -410,7 +410,7 @@ class Teacher:
                     for fut in futures:
                         try:
                             sid, rec, err = fut.result()
-                        except (BudgetExceeded, ServerGone) as exc:
+                        except (BudgetExceeded, ServerGone, AccessDenied) as exc:
                             stop_reason = str(exc)
                             continue
                         if rec is not None:
