@@ -161,3 +161,20 @@ def test_extract_on_pubmed_fixture_to_brat(tmp_path, shared_data, sample_dir):
             _, span, text = line.split("\t")
             _, a, b = span.split()
             assert txt[int(a):int(b)] == text
+
+
+def test_int8_quantized_student_scores_relations(tmp_path):
+    """Regression: dynamic quantization leaves the relation head without float parameters."""
+    from transformers import AutoTokenizer
+
+    from ade_distill.student import AdeStudent, Extractor
+
+    model = AdeStudent.from_encoder(MODEL, {"name": "forced", "max_length": 64, "relation_threshold": 0.01})
+    with torch.no_grad():  # every word B-DRUG|B-ADE: each word is a drug and an ADE, so pairs exist
+        model.tagger.classifier.bias.fill_(-50.0)
+        model.tagger.classifier.bias[JOINT_LABELS.index("B-DRUG|B-ADE")] = 50.0
+    model.save(tmp_path / "m", AutoTokenizer.from_pretrained(MODEL))
+    s = Sentence(id="x", doc_id="d", text="Aspirin caused rash.", source="unlabeled")
+    for q in (None, "int8"):
+        (pred,) = Extractor.load(tmp_path / "m", quantize=q).predict([s])
+        assert len(pred.entities) == 8 and pred.relations  # 4 words x 2 layers; pairs scored

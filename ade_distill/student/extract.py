@@ -85,7 +85,8 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
                 for r, (_, _, dp, ap) in enumerate(items):
                     dm[r, dp] = 1
                     am[r, ap] = 1
-                head_dtype = next(model.relation_head.parameters()).dtype
+                # int8 dynamic quantization leaves the head without float parameters: feed fp32
+                head_dtype = next(iter(model.relation_head.parameters()), h).dtype
                 logits_r = model.relation_head(h[None].to(head_dtype), torch.zeros(len(items), dtype=torch.long,
                                                device=device), dm, am)
                 for (d, a, _, _), p in zip(items, torch.sigmoid(logits_r.float()).cpu().tolist()):
