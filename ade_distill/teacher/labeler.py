@@ -226,6 +226,19 @@ def ground_pairs(sentence: Sentence, samples: list[list[_Pair]], *, fuzzy_thresh
     return entities, relations, rejected
 
 
+def pairs_with_confidence(comp: Completion, pairs: list[tuple[str, str]], confidence: str) -> list[_Pair]:
+    """Parsed pairs, with logprob confidences attached when asked for and available."""
+    out = [_Pair(d, e) for d, e in pairs]
+    if confidence == "logprobs" and comp.tokens:
+        vals = value_confidences(comp.tokens)
+        drugs = [c for k, v, c in vals if k == "drug"]
+        effects = [c for k, v, c in vals if k == "effect"]
+        if len(drugs) == len(out) == len(effects):
+            for p, dc, ec in zip(out, drugs, effects):
+                p.drug_conf, p.effect_conf = dc, ec
+    return out
+
+
 class Teacher:
     """Labels sentences with an LLM. ``Teacher.from_config(cfg).label(sentences, out)``."""
 
@@ -312,17 +325,6 @@ class Teacher:
         self.cache.put(key, comp.to_json())
         return comp
 
-    def _sample_pairs(self, comp: Completion, pairs: list[tuple[str, str]]) -> list[_Pair]:
-        out = [_Pair(d, e) for d, e in pairs]
-        if self.cfg.confidence == "logprobs" and comp.tokens:
-            vals = value_confidences(comp.tokens)
-            drugs = [c for k, v, c in vals if k == "drug"]
-            effects = [c for k, v, c in vals if k == "effect"]
-            if len(drugs) == len(out) == len(effects):
-                for p, dc, ec in zip(out, drugs, effects):
-                    p.drug_conf, p.effect_conf = dc, ec
-        return out
-
     def label_one(self, s: Sentence) -> Sentence:
         """One sentence -> a teacher-labelled Sentence (gold labels of the input are dropped)."""
         messages = build_messages(s.text, self.shots)
@@ -340,7 +342,7 @@ class Teacher:
                 usage.update(prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens)
                 pairs = parse_answer(comp.text)
                 if pairs is not None:
-                    samples.append(self._sample_pairs(comp, pairs))
+                    samples.append(pairs_with_confidence(comp, pairs, c.confidence))
                     break
             else:
                 raise ValueError(f"unparseable answer after {c.parse_retries + 1} tries")
@@ -488,8 +490,6 @@ def import_batch(sentences: Iterable[Sentence], results: str | Path, cfg: Teache
                     by_id[rec["custom_id"]] = rec
                 except (json.JSONDecodeError, KeyError):
                     log.warning("%s:%d: not a batch result line", results, line_no)
-    teacher = Teacher.__new__(Teacher)
-    teacher.cfg = cfg
     for s in sentences:
         stats.sentences_in += 1
         rec = by_id.get(s.id)
@@ -515,7 +515,8 @@ def import_batch(sentences: Iterable[Sentence], results: str | Path, cfg: Teache
         stats.prompt_tokens += usage.get("prompt_tokens", 0)
         stats.completion_tokens += usage.get("completion_tokens", 0)
         stats.labelled += 1
-        yield _label_from_pairs(s, Teacher._sample_pairs(teacher, comp, parsed), f"teacher:{body.get('model', cfg.model)}",
+        yield _label_from_pairs(s, pairs_with_confidence(comp, parsed, cfg.confidence),
+                                f"teacher:{body.get('model', cfg.model)}",
                                 cfg, stats, {"prompt_version": PROMPT_VERSION, "backend": "batch", "usage": usage})
 
 
