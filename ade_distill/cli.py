@@ -46,10 +46,7 @@ def _sentences_from_documents(docs: Iterable[Document], counts: Counter,
             counts["documents"] += 1
             if fh is not None:
                 fh.write(dump_record(doc) + "\n")
-            sents = split_document(doc)
-            if not sents:
-                counts["empty_documents"] += 1
-            yield from sents
+            yield from split_document(doc)
 
     if documents_out is None:
         yield from run()
@@ -220,6 +217,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     from .evaluate import evaluate
     from .evaluate.metrics import EvaluationError
+    from .evaluate.report import _f1_ci
     from .schema import atomic_open
 
     preds = _parse_preds(args.pred)
@@ -238,8 +236,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"{len(gold):,} gold sentences from {args.gold}")
     print(f"{'system':<24} {'entity F1':>22} {'relation F1':>22} {'relation text F1':>18}")
     for name, s in metrics["systems"].items():
-        from .evaluate.report import _f1_ci
-
         miss = f"  ({s['n_missing']:,} missing)" if s["n_missing"] else ""
         print(f"{name:<24} {_f1_ci(s['entity']['strict']):>22} {_f1_ci(s['relation']['strict']):>22} "
               f"{_f1_ci(s['relation']['text']):>18}{miss}")

@@ -297,8 +297,7 @@ class Teacher:
         key = cache_key(backend=self.cfg.backend, model=self.model_name, prompt=PROMPT_VERSION,
                         messages=messages, params=params.key(), sample=sample, attempt=attempt)
         hit = self.cache.get(key)
-        if hit is not None:
-            self.stats.cache_hits += 1
+        if hit is not None:  # counted by the cache itself; stats take it over at the end of label()
             return Completion.from_json(hit)
         if self.cfg.budget_usd is not None:
             est_prompt = sum(len(m["content"]) for m in messages) // 3
