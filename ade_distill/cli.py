@@ -338,6 +338,21 @@ def cmd_teacher_serve(args: argparse.Namespace) -> None:
         raise CliError(str(exc)) from exc
 
 
+def cmd_teacher_rescore(args: argparse.Namespace) -> None:
+    from .teacher.rescore import rescore
+
+    cfg = _teacher_config(args.teacher, {"cache": args.cache})
+    if cfg.backend == "openai":
+        raise CliError("teacher rescore: needs a local GGUF teacher (backend local-server); an API teacher "
+                       "gives logprobs directly with confidence: logprobs")
+    counts = rescore(read_sentences(args.input), cfg, args.out)
+    print(f"rescored {counts['scored']:,} sentences in {counts['seconds']:.0f} s -> {args.out}"
+          + (f"; {counts['failed']:,} failed (see {str(args.out).removesuffix('.jsonl')}.failures.jsonl)"
+             if counts["failed"] else ""))
+    if counts["failed"]:
+        raise SystemExit(1)
+
+
 def cmd_teacher_batch(args: argparse.Namespace) -> None:
     from .teacher.labeler import LabelStats, export_batch, import_batch, import_replay
 
@@ -580,6 +595,13 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--n-ctx", type=int, default=2048)
     sv.add_argument("--threads", type=int)
     sv.set_defaults(func=cmd_teacher_serve)
+    rs = tsub.add_parser("rescore", help="add logprob confidences to teacher labels by rescoring the cached "
+                                         "answers with the local GGUF model (soft labels, ~0.5x a label call)")
+    rs.add_argument("--in", dest="input", type=Path, required=True, help="teacher-labelled sentences (with text)")
+    rs.add_argument("--out", type=Path, required=True)
+    rs.add_argument("--teacher", type=Path, help="the teacher YAML the labels were made with")
+    rs.add_argument("--cache", help="override the config's cache path")
+    rs.set_defaults(func=cmd_teacher_rescore)
     for action, help_ in (("batch-export", "write OpenAI Batch API requests"),
                           ("batch-import", "labels from an OpenAI Batch API result file"),
                           ("replay", "labels another tool produced (JSONL id+ades, or CSV id,drug,effect)")):

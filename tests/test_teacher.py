@@ -334,3 +334,18 @@ def test_real_llama_server_labels_through_openai_client(tmp_path, sample):
     assert backend.server.proc is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+    # soft labels by rescoring the cached answer in process: the same confidences as the
+    # server's logprobs during generation (greedy decoding, so the same distributions)
+    from ade_distill.teacher.rescore import rescore
+
+    counts = rescore(out + [sample[1]], c, tmp_path / "r.jsonl", progress=False)
+    assert counts == {**counts, "scored": 1, "failed": 1}  # sample[1] was never asked: reported, not lost
+    failed = [json.loads(x) for x in (tmp_path / "r.failures.jsonl").read_text().splitlines()]
+    assert failed == [{"id": sample[1].id, "reason": "no cached teacher answer for this sentence"}]
+    re_out = list(read_sentences(tmp_path / "r.jsonl"))
+    live = {(e.start, e.end, e.label): e.confidence for e in out[0].entities}
+    again = {(e.start, e.end, e.label): e.confidence for e in re_out[0].entities}
+    assert live.keys() == again.keys()
+    for k in live:
+        assert again[k] == pytest.approx(live[k], abs=0.03), k
+    assert re_out[0].meta["confidence"] == "logprobs-rescored"

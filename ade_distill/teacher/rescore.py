@@ -1,0 +1,180 @@
+"""Soft labels by rescoring: the teacher's own log-probabilities of the answer it gave.
+
+Asking llama-cpp-python's server for logprobs while generating costs 5-10x the time (it
+computes logits for every prompt row and sorts the whole vocabulary in Python per token).
+The same numbers come much cheaper afterwards: feed the chat prompt plus the answer the
+model generated (from the cache) through the GGUF model once, teacher-forced, with the
+shared few-shot prefix kept in the KV cache, and read the log-probability of each answer
+token from the logits of the row before it. With greedy decoding these are the log-
+probabilities the model had when it chose those tokens, so the span confidences are the
+ones ``confidence: logprobs`` would have produced (same renormalisation over the top-k).
+
+``ade-distill teacher rescore --in teacher_labels.jsonl --sentences s.jsonl --out scored.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from ..schema import Sentence, atomic_open, dump_record
+from .confidence import TokenLogprob
+from .labeler import LabelStats, Teacher, TeacherConfig, ground_pairs, pairs_with_confidence, parse_answer
+from .backends import Completion, SamplingParams
+from .cache import cache_key
+from .prompts import PROMPT_VERSION, build_messages
+
+log = logging.getLogger(__name__)
+
+
+class LlamaScorer:
+    """Teacher-forced token log-probabilities from a GGUF model, in process (llama-cpp-python)."""
+
+    def __init__(self, model: str | Path, *, n_ctx: int = 2048, n_threads: int | None = None,
+                 top_k: int = 5) -> None:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        from .server import resolve_gguf
+
+        path = resolve_gguf(str(model))
+        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, logits_all=True,
+                         verbose=False)
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ValueError(f"{path}: the GGUF file carries no chat template")
+        m = self.llm._model
+        eos, bos = self.llm.token_eos(), self.llm.token_bos()
+        self._format = Jinja2ChatFormatter(template=template,
+                                           eos_token=m.token_get_text(eos) if eos != -1 else "",
+                                           bos_token=m.token_get_text(bos) if bos != -1 else "")
+        self.top_k = top_k
+
+    def _tokens(self, messages: list[dict], answer: str) -> tuple[list[int], int]:
+        r = self._format(messages=messages)
+        prompt = self.llm.tokenize(r.prompt.encode(), add_bos=not r.added_special, special=True)
+        ans = self.llm.tokenize(answer.encode(), add_bos=False, special=False)
+        return prompt + ans, len(prompt)
+
+    def _eval(self, tokens: list[int]) -> None:
+        llm = self.llm
+        if len(tokens) > llm.n_ctx():
+            raise ValueError(f"prompt and answer need {len(tokens)} tokens, context is {llm.n_ctx()}")
+        keep = _common_prefix(llm.input_ids[:llm.n_tokens], tokens)
+        keep = min(keep, len(tokens) - 1)  # the last row's logits must be fresh
+        if keep > 0 and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+            llm.n_tokens = keep
+        else:
+            llm.reset()
+            keep = 0
+        llm.eval(tokens[keep:])
+
+    def score(self, messages: list[dict], answer: str) -> list[TokenLogprob]:
+        """The answer's tokens with their log-probabilities and top-k alternatives."""
+        tokens, n_prompt = self._tokens(messages, answer)
+        self._eval(tokens)
+        rows = np.asarray(self.llm.scores[n_prompt - 1:len(tokens) - 1], dtype=np.float64)
+        mx = rows.max(axis=1, keepdims=True)
+        logz = mx[:, 0] + np.log(np.exp(rows - mx).sum(axis=1))
+        out: list[TokenLogprob] = []
+        prev = tokens[:n_prompt]
+        for j, tok in enumerate(tokens[n_prompt:]):
+            row = rows[j]
+            k = min(self.top_k, row.shape[0])
+            top_ids = np.argpartition(-row, k - 1)[:k]
+            top_ids = top_ids[np.argsort(-row[top_ids])]
+            text = self.llm.detokenize([tok], prev_tokens=prev).decode("utf-8", errors="ignore")
+            top = [(self.llm.detokenize([int(i)], prev_tokens=prev).decode("utf-8", errors="ignore"),
+                    float(row[i] - logz[j])) for i in top_ids]
+            out.append(TokenLogprob(text, float(row[tok] - logz[j]), top))
+            prev = prev + [tok]
+        return out
+
+    def close(self) -> None:
+        self.llm.close()
+
+
+def _common_prefix(a, b) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def cached_answer(teacher: Teacher, s: Sentence) -> tuple[list[dict], str] | None:
+    """The messages and the first parseable greedy answer the teacher gave for ``s``, from its
+    cache (the same keys ``Teacher.label_one`` uses with confidence none or logprobs)."""
+    c = teacher.cfg
+    messages = build_messages(s.text, teacher.shots)
+    for logprobs in (False, True):
+        for attempt in range(c.parse_retries + 1):
+            temp = c.temperature if attempt == 0 else max(0.3, c.temperature)
+            params = SamplingParams(temperature=temp, max_tokens=c.max_tokens, seed=attempt, logprobs=logprobs,
+                                    response_format=c.response_format)
+            key = cache_key(backend=c.backend, model=teacher.model_name, prompt=PROMPT_VERSION,
+                            messages=messages, params=params.key(), sample=0, attempt=attempt)
+            hit = teacher.cache.get(key)
+            if hit is None:
+                continue
+            text = Completion.from_json(hit).text
+            if parse_answer(text) is not None:
+                return messages, text
+    return None
+
+
+def rescore(labels: Iterable[Sentence], cfg: TeacherConfig, out: str | Path, *, scorer: LlamaScorer | None = None,
+            failures: str | Path | None = None, progress: bool = True) -> dict:
+    """Add logprob confidences to teacher-labelled sentences (their text must be present).
+
+    Sentences whose answer is not in the cache, or whose answer's pairs do not line up with
+    the scored tokens, are written unchanged to ``failures`` with the reason; the output holds
+    every sentence that was scored. Returns counts and timings.
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    failures = Path(failures) if failures else out.with_name(out.name.removesuffix(".jsonl") + ".failures.jsonl")
+    teacher = Teacher(cfg)
+    own = scorer is None
+    scorer = scorer or LlamaScorer(cfg.model, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads)
+    counts = {"scored": 0, "failed": 0, "seconds": 0.0}
+    t0 = time.monotonic()
+    failed: list[dict] = []
+    try:
+        with atomic_open(out) as fh:
+            for s in tqdm(list(labels), desc="rescore", unit=" sent", disable=not progress or None):
+                got = cached_answer(teacher, s)
+                if got is None:
+                    failed.append({"id": s.id, "reason": "no cached teacher answer for this sentence"})
+                    continue
+                messages, text = got
+                tokens = scorer.score(messages, text)
+                comp = Completion(text=text, tokens=tokens)
+                pairs = pairs_with_confidence(comp, parse_answer(text) or [], "logprobs")
+                if pairs and any(p.drug_conf is None for p in pairs):
+                    failed.append({"id": s.id, "reason": "answer's values and scored tokens do not line up"})
+                    continue
+                ents, rels, _ = ground_pairs(s, [pairs], fuzzy_threshold=cfg.fuzzy_threshold,
+                                             majority=cfg.majority, stats=LabelStats())
+                meta = {**s.meta, "confidence": "logprobs-rescored"}
+                fh.write(dump_record(s.model_copy(update={"entities": ents, "relations": rels, "meta": meta}))
+                         + "\n")
+                counts["scored"] += 1
+    finally:
+        counts["seconds"] = round(time.monotonic() - t0, 1)
+        counts["failed"] = len(failed)
+        if failed:
+            with atomic_open(failures) as fh:
+                for f in failed:
+                    fh.write(json.dumps(f) + "\n")
+        teacher.close()
+        if own:
+            scorer.close()
+    return counts
