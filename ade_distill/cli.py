@@ -169,6 +169,23 @@ def cmd_validate(args: argparse.Namespace) -> None:
     print("all records valid")
 
 
+def cmd_run(args: argparse.Namespace) -> None:
+    from .pipeline import Pipeline, StageFailed
+
+    try:
+        pipe = Pipeline(args.file, run_dir=args.run_dir)
+        manifest = pipe.run(start=args.start, only=args.only, force=args.force)
+    except StageFailed as exc:
+        print(f"ade-distill: error: {exc}", file=sys.stderr)
+        print(f"(earlier stages' outputs are kept; the manifest marks the stage failed: "
+              f"{Path(args.run_dir or '') if args.run_dir else 'runs/<name>'}/manifest.json)", file=sys.stderr)
+        raise SystemExit(1) from exc
+    partial = [n for n, e in manifest["stages"].items() if e.get("status") == "partial"]
+    if partial:
+        print(f"finished with failures in: {', '.join(partial)} (rerun to retry them)", file=sys.stderr)
+        raise SystemExit(1)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from .ingest import Problems, ingest_text
     from .sample import SAMPLE_DIR
@@ -679,6 +696,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--title", default="Adverse drug event extraction: evaluation report")
     r.add_argument("--show-command", action="store_true", help="print the command line in the report")
     r.set_defaults(func=cmd_report)
+
+    rn = sub.add_parser("run", help="run a pipeline YAML: ingest -> label -> train -> evaluate -> report -> extract")
+    rn.add_argument("file", type=Path, help="pipelines/<name>.yaml")
+    rn.add_argument("--from", dest="start", metavar="STAGE", help="rerun from this stage on")
+    rn.add_argument("--only", metavar="STAGE", help="rerun this stage only (train: every student)")
+    rn.add_argument("--force", action="store_true", help="rerun the chosen stages even if up to date")
+    rn.add_argument("--run-dir", type=Path, help="default: the file's run_dir, else runs/<name>")
+    rn.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="run the main job on the embedded sample")
     d.add_argument("--out", default="runs/demo")

@@ -343,6 +343,7 @@ def test_real_llama_server_labels_through_openai_client(tmp_path, sample):
     failed = [json.loads(x) for x in (tmp_path / "r.failures.jsonl").read_text().splitlines()]
     assert failed == [{"id": sample[1].id, "reason": "no cached teacher answer for this sentence"}]
     re_out = list(read_sentences(tmp_path / "r.jsonl"))
+    assert [x.id for x in re_out] == [out[0].id, sample[1].id]  # the failed one kept, unscored
     live = {(e.start, e.end, e.label): e.confidence for e in out[0].entities}
     again = {(e.start, e.end, e.label): e.confidence for e in re_out[0].entities}
     assert live.keys() == again.keys()

@@ -184,6 +184,26 @@ def _seed_all(seed: int) -> None:
         pass
 
 
+def resolve_model(ref: str) -> str:
+    """An HF id or local path as given; ``package:<module>`` is a model folder shipped inside an
+    installed Python package (the module's ``get_model_path()``, else its ``model/`` folder),
+    the way the offline MiniLM stand-in arrives from PyPI."""
+    if not ref.startswith("package:"):
+        return ref
+    import importlib
+
+    name = ref.removeprefix("package:")
+    try:
+        mod = importlib.import_module(name)
+    except ImportError as exc:
+        raise ValueError(f"model {ref!r}: Python package {name!r} is not installed") from exc
+    get = getattr(mod, "get_model_path", None)
+    path = Path(get()) if get else Path(mod.__file__).parent / "model"
+    if not (path / "config.json").exists():
+        raise ValueError(f"model {ref!r}: no config.json in {path}")
+    return str(path)
+
+
 def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg: TrainConfig,
                   out_dir: str | Path, *, resume: bool = False, progress: bool = True,
                   name: str | None = None) -> Path:
@@ -197,12 +217,13 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
     cuda = torch.cuda.is_available()
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "no")
     acc = Accelerator(mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum, cpu=not cuda)
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    model_ref = resolve_model(cfg.model)
+    tokenizer = AutoTokenizer.from_pretrained(model_ref)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{cfg.model}: a fast tokenizer is needed for offset alignment")
     settings = {"max_length": cfg.max_length, "stride_words": cfg.stride_words, "dropout": cfg.dropout,
                 "relation_threshold": cfg.relation_threshold, "name": name or out_dir.name}
-    model = AdeStudent.from_encoder(cfg.model, settings)
+    model = AdeStudent.from_encoder(model_ref, settings)
     use_soft = cfg.soft_labels and has_soft_targets(train)
     t0 = time.monotonic()
     examples = build_examples(train, tokenizer, cfg)

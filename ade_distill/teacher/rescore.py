@@ -133,9 +133,10 @@ def rescore(labels: Iterable[Sentence], cfg: TeacherConfig, out: str | Path, *, 
             failures: str | Path | None = None, progress: bool = True) -> dict:
     """Add logprob confidences to teacher-labelled sentences (their text must be present).
 
-    Sentences whose answer is not in the cache, or whose answer's pairs do not line up with
-    the scored tokens, are written unchanged to ``failures`` with the reason; the output holds
-    every sentence that was scored. Returns counts and timings.
+    Every input sentence is written to ``out``: sentences rescored earlier pass through;
+    those whose answer is not in the cache, or whose answer's values do not line up with the
+    scored tokens, keep their hard labels and are listed in ``failures`` with the reason.
+    Returns counts and timings.
     """
     from tqdm import tqdm
 
@@ -143,23 +144,30 @@ def rescore(labels: Iterable[Sentence], cfg: TeacherConfig, out: str | Path, *, 
     failures = Path(failures) if failures else out.with_name(out.name.removesuffix(".jsonl") + ".failures.jsonl")
     teacher = Teacher(cfg)
     own = scorer is None
-    scorer = scorer or LlamaScorer(cfg.model, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads)
-    counts = {"scored": 0, "failed": 0, "seconds": 0.0}
+    counts = {"scored": 0, "already": 0, "failed": 0, "seconds": 0.0}
     t0 = time.monotonic()
     failed: list[dict] = []
     try:
         with atomic_open(out) as fh:
             for s in tqdm(list(labels), desc="rescore", unit=" sent", disable=not progress or None):
+                if s.meta.get("confidence") == "logprobs-rescored":
+                    fh.write(dump_record(s) + "\n")
+                    counts["already"] += 1
+                    continue
                 got = cached_answer(teacher, s)
                 if got is None:
                     failed.append({"id": s.id, "reason": "no cached teacher answer for this sentence"})
+                    fh.write(dump_record(s) + "\n")
                     continue
                 messages, text = got
+                if scorer is None:  # loaded only when something needs scoring
+                    scorer = LlamaScorer(cfg.model, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads)
                 tokens = scorer.score(messages, text)
                 comp = Completion(text=text, tokens=tokens)
                 pairs = pairs_with_confidence(comp, parse_answer(text) or [], "logprobs")
                 if pairs and any(p.drug_conf is None for p in pairs):
                     failed.append({"id": s.id, "reason": "answer's values and scored tokens do not line up"})
+                    fh.write(dump_record(s) + "\n")
                     continue
                 ents, rels, _ = ground_pairs(s, [pairs], fuzzy_threshold=cfg.fuzzy_threshold,
                                              majority=cfg.majority, stats=LabelStats())
@@ -171,10 +179,13 @@ def rescore(labels: Iterable[Sentence], cfg: TeacherConfig, out: str | Path, *, 
         counts["seconds"] = round(time.monotonic() - t0, 1)
         counts["failed"] = len(failed)
         if failed:
+            log.warning("rescore: %d sentence(s) kept their hard labels only (see %s)", len(failed), failures)
             with atomic_open(failures) as fh:
                 for f in failed:
                     fh.write(json.dumps(f) + "\n")
+        elif failures.exists():
+            failures.unlink()
         teacher.close()
-        if own:
+        if own and scorer is not None:
             scorer.close()
     return counts

