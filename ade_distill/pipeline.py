@@ -534,7 +534,7 @@ class Pipeline:
             with Teacher(tc) as teacher:
                 stats = teacher.label(sentences, out, checkpoint_every=lc.checkpoint_every, progress=self.progress)
             write_run_summary(stats, tc, self.p("label", f"{part}.run.json"))
-            if lc.soft == "rescore":
+            if lc.soft == "rescore" and part == "train":  # soft targets are for training
                 self._rescore(out, tc)
             summary[part] = {k: v for k, v in stats.to_json().items() if k != "failure_reasons"}
             summary[part]["failure_reasons"] = dict(stats.failure_reasons)
