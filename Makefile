@@ -34,7 +34,7 @@ test-all: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(VENV)/bin/ade-distill demo
+	$(VENV)/bin/ade-distill run pipelines/quickstart.yaml
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -187,21 +187,15 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from .ingest import Problems, ingest_text
-    from .sample import SAMPLE_DIR
+    """The main job on the embedded sample: the quickstart pipeline."""
+    from .pipeline import REPO_DIR
 
-    out = Path(args.out)
-    gold = SAMPLE_DIR / "gold.jsonl"
-    print(f"ade-distill {__version__} demo: the embedded sample in {SAMPLE_DIR}")
-    _summarise([gold])
-    problems = Problems()
-    counts: Counter = Counter()
-    docs = ingest_text(SAMPLE_DIR / "documents", problems=problems)
-    n = write_jsonl(out / "documents.sentences.jsonl",
-                    _sentences_from_documents(docs, counts, out / "documents.jsonl"))
-    print(f"new documents: {_n(counts['documents'])} documents split into {_n(n)} sentences "
-          f"-> {out / 'documents.sentences.jsonl'}")
-    print("next stages (teacher labelling, student training, evaluation) arrive with the pipeline")
+    path = REPO_DIR / "pipelines" / "quickstart.yaml"
+    if not path.exists():
+        raise CliError(f"{path}: not found (the demo runs from a source checkout: git clone, then make demo)")
+    print(f"ade-distill {__version__} demo: {path}")
+    args.file, args.start, args.only, args.force = path, None, None, False
+    cmd_run(args)
 
 
 def _parse_preds(specs: Sequence[str]) -> dict[str, Path]:
@@ -424,6 +418,52 @@ def cmd_train(args: argparse.Namespace) -> None:
     out = train_student(train, dev, cfg, args.out, resume=args.resume, name=args.name)
     print(f"student saved to {out} (load with AutoModelForTokenClassification.from_pretrained or "
           f"ade_distill.student.Extractor.load)")
+
+
+def cmd_compress(args: argparse.Namespace) -> None:
+    from .config import ConfigError
+    from .student.compress import CompressConfig, apply_method, compress_student
+
+    if args.method != "distill":
+        if args.share is None:
+            raise CliError(f"compress --method {args.method}: give --share (prune: share of weights zeroed; "
+                           "low-rank: share of each layer's rank kept)")
+        try:
+            info = apply_method(args.teacher, args.method, args.share, args.out)
+        except (FileNotFoundError, ValueError) as exc:
+            raise CliError(str(exc)) from exc
+        print(f"{args.method} {args.share:g}: {info} -> {args.out}")
+        return
+    if args.train is None:
+        raise CliError("compress --method distill needs --train (the sentences the teacher-student was trained on)")
+    try:
+        cfg = CompressConfig.from_yaml(args.config) if args.config else CompressConfig()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    upd = {"layers": args.layers, "hidden": args.hidden, "epochs": args.epochs}
+    cfg = cfg.model_copy(update={k: v for k, v in upd.items() if v is not None})
+    out = compress_student(args.teacher, list(read_sentences(args.train)), cfg, args.out)
+    print(f"compressed student saved to {out}")
+
+
+def cmd_rank(args: argparse.Namespace) -> None:
+    import shlex
+
+    from .evaluate.rank import rank, write_rank
+
+    gold = list(read_sentences(args.gold))
+    students = {}
+    for spec in args.model:
+        name, sep, rest = spec.partition("=")
+        if not sep:
+            raise CliError(f"--model {spec!r}: expected NAME=DIR or NAME=DIR:int8")
+        d, _, q = rest.partition(":int8") if rest.endswith(":int8") else (rest, "", "")
+        students[name] = (d, "int8" if rest.endswith(":int8") else None)
+    preds = {name: (list(read_sentences(p)), _info_for(p) or {}) for name, p in _parse_preds(args.pred).items()}
+    result = rank(gold, students, preds, threads=args.threads, n_bootstrap=args.bootstrap,
+                  core_hour_usd=args.core_hour_usd)
+    paths = write_rank(result, args.out, command="ade-distill " + shlex.join(sys.argv[1:]))
+    print(paths["md"].read_text())
 
 
 def _load_extractor(args):
@@ -697,6 +737,30 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--show-command", action="store_true", help="print the command line in the report")
     r.set_defaults(func=cmd_report)
 
+    cp = sub.add_parser("compress", help="a smaller student from a trained one: feature/attention distillation, "
+                                         "pruning or low rank")
+    cp.add_argument("--teacher", type=Path, required=True, help="a trained student folder")
+    cp.add_argument("--out", type=Path, required=True)
+    cp.add_argument("--method", choices=["distill", "prune", "low-rank"], default="distill")
+    cp.add_argument("--train", type=Path, help="distill: the labelled sentences to train on")
+    cp.add_argument("--config", type=Path, help="distill: CompressConfig YAML (loss weights, T, alpha...)")
+    cp.add_argument("--layers", type=int, help="distill: layers of the smaller student (default half)")
+    cp.add_argument("--hidden", type=int, help="distill: a narrower width (fresh weights)")
+    cp.add_argument("--epochs", type=int)
+    cp.add_argument("--share", type=float, help="prune: share of weights zeroed; low-rank: share of rank kept")
+    cp.set_defaults(func=cmd_compress)
+
+    rk = sub.add_parser("rank", help="rank models by F1, speed, size and cost; Pareto front; table and chart")
+    rk.add_argument("--gold", type=Path, required=True)
+    rk.add_argument("--model", action="append", default=[], metavar="NAME=DIR[:int8]", help="a student folder")
+    rk.add_argument("--pred", action="append", default=[], metavar="NAME=FILE",
+                    help="predictions (e.g. the teacher LLM's) with an optional FILE.info.json sidecar")
+    rk.add_argument("--out", type=Path, required=True)
+    rk.add_argument("--threads", type=int, default=2)
+    rk.add_argument("--bootstrap", type=int, default=1000)
+    rk.add_argument("--core-hour-usd", type=float, default=0.05, help="price of one CPU core-hour")
+    rk.set_defaults(func=cmd_rank)
+
     rn = sub.add_parser("run", help="run a pipeline YAML: ingest -> label -> train -> evaluate -> report -> extract")
     rn.add_argument("file", type=Path, help="pipelines/<name>.yaml")
     rn.add_argument("--from", dest="start", metavar="STAGE", help="rerun from this stage on")
@@ -706,7 +770,7 @@ def build_parser() -> argparse.ArgumentParser:
     rn.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="run the main job on the embedded sample")
-    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--run-dir", type=Path, help="default runs/quickstart")
     d.set_defaults(func=cmd_demo)
     return p
 

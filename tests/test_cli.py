@@ -112,14 +112,6 @@ def test_validate_reports_invalid_records(tmp_path, capsys, sample_dir):
     assert code == 2 and f"{path}:2: record 'S01-0'" in err
 
 
-def test_demo_on_embedded_sample(tmp_path, capsys):
-    code, stdout, _ = run(capsys, "demo", "--out", str(tmp_path))
-    assert code == 0
-    assert "51 sentences (24 with an ADE relation), 38 relations" in stdout
-    assert "new documents: 4 documents" in stdout
-    assert len(list(read_sentences(tmp_path / "documents.sentences.jsonl"))) > 10
-
-
 def test_console_script_installed():
     exe = subprocess.run([sys.executable, "-m", "ade_distill.cli", "--version"], capture_output=True, text=True)
     assert exe.returncode == 0 and exe.stdout.startswith("ade-distill ")

@@ -202,12 +202,21 @@ def test_killed_run_resumes_labelling_without_repeated_calls(tmp_path, split):
         srv.wait()
 
 
-@pytest.mark.slow
-def test_quickstart_with_the_real_local_teacher(tmp_path):
-    """`make demo`'s pipeline, for real: llama.cpp server + Qwen 0.5B, MiniLM student (~4 min)."""
+def test_demo_runs_the_quickstart_with_the_real_local_teacher(tmp_path, monkeypatch, capsys):
+    """`make demo`, for real: llama.cpp's server + Qwen 0.5B label the sample, a MiniLM student
+    trains on the labels, both are scored and reported (~4 min on 2 cores); then a rerun skips
+    every stage. Run from an empty folder, so the teacher's cache starts empty."""
     _minilm()
-    pipe = Pipeline(REPO / "pipelines" / "quickstart.yaml", run_dir=tmp_path / "run", progress=False)
-    m = pipe.run()
-    assert all(e["status"] == "done" for e in m["stages"].values())
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--run-dir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    m = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert [e["status"] for e in m["stages"].values()] == ["done"] * 6
+    assert m["stages"]["label"]["summary"]["train"]["calls"] > 0
     metrics = json.loads((tmp_path / "run" / "evaluate" / "metrics.json").read_text())
     assert set(metrics["systems"]) == {"teacher (qwen2.5-coder-0.5b-instruct-q4_k_m)", "student distilled"}
+    assert metrics["systems"]["teacher (qwen2.5-coder-0.5b-instruct-q4_k_m)"]["relation"]["strict"]["micro"]["f1"] > 0.2
+    assert (tmp_path / "run" / "report" / "report.html").exists()
+    assert (tmp_path / "runs" / "teacher-cache.sqlite").exists()
+    assert main(["demo", "--run-dir", str(tmp_path / "run")]) == 0
+    assert capsys.readouterr().out.count("up to date, skipped") == 6

@@ -100,5 +100,9 @@ class AdeStudent(nn.Module):
                                                                  use_safetensors=True, dtype=torch.float32)
         model = cls(tagger, settings)
         model.relation_head.load_state_dict(load_file(str(model_dir / "relation_head.safetensors")))
+        if settings.get("low_rank_share"):  # saved as rank-r dense weights: factorise again for speed
+            from .compress import low_rank
+
+            low_rank(model, float(settings["low_rank_share"]))
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         return model.to(device).eval(), tokenizer
