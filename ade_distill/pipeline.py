@@ -189,11 +189,31 @@ def sha256_path(path: Path) -> str:
     return h.hexdigest()
 
 
-def code_version() -> str:
-    """ade-distill's version plus a hash of its source files (edits count, comments too)."""
+# The modules each stage runs: a stage's code version hashes only these, so an edit to the
+# report code re-renders the report without retraining the students.
+STAGE_CODE = {
+    "ingest": ["ingest", "sample.py", "text.py", "schema.py"],
+    "label": ["teacher", "labels.py", "schema.py", "config.py"],
+    "train": ["student/train.py", "student/encoding.py", "student/losses.py", "student/model.py", "text.py",
+              "schema.py"],
+    "evaluate": ["evaluate/metrics.py", "student/extract.py", "student/encoding.py", "student/model.py",
+                 "text.py", "schema.py"],
+    "report": ["evaluate/report.py", "evaluate/metrics.py"],
+    "extract": ["student/extract.py", "student/encoding.py", "student/model.py", "text.py", "ingest", "schema.py"],
+}
+
+
+def code_version(stage: str | None = None) -> str:
+    """ade-distill's version plus a hash of the source files a stage runs (all of them without a
+    stage); any edit to those files, comments included, counts as a new version."""
+    parts = STAGE_CODE.get((stage or "").split("-")[0]) if stage else None
+    files = []
+    for part in parts or ["."]:
+        p = PACKAGE_DIR / part
+        files += sorted(p.rglob("*.py")) if p.is_dir() else [p]
     h = hashlib.sha256()
-    for f in sorted(PACKAGE_DIR.rglob("*.py")):
-        h.update(f.read_bytes())
+    for f in files:
+        h.update(str(f.relative_to(PACKAGE_DIR)).encode() + b"\0" + f.read_bytes())
     return f"{__version__}+{h.hexdigest()[:12]}"
 
 
@@ -361,8 +381,8 @@ class Pipeline:
             if not p.exists():
                 raise StageFailed(f"{stage.name}: input {p} is missing (run the earlier stages first)")
             hashes[str(p)] = sha256_path(p)
-        blob = json.dumps({"settings": stage.settings, "inputs": sorted(hashes.values()), "code": self.code},
-                          sort_keys=True)
+        blob = json.dumps({"settings": stage.settings, "inputs": sorted(hashes.values()),
+                           "code": code_version(stage.name)}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest(), hashes
 
     def is_current(self, stage: Stage, fp: str) -> bool:
@@ -397,7 +417,8 @@ class Pipeline:
                 e = self.manifest["stages"][stage.name]
                 print(f"[{stage.name}] up to date, skipped ({e.get('line', '')})", flush=True)
                 continue
-            entry = {"status": "running", "fingerprint": fp, "inputs": in_hashes, "settings": stage.settings,
+            entry = {"status": "running", "fingerprint": fp, "code_version": code_version(stage.name),
+                     "inputs": in_hashes, "settings": stage.settings,
                      "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             self.manifest["stages"][stage.name] = entry
             self._save()
@@ -595,13 +616,9 @@ class Pipeline:
             name = f"teacher ({self.teacher_name})"
             systems[name] = list(read_sentences(tp))
             t = lab.get("test", {})
-            calls = t.get("calls") or 0
-            info[name] = {"role": "teacher"}
-            if calls and t.get("seconds"):
+            info[name] = {"role": "teacher", **self._teacher_cost(systems[name])}
+            if t.get("calls") and t.get("seconds"):
                 info[name]["sentences_per_second"] = round(t["labelled"] / t["seconds"], 3)
-            if calls:
-                per = (t.get("reference_cost_usd") or t.get("cost_usd") or 0) / max(t["labelled"], 1)
-                info[name]["cost_usd_per_1k_sentences"] = round(per * 1000, 4)
         for n in self.cfg.students:
             ex = Extractor.load(self.p(f"train-{n}", "model"), device="cpu")
             t0 = time.monotonic()
@@ -624,6 +641,24 @@ class Pipeline:
                                 "relation_f1": v["relation"]["strict"]["micro"]["f1"]}
                             for k, v in metrics["systems"].items()},
                 "line": f"{len(gold):,} test sentences; " + "; ".join(parts)}
+
+    def _teacher_cost(self, labels: list[Sentence]) -> dict:
+        """Cost per 1,000 sentences from the token counts the labels carry (so labels seeded from
+        an earlier run are priced too): the teacher's own price, else the reference model's."""
+        tc = self.teacher_cfg
+        usage = [s.meta.get("usage") or {} for s in labels]
+        if not labels or not any(usage):
+            return {}
+        p = sum(u.get("prompt_tokens", 0) for u in usage) / len(labels)
+        c = sum(u.get("completion_tokens", 0) for u in usage) / len(labels)
+        price, priced_as = tc.price(self.teacher_name), self.teacher_name
+        if price is None:
+            price, priced_as = tc.price(tc.reference_model), tc.reference_model
+        if price is None:
+            return {"tokens_per_sentence": round(p + c, 1)}
+        per_1k = 1000 * (p * price.input_per_1m + c * price.output_per_1m) / 1e6
+        return {"cost_usd_per_1k_sentences": round(per_1k, 4), "priced_as": priced_as,
+                "tokens_per_sentence": round(p + c, 1)}
 
     def _run_report(self, stage: Stage) -> dict:
         from .evaluate.report import write_report

@@ -220,3 +220,13 @@ def test_demo_runs_the_quickstart_with_the_real_local_teacher(tmp_path, monkeypa
     assert (tmp_path / "runs" / "teacher-cache.sqlite").exists()
     assert main(["demo", "--run-dir", str(tmp_path / "run")]) == 0
     assert capsys.readouterr().out.count("up to date, skipped") == 6
+
+
+def test_stage_code_versions_cover_existing_modules():
+    from ade_distill.pipeline import PACKAGE_DIR, STAGE_CODE, code_version
+
+    for stage, parts in STAGE_CODE.items():
+        for part in parts:
+            assert (PACKAGE_DIR / part).exists(), f"{stage}: {part} was moved or renamed"
+    versions = {s: code_version(s) for s in ("ingest", "label", "train-x", "evaluate", "report", "extract")}
+    assert len(set(versions.values())) == 6 and versions["train-x"] == code_version("train-y")
