@@ -451,15 +451,35 @@ def cmd_rank(args: argparse.Namespace) -> None:
 
     from .evaluate.rank import rank, write_rank
 
-    gold = list(read_sentences(args.gold))
-    students = {}
+    import json
+
+    if not args.gold and not args.run:
+        raise CliError("rank: give --gold (with --model/--pred) or --run (a pipeline run folder)")
+    gold = list(read_sentences(args.gold or args.run / "ingest" / "test.jsonl"))
+    students: dict = {}
+    preds: dict = {}
+    if args.run:  # every model of a pipeline run: its students (fp32 and int8) and its teacher
+        for d in sorted(args.run.glob("train-*/model")):
+            name = d.parent.name.removeprefix("train-")
+            students[name] = (str(d), None)
+            students[f"{name} int8"] = (str(d), "int8")
+        metrics = args.run / "evaluate" / "metrics.json"
+        info = {}
+        if metrics.exists():
+            info = {k: v.get("info", {}) for k, v in json.loads(metrics.read_text())["systems"].items()}
+        tp = args.run / "label" / "test.teacher.jsonl"
+        if tp.exists():
+            tname = next((k for k in info if k.startswith("teacher")), "teacher")
+            preds[tname] = (list(read_sentences(tp)), {**info.get(tname, {}), **(_info_for(tp) or {})})
     for spec in args.model:
         name, sep, rest = spec.partition("=")
         if not sep:
             raise CliError(f"--model {spec!r}: expected NAME=DIR or NAME=DIR:int8")
         d, _, q = rest.partition(":int8") if rest.endswith(":int8") else (rest, "", "")
         students[name] = (d, "int8" if rest.endswith(":int8") else None)
-    preds = {name: (list(read_sentences(p)), _info_for(p) or {}) for name, p in _parse_preds(args.pred).items()}
+    preds.update({name: (list(read_sentences(p)), _info_for(p) or {}) for name, p in _parse_preds(args.pred).items()})
+    if not students and not preds:
+        raise CliError("rank: no models (give --model NAME=DIR, --pred NAME=FILE or --run DIR)")
     result = rank(gold, students, preds, threads=args.threads, n_bootstrap=args.bootstrap,
                   core_hour_usd=args.core_hour_usd)
     paths = write_rank(result, args.out, command="ade-distill " + shlex.join(sys.argv[1:]))
@@ -751,7 +771,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.set_defaults(func=cmd_compress)
 
     rk = sub.add_parser("rank", help="rank models by F1, speed, size and cost; Pareto front; table and chart")
-    rk.add_argument("--gold", type=Path, required=True)
+    rk.add_argument("--gold", type=Path, help="gold sentences (default with --run: its ingest/test.jsonl)")
+    rk.add_argument("--run", type=Path, help="a pipeline run folder: rank all its students (fp32, int8) and teacher")
     rk.add_argument("--model", action="append", default=[], metavar="NAME=DIR[:int8]", help="a student folder")
     rk.add_argument("--pred", action="append", default=[], metavar="NAME=FILE",
                     help="predictions (e.g. the teacher LLM's) with an optional FILE.info.json sidecar")

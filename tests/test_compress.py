@@ -190,3 +190,12 @@ def test_compress_cli_low_rank_and_prune_write_normal_folders(teacher_dir, tmp_p
     assert 0.1 < float((w == 0).float().mean()) < 0.6
     assert main(["compress", "--teacher", str(teacher_dir), "--method", "prune", "--out", str(tmp_path / "x")]) == 2
     assert "give --share" in capsys.readouterr().err
+
+
+def test_rank_needs_models_or_a_run(capsys, tmp_path, sample_dir):
+    from ade_distill.cli import main
+
+    assert main(["rank", "--out", str(tmp_path)]) == 2
+    assert "give --gold" in capsys.readouterr().err
+    assert main(["rank", "--gold", str(sample_dir / "gold.jsonl"), "--out", str(tmp_path)]) == 2
+    assert "no models" in capsys.readouterr().err
