@@ -264,6 +264,7 @@ class Pipeline:
         self.manifest_path = self.run_dir / "manifest.json"
         self.manifest = self._load_manifest()
         self.code = code_version()
+        self.commit = git_commit()  # at the start of this invocation; each stage records its own too
         self.stages = self._stages()
 
     # -- manifest --
@@ -279,7 +280,7 @@ class Pipeline:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         m = self.manifest
         m.update({"pipeline": str(self.path), "name": self.cfg.name, "config": self._public_config(),
-                  "code_version": self.code, "git_commit": git_commit(), "packages": package_versions(),
+                  "code_version": self.code, "git_commit": self.commit, "packages": package_versions(),
                   "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         with atomic_open(self.manifest_path) as fh:
             json.dump(m, fh, indent=2)
@@ -418,6 +419,7 @@ class Pipeline:
                 print(f"[{stage.name}] up to date, skipped ({e.get('line', '')})", flush=True)
                 continue
             entry = {"status": "running", "fingerprint": fp, "code_version": code_version(stage.name),
+                     "git_commit": self.commit,
                      "inputs": in_hashes, "settings": stage.settings,
                      "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             self.manifest["stages"][stage.name] = entry
