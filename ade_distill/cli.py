@@ -447,11 +447,10 @@ def cmd_compress(args: argparse.Namespace) -> None:
 
 
 def cmd_rank(args: argparse.Namespace) -> None:
+    import json
     import shlex
 
     from .evaluate.rank import rank, write_rank
-
-    import json
 
     if not args.gold and not args.run:
         raise CliError("rank: give --gold (with --model/--pred) or --run (a pipeline run folder)")
@@ -475,8 +474,8 @@ def cmd_rank(args: argparse.Namespace) -> None:
         name, sep, rest = spec.partition("=")
         if not sep:
             raise CliError(f"--model {spec!r}: expected NAME=DIR or NAME=DIR:int8")
-        d, _, q = rest.partition(":int8") if rest.endswith(":int8") else (rest, "", "")
-        students[name] = (d, "int8" if rest.endswith(":int8") else None)
+        int8 = rest.endswith(":int8")
+        students[name] = (rest.removesuffix(":int8"), "int8" if int8 else None)
     preds.update({name: (list(read_sentences(p)), _info_for(p) or {}) for name, p in _parse_preds(args.pred).items()})
     if not students and not preds:
         raise CliError("rank: no models (give --model NAME=DIR, --pred NAME=FILE or --run DIR)")

@@ -293,9 +293,22 @@ class Teacher:
             return 0.0
         return (prompt_tokens * price.input_per_1m + completion_tokens * price.output_per_1m) / 1e6
 
+    def params(self, sample: int, attempt: int, *, logprobs: bool | None = None) -> SamplingParams:
+        """Sampling settings of one call: sample k of self-consistency, retry ``attempt`` after an
+        unparseable answer (greedy first, then a little temperature)."""
+        c = self.cfg
+        sc = c.confidence == "self-consistency"
+        temp = c.sample_temperature if sc else (c.temperature if attempt == 0 else max(0.3, c.temperature))
+        return SamplingParams(temperature=temp, max_tokens=c.max_tokens, seed=sample * 1000 + attempt,
+                              logprobs=c.confidence == "logprobs" if logprobs is None else logprobs,
+                              response_format=c.response_format)
+
+    def cache_key(self, messages: list[dict], params: SamplingParams, sample: int, attempt: int) -> str:
+        return cache_key(backend=self.cfg.backend, model=self.model_name, prompt=PROMPT_VERSION,
+                         messages=messages, params=params.key(), sample=sample, attempt=attempt)
+
     def _complete(self, messages: list[dict], params: SamplingParams, sample: int, attempt: int) -> Completion:
-        key = cache_key(backend=self.cfg.backend, model=self.model_name, prompt=PROMPT_VERSION,
-                        messages=messages, params=params.key(), sample=sample, attempt=attempt)
+        key = self.cache_key(messages, params, sample, attempt)
         hit = self.cache.get(key)
         if hit is not None:  # counted by the cache itself; stats take it over at the end of label()
             return Completion.from_json(hit)
@@ -328,16 +341,12 @@ class Teacher:
         """One sentence -> a teacher-labelled Sentence (gold labels of the input are dropped)."""
         messages = build_messages(s.text, self.shots)
         c = self.cfg
-        sc = c.confidence == "self-consistency"
-        n = c.samples if sc else 1
+        n = c.samples if c.confidence == "self-consistency" else 1
         samples: list[list[_Pair]] = []
         usage = Counter()
         for k in range(n):
             for attempt in range(c.parse_retries + 1):
-                temp = c.sample_temperature if sc else (c.temperature if attempt == 0 else max(0.3, c.temperature))
-                params = SamplingParams(temperature=temp, max_tokens=c.max_tokens, seed=k * 1000 + attempt,
-                                        logprobs=c.confidence == "logprobs", response_format=c.response_format)
-                comp = self._complete(messages, params, k, attempt)
+                comp = self._complete(messages, self.params(k, attempt), k, attempt)
                 usage.update(prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens)
                 pairs = parse_answer(comp.text)
                 if pairs is not None:

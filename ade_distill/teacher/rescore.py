@@ -25,9 +25,8 @@ import numpy as np
 from ..schema import Sentence, atomic_open, dump_record
 from .confidence import TokenLogprob
 from .labeler import LabelStats, Teacher, TeacherConfig, ground_pairs, pairs_with_confidence, parse_answer
-from .backends import Completion, SamplingParams
-from .cache import cache_key
-from .prompts import PROMPT_VERSION, build_messages
+from .backends import Completion
+from .prompts import build_messages
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ class LlamaScorer:
         llm = self.llm
         if len(tokens) > llm.n_ctx():
             raise ValueError(f"prompt and answer need {len(tokens)} tokens, context is {llm.n_ctx()}")
-        keep = _common_prefix(llm.input_ids[:llm.n_tokens], tokens)
+        keep = llm.longest_token_prefix(llm.input_ids[:llm.n_tokens], tokens)
         keep = min(keep, len(tokens) - 1)  # the last row's logits must be fresh
         if keep > 0 and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
             llm.n_tokens = keep
@@ -99,27 +98,13 @@ class LlamaScorer:
         self.llm.close()
 
 
-def _common_prefix(a, b) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def cached_answer(teacher: Teacher, s: Sentence) -> tuple[list[dict], str] | None:
     """The messages and the first parseable greedy answer the teacher gave for ``s``, from its
     cache (the same keys ``Teacher.label_one`` uses with confidence none or logprobs)."""
-    c = teacher.cfg
     messages = build_messages(s.text, teacher.shots)
     for logprobs in (False, True):
-        for attempt in range(c.parse_retries + 1):
-            temp = c.temperature if attempt == 0 else max(0.3, c.temperature)
-            params = SamplingParams(temperature=temp, max_tokens=c.max_tokens, seed=attempt, logprobs=logprobs,
-                                    response_format=c.response_format)
-            key = cache_key(backend=c.backend, model=teacher.model_name, prompt=PROMPT_VERSION,
-                            messages=messages, params=params.key(), sample=0, attempt=attempt)
+        for attempt in range(teacher.cfg.parse_retries + 1):
+            key = teacher.cache_key(messages, teacher.params(0, attempt, logprobs=logprobs), 0, attempt)
             hit = teacher.cache.get(key)
             if hit is None:
                 continue
