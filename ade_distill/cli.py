@@ -442,7 +442,12 @@ def cmd_compress(args: argparse.Namespace) -> None:
         raise CliError(str(exc)) from exc
     upd = {"layers": args.layers, "hidden": args.hidden, "epochs": args.epochs}
     cfg = cfg.model_copy(update={k: v for k, v in upd.items() if v is not None})
-    out = compress_student(args.teacher, list(read_sentences(args.train)), cfg, args.out)
+    train = list(read_sentences(args.train))
+    unlabeled = []
+    if args.unlabeled:
+        train_ids = {s.id for s in train}
+        unlabeled = [s for s in read_sentences(args.unlabeled) if s.id not in train_ids]
+    out = compress_student(args.teacher, train, cfg, args.out, unlabeled=unlabeled)
     print(f"compressed student saved to {out}")
 
 
@@ -766,6 +771,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--layers", type=int, help="distill: layers of the smaller student (default half)")
     cp.add_argument("--hidden", type=int, help="distill: a narrower width (fresh weights)")
     cp.add_argument("--epochs", type=int)
+    cp.add_argument("--unlabeled", type=Path, help="distill: more sentences (JSONL; labels ignored) that the "
+                                                   "teacher-student labels and adds to --train (ids already in "
+                                                   "--train are skipped)")
     cp.add_argument("--share", type=float, help="prune: share of weights zeroed; low-rank: share of rank kept")
     cp.set_defaults(func=cmd_compress)
 

@@ -7,7 +7,8 @@ version) matches a finished entry whose outputs are still there unchanged, so a 
 nothing, a deleted stage folder reruns that stage and whatever its outputs feed, and an
 interrupted run resumes at the stage that stopped: inside labelling at the next unlabelled
 sentence (the teacher resumes from its output and its cache), inside training at the last
-finished epoch.
+finished epoch. A stage that runs for any other reason (new settings, inputs or code, or
+--force) starts from an empty folder, so no checkpoint of another configuration is resumed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -95,6 +97,11 @@ class StudentSpec(BaseModel):
 
     labels: Literal["teacher", "teacher-hard", "gold"] = "teacher"
     config: TrainConfig = Field(default_factory=TrainConfig)
+    # self-training: the trained student labels the train sentences past inputs.train_limit
+    # (never shown to the teacher) and a second model is trained on both; no gold is involved
+    self_train: bool = False
+    self_train_epochs: int | None = Field(default=None, ge=1)  # the second round's epochs (default: config's)
+    self_train_from: str | None = None  # an earlier student whose model is round 1 (saves training it again)
 
 
 class EvaluateConfig(BaseModel):
@@ -139,6 +146,13 @@ class PipelineConfig(BaseModel):
                 raise ValueError(f"student name {name!r}: letters, digits, - and _ only")
             if spec.labels != "gold" and self.label is None:
                 raise ValueError(f"student {name!r} learns from the teacher, but there is no label stage")
+            if spec.self_train_from is not None:
+                earlier = list(self.students)[:list(self.students).index(name)]
+                if spec.self_train_from not in earlier:
+                    raise ValueError(f"student {name!r}: self_train_from {spec.self_train_from!r} is not a student "
+                                     "listed before it")
+                if not spec.self_train:
+                    raise ValueError(f"student {name!r}: self_train_from needs self_train: true")
         if self.extract.student and self.extract.student not in self.students:
             raise ValueError(f"extract.student {self.extract.student!r} is not one of the students")
         return self
@@ -299,7 +313,7 @@ class Pipeline:
     def _stages(self) -> list[Stage]:
         c = self.cfg
         st: list[Stage] = []
-        ing_out = [self.p("ingest", "train.jsonl")]
+        ing_out = [self.p("ingest", "train.jsonl"), self.p("ingest", "unlabeled.jsonl")]
         if self._has_test():
             ing_out.append(self.p("ingest", "test.jsonl"))
         if c.inputs.documents:
@@ -313,13 +327,17 @@ class Pipeline:
                 lab_out.append(self.p("label", "test.teacher.jsonl"))
             seeds = [_resolve(self.path, s) for s in (c.label.seed_labels, c.label.seed_test_labels) if s]
             few_shot = self.teacher_cfg.prompt.shots if self.teacher_cfg else None
-            st.append(Stage("label", [x for x in ing_out if "documents" not in x.name] + seeds
+            st.append(Stage("label", [x for x in ing_out if x.name not in ("documents.sentences.jsonl", "unlabeled.jsonl")]
+                            + seeds
                             + ([_resolve(self.path, few_shot)] if few_shot else []),
                             {"label": c.label.model_dump(mode="json", exclude={"teacher"}),
                              "teacher": self._teacher_key()}, lab_out, self._run_label, self.p("label")))
         for name, spec in c.students.items():
             src = self.p("ingest", "train.jsonl") if spec.labels == "gold" else self.p("label", "train.teacher.jsonl")
-            st.append(Stage(f"train-{name}", [src], {"student": spec.model_dump(mode="json")},
+            srcs = [src] + ([self.p("ingest", "unlabeled.jsonl")] if spec.self_train else [])
+            if spec.self_train_from:
+                srcs.append(self.p(f"train-{spec.self_train_from}", "model"))
+            st.append(Stage(f"train-{name}", srcs, {"student": spec.model_dump(mode="json")},
                             [self.p(f"train-{name}", "model")], self._run_train, self.p(f"train-{name}")))
         if self._has_test() and (c.students or c.label):
             preds = ([self.p("label", "test.teacher.jsonl")] if c.label and c.label.label_test else [])
@@ -418,6 +436,12 @@ class Pipeline:
                 e = self.manifest["stages"][stage.name]
                 print(f"[{stage.name}] up to date, skipped ({e.get('line', '')})", flush=True)
                 continue
+            prev = self.manifest["stages"].get(stage.name) or {}
+            resumable = (stage.name not in forced and prev.get("fingerprint") == fp
+                         and prev.get("status") in ("running", "interrupted", "failed"))
+            if not resumable and stage.folder.exists():
+                # other settings, inputs or code (or --force): a checkpoint there belongs to another run
+                shutil.rmtree(stage.folder)
             entry = {"status": "running", "fingerprint": fp, "code_version": code_version(stage.name),
                      "git_commit": self.commit,
                      "inputs": in_hashes, "settings": stage.settings,
@@ -482,9 +506,13 @@ class Pipeline:
             test = list(read_sentences(_resolve(self.path, i.test))) if i.test else None
         else:
             train = self._pubmed_sentences(problems)
+        rest: list[Sentence] = []
         if i.train_limit:
-            train = train[:i.train_limit]
+            train, rest = train[:i.train_limit], train[i.train_limit:]
         write_jsonl(self.p("ingest", "train.jsonl"), train)
+        # the train sentences past train_limit, without labels: material for self-training
+        write_jsonl(self.p("ingest", "unlabeled.jsonl"),
+                    (x.model_copy(update={"entities": [], "relations": [], "source": "unlabeled"}) for x in rest))
         if test is not None:
             write_jsonl(self.p("ingest", "test.jsonl"), test)
         n_docs = 0
@@ -593,12 +621,41 @@ class Pipeline:
         if spec.labels == "gold" and train and train[0].source != "gold":
             raise StageFailed(f"student {name}: labels: gold, but the train sentences are not gold ({train[0].source})")
         out = self.p(stage.name, "model")
+        summary: dict = {}
+        if spec.self_train:
+            train, summary = self._self_train_data(stage, name, spec, cfg, train)
+            if spec.self_train_epochs:
+                cfg = cfg.model_copy(update={"epochs": spec.self_train_epochs})
         train_student(train, None, cfg, out, resume=True, progress=self.progress, name=name)
         t = json.loads((out / "training.json").read_text())
+        st = f", self-trained on {summary['pseudo_sentences']:,} more" if summary else ""
         return {"sentences": len(train), "soft_targets": t["soft_targets"], "epochs": len(t["history"]),
-                "train_seconds": round(t["seconds"], 1), "device": t["device"],
-                "line": f"student {name} ({spec.labels} labels{', soft targets' if t['soft_targets'] else ''}): "
-                        f"{len(train):,} sentences, {len(t['history'])} epochs on {t['device']}"}
+                "train_seconds": round(t["seconds"], 1), "device": t["device"], **summary,
+                "line": f"student {name} ({spec.labels} labels{', soft targets' if t['soft_targets'] else ''}"
+                        f"{st}): {len(train):,} sentences, {len(t['history'])} epochs on {t['device']}"}
+
+    def _self_train_data(self, stage: Stage, name: str, spec: StudentSpec, cfg, train: list[Sentence]
+                         ) -> tuple[list[Sentence], dict]:
+        """Round 1: train on the labelled sentences (or take ``self_train_from``'s model); it labels
+        the unlabelled ones (hard labels: its confidences are dropped); round 2 trains on both."""
+        from .student.extract import Extractor
+        from .student.train import train_student
+
+        unlabeled = list(read_sentences(stage.inputs[1]))
+        if not unlabeled:
+            raise StageFailed(f"student {name}: self_train needs unlabelled train sentences; set inputs.train_limit "
+                              "below the train split's size (the sentences past it are used)")
+        r1 = self.p(f"train-{spec.self_train_from}", "model") if spec.self_train_from else self.p(stage.name, "round1")
+        if not (r1 / "training.json").exists():
+            train_student(train, None, cfg, r1, resume=True, progress=self.progress, name=f"{name}-round1")
+        t0 = time.monotonic()
+        pseudo = Extractor.load(r1, device="cpu").predict(unlabeled)
+        pseudo = [p.model_copy(update={
+            "entities": [e.model_copy(update={"confidence": None}) for e in p.entities],
+            "relations": [r.model_copy(update={"confidence": None}) for r in p.relations]}) for p in pseudo]
+        write_jsonl(self.p(stage.name, "pseudo.jsonl"), pseudo)
+        return train + pseudo, {"pseudo_sentences": len(pseudo), "pseudo_relations": sum(len(p.relations) for p in pseudo),
+                                "pseudo_seconds": round(time.monotonic() - t0, 1)}
 
     def _run_evaluate(self, stage: Stage) -> dict:
         import torch

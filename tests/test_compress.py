@@ -127,10 +127,12 @@ def test_short_compression_run_lowers_the_loss_and_saves_a_normal_student(teache
 
     from ade_distill.student.extract import Extractor
 
-    train = list(read_sentences(sample_dir / "gold.jsonl"))[:16]
+    gold = list(read_sentences(sample_dir / "gold.jsonl"))
+    train, more = gold[:16], gold[16:22]
     out = compress_student(teacher_dir, train, CompressConfig(layers=2, epochs=3, batch_size=8, lr=3e-4),
-                           tmp_path / "small", progress=False)
+                           tmp_path / "small", unlabeled=more, progress=False)
     info = json.loads((out / "compress.json").read_text())
+    assert (info["train_sentences"], info["teacher_labelled_sentences"]) == (16, len(more))
     h = info["history"]
     assert h[-1]["loss"] < h[0]["loss"]
     assert {"logits", "hidden", "attention", "value"} <= set(h[0])

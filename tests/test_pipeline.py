@@ -83,11 +83,16 @@ def test_config_errors_name_key_and_line(tmp_path):
     p = _write(tmp_path, "name: x\ninputs:\n  kind: sample\nlabel: null\nstudents:\n  s: {labels: teacher}\n")
     with pytest.raises(ConfigError, match="no label stage"):
         load_pipeline(p)
+    p = _write(tmp_path, "name: x\ninputs:\n  kind: sample\nstudents:\n  a: {labels: teacher, self_train: true, "
+                         "self_train_from: b}\n  b: {labels: teacher}\n")
+    with pytest.raises(ConfigError, match="self_train_from 'b' is not a student listed before it"):
+        load_pipeline(p)
 
 
 @pytest.mark.parametrize("name, stages", [
     ("quickstart", ["ingest", "label", "train-distilled", "evaluate", "report", "extract"]),
-    ("ade_benchmark", ["ingest", "label", "train-distilled-soft", "train-distilled-hard", "train-supervised",
+    ("ade_benchmark", ["ingest", "label", "train-distilled-soft", "train-distilled-hard", "train-distilled-self",
+                       "train-supervised",
                        "evaluate", "report"]),
     ("pubmed", ["ingest", "label", "train-student", "extract"]),
 ])
@@ -146,6 +151,50 @@ def test_run_skip_rerun_and_partial_rerun(tmp_path, split, monkeypatch, capsys):
         assert main(["run", str(p), "--only", "report"]) == 0
         out = capsys.readouterr().out
         assert "[report] ->" in out and "[evaluate]" not in out
+
+        # new settings retrain from scratch: the finished run's checkpoint is not resumed
+        p.write_text(p.read_text().replace("epochs: 2", "epochs: 1"))
+        assert main(["run", str(p)]) == 0
+        out = capsys.readouterr().out
+        assert "[train-distilled] up to date" not in out
+        assert len(json.loads((run / "train-distilled" / "model" / "training.json").read_text())["history"]) == 1
+
+
+def test_self_training_student_labels_the_sentences_past_train_limit(tmp_path, split, monkeypatch):
+    train, test = split
+    monkeypatch.setenv("ADE_TEST_KEY", "sk-test")
+    with FakeOpenAI(gold_answers(train + test)) as srv:
+        p = _pipeline_yaml(tmp_path, srv.base_url)
+        text = p.read_text().replace("  documents:", "  train_limit: 20\n  documents:")
+        text = text.replace("    labels: teacher\n", "    labels: teacher\n    self_train: true\n    self_train_epochs: 1\n")
+        p.write_text(text)
+        assert main(["run", str(p)]) == 0
+        run = tmp_path / "run"
+        assert len(srv.requests) == 20 + len(test)  # the teacher never saw the other 10
+        unl = list(read_sentences(run / "ingest" / "unlabeled.jsonl"))
+        assert [s.id for s in unl] == [s.id for s in train[20:]] and not any(s.entities for s in unl)
+        pseudo = list(read_sentences(run / "train-distilled" / "pseudo.jsonl"))
+        assert [s.id for s in pseudo] == [s.id for s in unl]
+        assert all(s.source == "student:distilled-round1" for s in pseudo)
+        assert all(e.confidence is None for s in pseudo for e in s.entities)  # hard labels
+        summary = json.loads((run / "manifest.json").read_text())["stages"]["train-distilled"]["summary"]
+        assert summary["pseudo_sentences"] == 10 and summary["sentences"] == 30
+        t = json.loads((run / "train-distilled" / "model" / "training.json").read_text())
+        assert t["train_sentences"] == 30 and len(t["history"]) == 1
+        assert (run / "train-distilled" / "round1" / "training.json").exists()
+
+
+def test_self_training_without_unlabelled_sentences_is_a_clear_failure(tmp_path, split, capsys):
+    p = tmp_path / "p.yaml"
+    p.write_text(f"""name: t
+run_dir: {tmp_path / 'run'}
+inputs: {{kind: jsonl, train: {tmp_path / 'train.jsonl'}}}
+label: null
+students:
+  s: {{labels: gold, self_train: true, config: {{model: "{_minilm()}", epochs: 1}}}}
+""")
+    assert main(["run", str(p)]) == 1
+    assert "self_train needs unlabelled train sentences" in capsys.readouterr().err
 
 
 def test_failed_stage_is_named_and_marked(tmp_path, split, monkeypatch, capsys):

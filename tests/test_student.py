@@ -6,7 +6,7 @@ import torch
 
 from ade_distill.cli import main
 from ade_distill.schema import Entity, Sentence, read_sentences
-from ade_distill.student.encoding import (JOINT_LABELS, make_windows, owner_windows, soft_word_targets,
+from ade_distill.student.encoding import (JOINT_LABELS, bio_viterbi, make_windows, owner_windows, soft_word_targets,
                                           spans_from_word_predictions, split_joint, tags_to_spans, word_tags)
 from ade_distill.student.losses import hard_tag_loss, kd_tag_loss, relation_loss, tag_loss
 from ade_distill.text import word_spans
@@ -62,6 +62,36 @@ def test_word_tags_and_spans_roundtrip():
     tags, _ = word_tags(words, ents, "ADE")
     assert [(text[s:e]) for s, e, _ in tags_to_spans(words, tags)] == ["ototoxicity", "severe rash"]
     assert tags_to_spans(words, ["I", "I", "O", "B", "B"] + ["O"] * (len(words) - 5))[0][2] == [0, 1]
+
+
+def test_viterbi_decoding_keeps_a_span_whole():
+    # per-word argmax reads B O I (two spans); the best valid sequence is B I I:
+    # .8*.45*.7 = .252 against B O O .08, B O B .04, B B I .8*.05*.7 = .028
+    p = torch.tensor([[0.1, 0.8, 0.1], [0.5, 0.05, 0.45], [0.2, 0.1, 0.7]])
+    assert bio_viterbi(p) == ["B", "I", "I"]
+    text = "localized panniculitis developed"
+    words = word_spans(text)
+    joint = torch.zeros(3, 3, 3)  # DRUG layer O everywhere; ADE layer as p
+    joint[:, 0, :] = p
+    args = (text, words, joint.view(3, 9))
+    assert [e.text for e in spans_from_word_predictions(*args, decoding="argmax")] == ["localized", "developed"]
+    assert [e.text for e in spans_from_word_predictions(*args)] == ["localized panniculitis developed"]
+    with pytest.raises(ValueError, match="unknown decoding"):
+        spans_from_word_predictions(*args, decoding="greedy")
+
+
+def test_viterbi_matches_brute_force_over_valid_sequences():
+    import itertools
+
+    g = torch.Generator().manual_seed(0)
+    for n in range(1, 6):
+        for _ in range(20):
+            p = torch.softmax(torch.randn(n, 3, generator=g) * 2, -1)
+            valid = [t for t in itertools.product("OBI", repeat=n)
+                     if t[0] != "I" and all(not (a == "O" and b == "I") for a, b in zip(t, t[1:]))]
+            best = max(valid, key=lambda t: math.prod(float(p[i, "OBI".index(x)]) for i, x in enumerate(t)))
+            assert bio_viterbi(p) == list(best)
+    assert bio_viterbi(torch.zeros(0, 3)) == []
 
 
 def test_first_subword_alignment(tokenizer):

@@ -207,8 +207,13 @@ def _forward(model: AdeStudent, batch: dict, attentions: bool):
 
 
 def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: CompressConfig, out_dir: str | Path,
-                     *, progress: bool = True) -> Path:
-    """Distil a trained student folder into a smaller one on ``train``; returns ``out_dir``."""
+                     *, unlabeled: Sequence[Sentence] = (), progress: bool = True) -> Path:
+    """Distil a trained student folder into a smaller one on ``train``; returns ``out_dir``.
+
+    ``unlabeled`` sentences (their labels, if any, are ignored) are labelled by the
+    teacher-student itself and added to ``train``: the second stage's teacher costs milliseconds
+    a sentence, so every unlabelled sentence becomes transfer data (TinyBERT's augmentation,
+    without the LLM)."""
     from tqdm import tqdm
     from transformers import get_linear_schedule_with_warmup
 
@@ -228,6 +233,15 @@ def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: Co
     need_att, need_val = cfg.w_attention > 0, cfg.w_value > 0
     s_tap = _ValueTap(small.tagger, [scfg.num_hidden_layers - 1]) if need_val else None
     t_tap = _ValueTap(teacher.tagger, [tcfg.num_hidden_layers - 1]) if need_val else None
+    n_labelled = len(train)
+    if unlabeled:
+        from .extract import predict_sentences
+
+        t1 = time.monotonic()
+        pseudo = predict_sentences(teacher, tok, [s.model_copy(update={"entities": [], "relations": []})
+                                                  for s in unlabeled], batch_size=64)
+        log.info("teacher-student labelled %d unlabelled sentences in %.0f s", len(pseudo), time.monotonic() - t1)
+        train = list(train) + pseudo
     tc = TrainConfig(model=str(teacher_dir), max_length=small.max_length,
                      stride_words=int(small.settings.get("stride_words", 16)), soft_labels=False)
     examples = build_examples(train, tok, tc)
@@ -293,7 +307,7 @@ def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: Co
     small.save(out_dir, tok, {"history": history})
     (out_dir / "compress.json").write_text(json.dumps(
         {"config": cfg.model_dump(), "teacher": str(teacher_dir), "layer_map": mapping, "history": history,
-         "train_sentences": len(train), "parameters": sum(p.numel() for p in small.parameters()),
+         "train_sentences": n_labelled, "teacher_labelled_sentences": len(train) - n_labelled, "parameters": sum(p.numel() for p in small.parameters()),
          "teacher_parameters": sum(p.numel() for p in teacher.parameters()),
          "seconds": time.monotonic() - t0}, indent=2) + "\n")
     return out_dir

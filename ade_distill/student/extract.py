@@ -20,14 +20,16 @@ log = logging.getLogger(__name__)
 
 @torch.inference_mode()
 def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence], *, batch_size: int = 32,
-                      device=None, name: str | None = None, relation_threshold: float | None = None
-                      ) -> list[Sentence]:
-    """Predicted Sentences (source "student:<name>") in input order; batches by length."""
+                      device=None, name: str | None = None, relation_threshold: float | None = None,
+                      decoding: str | None = None) -> list[Sentence]:
+    """Predicted Sentences (source "student:<name>") in input order; batches by length.
+    ``decoding`` (viterbi or argmax) defaults to the model's setting, else viterbi."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     thr = relation_threshold if relation_threshold is not None else model.settings.get("relation_threshold", 0.5)
     name = name or model.settings.get("name", "student")
+    decoding = decoding or model.settings.get("decoding", "viterbi")
     max_len = model.max_length
     stride = int(model.settings.get("stride_words", 16))
     words_of = [word_spans(s.text) for s in sentences]
@@ -68,7 +70,7 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
                 wp[wi] = word_probs[ks[owner[wi]]][pos]
             else:
                 wp[wi, 0] = 1.0
-        ents = spans_from_word_predictions(s.text, words, wp)
+        ents = spans_from_word_predictions(s.text, words, wp, decoding)
         relations = []
         pairs = candidate_pairs(ents)
         if pairs:

@@ -52,6 +52,7 @@ class TrainConfig(BaseModel):
     min_confidence: float = Field(default=0.0, ge=0, le=1)  # teacher spans below it are not hard labels
     sentence_weight: Literal["none", "mean_confidence"] = "none"
     relation_threshold: float = Field(default=0.5, gt=0, lt=1)
+    decoding: Literal["viterbi", "argmax"] = "viterbi"  # how tags become spans at prediction time
     # run
     seed: int = 13
     patience: int = Field(default=2, ge=1)
@@ -222,7 +223,7 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{cfg.model}: a fast tokenizer is needed for offset alignment")
     settings = {"max_length": cfg.max_length, "stride_words": cfg.stride_words, "dropout": cfg.dropout,
-                "relation_threshold": cfg.relation_threshold, "name": name or out_dir.name}
+                "relation_threshold": cfg.relation_threshold, "decoding": cfg.decoding, "name": name or out_dir.name}
     model = AdeStudent.from_encoder(model_ref, settings)
     use_soft = cfg.soft_labels and has_soft_targets(train)
     t0 = time.monotonic()
