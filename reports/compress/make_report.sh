@@ -30,6 +30,8 @@ c L3-no-kd --train $TRAIN --layers 3 --epochs $EPOCHS --config $OUT/none.yaml
 # 3 of 6 layers with the teacher-student's own labels on the unlabelled train sentences
 c L3-all-aug --train $TRAIN --unlabeled $UNLABELED --layers 3 --epochs $AUG_EPOCHS
 c L3-logits-aug --train $TRAIN --unlabeled $UNLABELED --layers 3 --epochs $AUG_EPOCHS --config $OUT/logits.yaml
+# 6 of 6 layers on the same augmented data: self-distillation ("born again"), the student issue's best
+c L6-born-again-aug --train $TRAIN --unlabeled $UNLABELED --layers 6 --epochs 6
 c pruned30 --method prune --share 0.3
 c rank50 --method low-rank --share 0.5
 # the teacher's measured speed on these 2 cores (reports/teacher: median 3.5 s a sentence); its
@@ -41,4 +43,5 @@ ade rank --run $RUN --out reports/compress \
   --model "L3 logits+hidden=$OUT/L3-logits-hidden" --model "L3 logits+hidden+attention=$OUT/L3-logits-hidden-attn" \
   --model "L3 no KD=$OUT/L3-no-kd" \
   --model "L3 all terms, augmented=$OUT/L3-all-aug" --model "L3 logits only, augmented=$OUT/L3-logits-aug" \
+  --model "L6 self-distilled, augmented=$OUT/L6-born-again-aug" \
   --model "L6 pruned 30%=$OUT/pruned30" --model "L6 rank 50%=$OUT/rank50"
