@@ -112,7 +112,7 @@ def _fmt(r: dict) -> list[str]:
             "yes" if r["pareto"] else ""]
 
 
-HEAD = ["system", "relation F1", "entity F1", "params (M)", "size (MiB)", "CPU sent/s b32", "CPU sent/s b1",
+HEAD = ["#", "system", "relation F1", "entity F1", "params (M)", "size (MiB)", "CPU sent/s b32", "CPU sent/s b1",
         "p50 ms", "p95 ms", "$ / 1k sent", "Pareto"]
 
 
@@ -132,21 +132,30 @@ def write_rank(result: dict, out_dir: str | Path, *, command: str | None = None)
              f"core-seconds at ${result['core_hour_usd']}/core-hour; **bold** = on the Pareto front of "
              "(relation F1, CPU sentences/s at batch 32).", "",
              "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
-    lines += ["| " + " | ".join(_fmt(r)) + " |" for r in result["rows"]]
+    lines += ["| " + " | ".join([str(i)] + _fmt(r)) + " |" for i, r in enumerate(result["rows"], 1)]
     if command:
         lines += ["", f"Command: `{command}`"]
     with atomic_open(out / "rank.md") as fh:
         fh.write("\n".join(lines) + "\n")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in result["rows"]:
+    # points carry their row number (as in rank.md); the names sit in a list beside the plot, so a
+    # cluster of similar students stays readable
+    rows = result["rows"]
+    fig, (ax, key) = plt.subplots(1, 2, figsize=(10.5, 5), gridspec_kw={"width_ratios": [3, 2]})
+    for i, r in enumerate(rows, 1):
         x = r["sentences_per_second"] or 0
-        ax.scatter([x], [100 * r["relation_f1"]], c="tab:red" if r["pareto"] else "tab:blue", s=40)
-        ax.annotate(r["system"], (x, 100 * r["relation_f1"]), fontsize=8, xytext=(4, 4), textcoords="offset points")
+        ax.scatter([x], [100 * r["relation_f1"]], c="tab:red" if r["pareto"] else "tab:blue", s=36, zorder=3)
+        ax.annotate(str(i), (x, 100 * r["relation_f1"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("CPU sentences per second (batch 32, log scale)")
     ax.set_ylabel("relation F1 (strict, %)")
     ax.set_title("Quality against speed (red: Pareto front)")
     ax.grid(alpha=0.3)
+    key.axis("off")
+    size = 8 if len(rows) <= 24 else 6
+    for i, r in enumerate(rows, 1):
+        key.text(0, 1 - (i - 0.5) / max(len(rows), 12), f"{i:>2}  {r['system']}  ({100 * r['relation_f1']:.1f})",
+                 fontsize=size, color="tab:red" if r["pareto"] else "black", va="center", family="monospace",
+                 transform=key.transAxes)
     fig.tight_layout()
     tmp = out / ".rank.png.tmp"
     fig.savefig(tmp, format="png", dpi=120)
