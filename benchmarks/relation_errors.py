@@ -22,6 +22,11 @@ def _pairs(s: Sentence) -> set[tuple[int, int, int, int]]:
     return {(ent[r.drug].start, ent[r.drug].end, ent[r.ade].start, ent[r.ade].end) for r in s.relations}
 
 
+def _overlapping(span: tuple[str, int, int], spans: set[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    lab, a, b = span
+    return [x for x in spans if x[0] == lab and x[1] < b and a < x[2]]
+
+
 def breakdown(gold: list[Sentence], pred: dict[str, Sentence]) -> dict[str, int]:
     c = dict.fromkeys(["rel_tp", "rel_fp_pairing", "rel_fp_span", "rel_fn", "ent_tp", "boundary_longer",
                        "boundary_shorter", "spurious", "missed"], 0)
@@ -36,15 +41,15 @@ def breakdown(gold: list[Sentence], pred: dict[str, Sentence]) -> dict[str, int]
         c["rel_tp"] += len(pp & gp)
         c["rel_fn"] += len(gp - pp)
         c["ent_tp"] += len(gs & ps)
-        for lab, a, b in ps - gs:
-            over = [x for x in gs if x[0] == lab and x[1] < b and a < x[2]]
+        for span in ps - gs:
+            over = _overlapping(span, gs)
             if not over:
                 c["spurious"] += 1
-            elif b - a > over[0][2] - over[0][1]:
+            elif span[2] - span[1] > over[0][2] - over[0][1]:
                 c["boundary_longer"] += 1
             else:
                 c["boundary_shorter"] += 1
-        c["missed"] += sum(1 for lab, a, b in gs - ps if not any(x[0] == lab and x[1] < b and a < x[2] for x in ps))
+        c["missed"] += sum(1 for span in gs - ps if not _overlapping(span, ps))
     return c
 
 

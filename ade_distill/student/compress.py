@@ -238,8 +238,7 @@ def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: Co
         from .extract import predict_sentences
 
         t1 = time.monotonic()
-        pseudo = predict_sentences(teacher, tok, [s.model_copy(update={"entities": [], "relations": []})
-                                                  for s in unlabeled], batch_size=64)
+        pseudo = predict_sentences(teacher, tok, unlabeled, batch_size=64)  # reads the text only
         log.info("teacher-student labelled %d unlabelled sentences in %.0f s", len(pseudo), time.monotonic() - t1)
         train = list(train) + pseudo
     tc = TrainConfig(model=str(teacher_dir), max_length=small.max_length,
@@ -307,7 +306,8 @@ def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: Co
     small.save(out_dir, tok, {"history": history})
     (out_dir / "compress.json").write_text(json.dumps(
         {"config": cfg.model_dump(), "teacher": str(teacher_dir), "layer_map": mapping, "history": history,
-         "train_sentences": n_labelled, "teacher_labelled_sentences": len(train) - n_labelled, "parameters": sum(p.numel() for p in small.parameters()),
+         "train_sentences": n_labelled, "teacher_labelled_sentences": len(train) - n_labelled,
+         "parameters": sum(p.numel() for p in small.parameters()),
          "teacher_parameters": sum(p.numel() for p in teacher.parameters()),
          "seconds": time.monotonic() - t0}, indent=2) + "\n")
     return out_dir
