@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test test-slow test-all demo clean
+.PHONY: install test test-slow test-all demo clean llama-server
 
 # The teacher's local server (llama-cpp-python) compiles llama.cpp from source: ~10 min on 2 cores
 # the first time, seconds once pip has cached the wheel. The Qwen 0.5B GGUF parts (491 MB) let the
@@ -32,6 +32,11 @@ test-slow: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# llama.cpp's own C++ server (parallel slots, continuous batching): the fast local teacher
+# (reports/teacher_speed/). Built from the vendored llama.cpp of the pinned llama-cpp-python.
+llama-server: $(STAMP)
+	PYTHON=$(PY) bash scripts/build_llama_server.sh
 
 demo: $(STAMP)
 	$(VENV)/bin/ade-distill run pipelines/quickstart.yaml

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from . import __version__
+from .errors import AdeDistillError
 from .schema import Document, SchemaError, Sentence, read_sentences, write_jsonl
 
 log = logging.getLogger("ade_distill")
 
 
-class CliError(Exception):
+class CliError(AdeDistillError):
     """A user-facing error: printed as one line, exit status 2."""
 
 
@@ -53,6 +54,20 @@ def _sentences_from_documents(docs: Iterable[Document], counts: Counter,
     else:
         with atomic_open(documents_out) as fh:
             yield from run(fh)
+
+
+def _nonempty(items: Iterable, what: str, problems=None, strict: bool = False) -> Iterator:
+    """Pass ``items`` through; at their end raise CliError if there were none, or if ``strict``
+    and bad records were met, so that the output being written is discarded."""
+    n = 0
+    for n, item in enumerate(items, 1):
+        yield item
+    if n == 0:
+        why = f" ({problems.messages[-1]})" if problems is not None and len(problems) else ""
+        raise CliError(f"no {what} read{why}")
+    if strict and problems is not None and len(problems):
+        raise CliError(f"--strict: {_n(len(problems))} bad record(s) found (each named in a warning above); "
+                       "nothing written")
 
 
 def _report_problems(problems, strict: bool) -> None:
@@ -108,7 +123,7 @@ def cmd_ingest_ade_splits(args: argparse.Namespace) -> None:
 
 
 def cmd_ingest_pubmed(args: argparse.Namespace) -> None:
-    from .ingest import EUtilsClient, Problems
+    from .ingest import EUtilsClient, InputError, Problems
     from .ingest.pubmed import ingest_pubmed
 
     problems = Problems()
@@ -116,16 +131,27 @@ def cmd_ingest_pubmed(args: argparse.Namespace) -> None:
         raise CliError("ingest pubmed: give one or more files (PubMed XML or MEDLINE) or --query")
 
     def documents() -> Iterator[Document]:
+        # One bad file is reported and skipped, the files before and after it still count; a
+        # PMID met again (in a second file) is reported and its later copy skipped.
+        seen: dict[str, str] = {}
         for path in args.input:
-            yield from ingest_pubmed(path, problems)
+            try:
+                for doc in ingest_pubmed(path, problems):
+                    if doc.id in seen:
+                        problems.add(f"{path}: PMID {doc.id} already read from {seen[doc.id]}; this copy skipped")
+                        continue
+                    seen[doc.id] = str(path)
+                    yield doc
+            except InputError as exc:
+                problems.add(f"{exc} (rest of this file skipped)")
         if args.query:
             key = os.environ.get(args.api_key_env) if args.api_key_env else None
             with EUtilsClient(api_key=key, email=args.email, base_url=args.eutils_url) as client:
                 yield from client.fetch(args.query, max_records=args.max, problems=problems)
 
     counts: Counter = Counter()
-    n = _write_sentences(args.out, _sentences_from_documents(documents(), counts, args.documents_out),
-                         "PubMed")
+    n = _write_sentences(args.out, _sentences_from_documents(
+        _nonempty(documents(), "PubMed documents", problems, args.strict), counts, args.documents_out), "PubMed")
     print(f"PubMed: {_n(counts['documents'])} documents, {_n(n)} sentences -> {args.out}")
     _report_problems(problems, args.strict)
 
@@ -137,7 +163,9 @@ def cmd_ingest_text(args: argparse.Namespace) -> None:
     docs = ingest_text(args.input, id_column=args.id_column, text_column=args.text_column,
                        title_column=args.title_column, problems=problems)
     counts: Counter = Counter()
-    n = _write_sentences(args.out, _sentences_from_documents(docs, counts, args.documents_out), "text")
+    n = _write_sentences(args.out, _sentences_from_documents(
+        _nonempty(docs, f"documents from {args.input}", problems, args.strict), counts, args.documents_out),
+        "text")
     print(f"text: {_n(counts['documents'])} documents, {_n(n)} sentences -> {args.out}")
     _report_problems(problems, args.strict)
 
@@ -153,6 +181,8 @@ def _summarise(paths: Sequence[Path]) -> Counter:
             counts["relations"] += len(s.relations)
             counts.update(e.label for e in s.entities)
             counts[f"source {s.source.split(':')[0]}"] += 1
+        if not counts["sentences"] and not bad:
+            bad.append(f"{path}: no records (an empty file)")
         print(f"{path}: {_n(counts['sentences'])} sentences ({_n(counts['with_ade'])} with an ADE "
               f"relation), {_n(counts['relations'])} relations, DRUG {_n(counts['DRUG'])}, "
               f"ADE {_n(counts['ADE'])} entities")
@@ -297,7 +327,9 @@ def cmd_label(args: argparse.Namespace) -> None:
     from .teacher.labeler import write_run_summary
 
     cfg = _teacher_config(args.teacher, {"cache": args.cache})
-    sentences = read_sentences(args.input)
+    sentences = list(read_sentences(args.input))
+    if not sentences:
+        raise CliError(f"{args.input}: no sentences to label (an empty file)")
     with Teacher(cfg) as teacher:
         try:
             stats = teacher.label(sentences, args.out, failures=args.failures, limit=args.limit,
@@ -522,10 +554,10 @@ def _documents_of(path: Path, problems, args) -> Iterable[Document]:
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
-    import csv
     import json
 
     from .ingest import Problems
+    from .io import SafeCsvWriter, brat_name
     from .schema import atomic_open
     from .student.extract import records_of
 
@@ -538,8 +570,9 @@ def cmd_extract(args: argparse.Namespace) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
     fields = ["doc_id", "sentence_id", "drug", "drug_start", "drug_end", "effect", "effect_start", "effect_end",
               "confidence", "drug_confidence", "effect_confidence"]
+    brat_names: dict[str, str] = {}
     with (atomic_open(args.out) if fmt != "brat" else _nullctx()) as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields) if fmt == "csv" else None
+        writer = SafeCsvWriter(fh, fields) if fmt == "csv" else None
         if writer:
             writer.writeheader()
         for doc, sents in _progress(ex.extract(docs, problems=problems), "extract", "document"):
@@ -554,7 +587,13 @@ def cmd_extract(args: argparse.Namespace) -> None:
                 for r in recs:
                     writer.writerow(r.to_json())
             else:
-                _write_brat(args.out, doc, sents)
+                name = brat_name(doc.id)
+                if name in brat_names:
+                    problems.add(f"{args.input}: document {doc.id!r} would overwrite the brat files of "
+                                 f"{brat_names[name]!r} ({name}.ann); skipped")
+                    continue
+                brat_names[name] = doc.id
+                _write_brat(args.out / name, doc, sents)
     print(f"{n_docs:,} documents, {n_sents:,} sentences, {n_ade:,} ADE records -> {args.out}")
     _report_problems(problems, args.strict)
 
@@ -567,12 +606,11 @@ class _nullctx:
         return False
 
 
-def _write_brat(folder: Path, doc: Document, sents: list[Sentence]) -> None:
-    """brat standoff: <doc>.txt (the document text) and <doc>.ann (T spans, R relations)."""
+def _write_brat(stem: Path, doc: Document, sents: list[Sentence]) -> None:
+    """brat standoff: <stem>.txt (the document text) and <stem>.ann (T spans, R relations)."""
     from .schema import atomic_open
 
-    safe = doc.id.replace("/", "_")
-    with atomic_open(folder / f"{safe}.txt") as fh:
+    with atomic_open(stem.with_name(stem.name + ".txt")) as fh:
         fh.write(doc.full_text)
     t = r = 0
     lines = []
@@ -586,7 +624,7 @@ def _write_brat(folder: Path, doc: Document, sents: list[Sentence]) -> None:
         for rel in s.relations:
             r += 1
             lines.append(f"R{r}\tADE Arg1:{ids[rel.drug]} Arg2:{ids[rel.ade]}")
-    with atomic_open(folder / f"{safe}.ann") as fh:
+    with atomic_open(stem.with_name(stem.name + ".ann")) as fh:
         fh.write("\n".join(lines) + ("\n" if lines else ""))
 
 
@@ -827,22 +865,43 @@ def _setup_logging(verbose: int) -> None:
         _quiet_transformers()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so every open output is cleaned up
+    (atomic writes remove their temporary file, a pipeline marks its stage interrupted)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    from .config import ConfigError
-    from .ingest import InputError
+    import threading
 
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         args.func(args)
     except SystemExit as exc:
         return int(exc.code or 0)
-    except (CliError, InputError, SchemaError, ConfigError, FileNotFoundError, IsADirectoryError) as exc:
+    except AdeDistillError as exc:  # every expected failure: one line naming file and record
         print(f"ade-distill: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # unreadable or unwritable paths, full disks: the message names the path
+        print(f"ade-distill: error: {exc}", file=sys.stderr)
+        return 2
+    except Terminated:
+        print("ade-distill: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("ade-distill: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

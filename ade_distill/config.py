@@ -8,10 +8,12 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .errors import AdeDistillError
+
 M = TypeVar("M", bound=BaseModel)
 
 
-class ConfigError(ValueError):
+class ConfigError(AdeDistillError, ValueError):
     """A configuration file that does not validate; the message names key and line."""
 
 
@@ -42,13 +44,16 @@ def load_yaml_model(path: str | Path, model: type[M], *, section: str | None = N
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         data = yaml.safe_load(text) or {}
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line
+        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from exc
     prefix: tuple = ()
     if section is not None:
         if not isinstance(data, dict) or section not in data:

@@ -52,15 +52,24 @@ def write_packed(sentences: Iterable[Sentence], path: str | Path) -> int:
 def read_unpacked(path: str | Path, sentences: Iterable[Sentence]) -> Iterator[Sentence]:
     """Labelled Sentences for every packed line whose id is among ``sentences``."""
     base = {s.id: s for s in sentences}
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
+    seen: set[str] = set()
+    with open(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, 1):
+            if not raw.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(raw.decode("utf-8"))
+                if not isinstance(rec, dict):
+                    raise ValueError("expected a JSON object")
+                if rec["id"] in seen:
+                    raise ValueError(f"duplicate id {rec['id']!r}")
+                seen.add(rec["id"])
                 s = base.get(rec["id"])
                 if s is None:
                     raise ValueError(f"sentence {rec['id']!r} not in the given sentences")
                 yield unpack(rec, s)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise SchemaError(f"{path}:{line_no}: {exc}") from exc
+            except UnicodeDecodeError as exc:
+                raise SchemaError(f"{path}:{line_no}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+            except (ValueError, KeyError, TypeError, IndexError) as exc:
+                what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+                raise SchemaError(f"{path}:{line_no}: {what}") from exc

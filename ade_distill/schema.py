@@ -25,12 +25,14 @@ from typing import IO, Any, Callable, Iterable, Iterator, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .errors import InputError
+
 LABELS: tuple[str, ...] = ("DRUG", "ADE")
 Label = Literal["DRUG", "ADE"]
 _SOURCE_RE = re.compile(r"^(gold|unlabeled|teacher:.+|student:.+)$")
 
 
-class SchemaError(ValueError):
+class SchemaError(InputError):
     """A record that breaks the schema; the message names the file, line and record id."""
 
 
@@ -171,11 +173,31 @@ def parse_record(model: type[M], raw: str | dict, *, path: str | os.PathLike = "
         raise SchemaError(f"{path}:{line}: record {rid!r}: {_first_error(exc)}") from exc
 
 
+def unique_ids(records: Iterable[M], where: str) -> Iterator[M]:
+    """Pass records through, raising SchemaError at the first id seen twice.
+
+    The one id rule of every file a stage reads or writes: a duplicate id would make one
+    record overwrite another downstream (labels, predictions, scores), so it is an error,
+    never a silent overwrite. Memory: one set of ids.
+    """
+    seen: set[str] = set()
+    for k, rec in enumerate(records, 1):
+        rid = getattr(rec, "id", None)
+        if rid is not None:
+            if rid in seen:
+                raise SchemaError(f"{where}: record {k}: duplicate id {rid!r}")
+            seen.add(rid)
+        yield rec
+
+
 def _read(model: type[M], path: str | os.PathLike, on_error: Callable[[SchemaError], None] | None
           ) -> Iterator[M]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a JSONL file")
+    seen: dict[str, int] = {}
     # Binary lines decoded one by one, so a decoding error names its own line.
     with path.open("rb") as fh:
         for lineno, raw_bytes in enumerate(fh, 1):
@@ -190,7 +212,12 @@ def _read(model: type[M], path: str | os.PathLike, on_error: Callable[[SchemaErr
             if not raw.strip():
                 continue
             try:
-                yield parse_record(model, raw, path=path, line=lineno)
+                rec = parse_record(model, raw, path=path, line=lineno)
+                rid = getattr(rec, "id", None)
+                if rid in seen:
+                    raise SchemaError(f"{path}:{lineno}: duplicate id {rid!r} (first at line {seen[rid]})")
+                seen[rid] = lineno
+                yield rec
             except SchemaError as exc:
                 if on_error is None:
                     raise
@@ -250,10 +277,12 @@ def dump_record(rec: BaseModel) -> str:
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[BaseModel]) -> int:
-    """Stream records to ``path`` atomically; return how many were written."""
+    """Stream records to ``path`` atomically; return how many were written.
+
+    A duplicate id raises SchemaError and leaves ``path`` as it was."""
     n = 0
     with atomic_open(path) as fh:
-        for rec in records:
+        for rec in unique_ids(records, str(path)):
             fh.write(dump_record(rec))
             fh.write("\n")
             n += 1

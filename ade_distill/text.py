@@ -48,18 +48,29 @@ def _nlp():
 
     @Language.component("ade_sentence_rules")
     def ade_sentence_rules(doc):  # noqa: ANN001 - spaCy component signature
+        # All "no break here" marks are set in one from_array call: assigning
+        # ``token.is_sent_start`` re-checks the whole doc's annotation on every call, which made
+        # splitting quadratic in paragraph length. -1 = not a sentence start, 0 = let the
+        # sentencizer decide (it fills only unset tokens, so these marks win).
+        import numpy as np
+        from spacy.attrs import SENT_START
+
+        marks = np.zeros((len(doc), 1), dtype=np.uint64)
+        texts = [t.text for t in doc]
         for i in range(1, len(doc)):
             prev, tok = doc[i - 1], doc[i]
-            prev_low = prev.text.lower()
+            prev_low = texts[i - 1].lower()
             no_break = (
                 prev_low in abbrev_lower
-                or (prev.text == "." and i >= 2 and f"{doc[i - 2].text.lower()}." in abbrev_lower
+                or (prev.text == "." and i >= 2 and f"{texts[i - 2].lower()}." in abbrev_lower
                     and not doc[i - 2].whitespace_)
                 or tok.text[:1].islower()
                 or (tok.is_punct and tok.text in ",;:)]")
             )
             if no_break:
-                tok.is_sent_start = False
+                marks[i, 0] = np.uint64(-1 & 0xFFFFFFFFFFFFFFFF)
+        if len(doc):
+            doc.from_array([SENT_START], marks)
         return doc
 
     nlp.add_pipe("ade_sentence_rules")

@@ -2,6 +2,8 @@
 
 It answers chat completions from a table sentence -> answer text, with per-token logprobs,
 records every request (headers included), and can fail on demand (429/500) or answer slowly.
+``faults(n)`` may name a fault for request n: "429", "500", "503", "timeout" (answers after
+1 s), "html-body", "non-json-body" or "unparseable-answer"; ``injected`` counts them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class FakeOpenAI:
     def __init__(self, answers: dict[str, str], *, fail: list[int] | None = None, delay: float = 0.0,
-                 default: str = '{"ades": []}'):
+                 default: str = '{"ades": []}', faults=None):
         self.answers = answers
+        self.faults = faults
+        self.injected = 0
         self.fail = list(fail or [])
         self.delay = delay
         self.default = default
@@ -27,10 +31,32 @@ class FakeOpenAI:
             def log_message(self, *a):
                 pass
 
+            def handle(self):
+                try:
+                    super().handle()
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout fault)
+                    pass
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
                 outer.headers.append(dict(self.headers))
+                fault = outer.faults(len(outer.requests)) if outer.faults else None
+                if fault:
+                    outer.injected += 1
+                if fault in ("html-body", "non-json-body"):
+                    data = (b"<html><body>502 Bad Gateway</body></html>" if fault == "html-body"
+                            else b'{"choices": [ truncated')
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html" if fault == "html-body" else "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if fault == "timeout":
+                    time.sleep(1.0)
+                if fault in ("429", "500", "503"):
+                    outer.fail.insert(0, int(fault))
                 if outer.fail:
                     code = outer.fail.pop(0)
                     data = json.dumps({"error": {"message": "fail", "type": "x"}}).encode()
@@ -46,6 +72,8 @@ class FakeOpenAI:
                     time.sleep(outer.delay)
                 sentence = body["messages"][-1]["content"].removeprefix("Sentence: ")
                 text = outer.answers.get(sentence, outer.default)
+                if fault == "unparseable-answer":
+                    text = "Sorry, I cannot help with that."
                 logprobs = None
                 if body.get("logprobs"):
                     # one token per 3 characters, each with probability 0.9 and one alternative

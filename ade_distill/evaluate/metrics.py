@@ -17,6 +17,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from ..schema import LABELS, Entity, Sentence
+from ..errors import AdeDistillError
 from ..text import word_spans
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,15 @@ RELATION_MODES = ("strict", "lenient", "text")
 _WS = re.compile(r"\s+")
 
 
-class EvaluationError(ValueError):
+class EvaluationError(AdeDistillError, ValueError):
     """Gold and predictions that cannot be scored together (e.g. missing sentences)."""
+
+
+def gold_ids_sha(gold: Sequence[Sentence]) -> str:
+    """A short fingerprint of which sentences were scored (their ids, in order)."""
+    import hashlib
+
+    return hashlib.sha1("\n".join(g.id for g in gold).encode("utf-8")).hexdigest()[:16]
 
 
 def prf(tp: int, fp: int, fn: int) -> dict:
@@ -172,9 +180,14 @@ def _metric_keys(mode_prefix: str) -> list[str]:
 def align(gold: Sequence[Sentence], pred: Iterable[Sentence], name: str, allow_missing: bool
           ) -> tuple[list[Sentence], int, int]:
     """Predictions in gold order; missing ones become empty predictions if allowed."""
+    from ..schema import SchemaError, unique_ids
+
     by_id: dict[str, Sentence] = {}
-    for p in pred:
-        by_id[p.id] = p
+    try:
+        for p in unique_ids(pred, name):
+            by_id[p.id] = p
+    except SchemaError as exc:
+        raise EvaluationError(str(exc)) from exc
     gold_ids = {g.id for g in gold}
     extra = sum(1 for pid in by_id if pid not in gold_ids)
     out, missing = [], 0
@@ -260,7 +273,7 @@ def evaluate(gold: Iterable[Sentence], systems: Mapping[str, Iterable[Sentence]]
     resamples = rng.integers(0, n, size=(n_bootstrap, n)) if n_bootstrap else None
     alpha = (1 - confidence) / 2
     aligned: dict[str, list[Sentence]] = {}
-    result: dict = {"n_sentences": n, "systems": {}, "bootstrap": {
+    result: dict = {"n_sentences": n, "gold_ids_sha": gold_ids_sha(gold), "systems": {}, "bootstrap": {
         "resamples": n_bootstrap, "seed": seed, "confidence": confidence, "unit": "sentence"}}
     boot_f1: dict[str, dict[str, np.ndarray]] = {}
 

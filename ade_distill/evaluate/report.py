@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..schema import LABELS, Entity, Sentence, atomic_open
-from .metrics import align, error_examples
+from .metrics import EvaluationError, align, error_examples, gold_ids_sha
 
 N_EXAMPLES = 8
 N_MISSED = 10
@@ -236,6 +236,27 @@ PAIR_HEAD = ["A vs B", "Δ relation F1 (A−B)", "P(A better), relation", "Δ en
              "Agreement: relation F1 of B against A", "Agreement: entity F1"]
 
 
+def check_metrics(metrics) -> None:
+    """Raise EvaluationError unless ``metrics`` has the shape `evaluate` writes."""
+    def bad(why: str):
+        return EvaluationError(f"not a metrics file from `ade-distill evaluate`: {why}")
+
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("n_sentences"), int):
+        raise bad("no sentence count")
+    systems = metrics.get("systems")
+    if not isinstance(systems, dict) or not systems:
+        raise bad("no systems")
+    for name, s in systems.items():
+        try:
+            for kind, modes in (("entity", ("strict", "lenient")), ("relation", ("strict", "lenient", "text"))):
+                for mode in modes:
+                    micro = s[kind][mode]["micro"]
+                    for k in ("precision", "recall", "f1"):
+                        float(micro[k])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad(f"system {name!r} lacks {kind}.{mode} scores ({exc!r})") from None
+
+
 def write_report(metrics: Mapping, out_dir: str | Path, *, gold: Sequence[Sentence] | None = None,
                  preds: Mapping[str, Sequence[Sentence]] | None = None, excerpts: bool = True,
                  title: str = "Adverse drug event extraction: evaluation report",
@@ -246,6 +267,15 @@ def write_report(metrics: Mapping, out_dir: str | Path, *, gold: Sequence[Senten
     and negatives, most often missed strings); ``excerpts=False`` leaves all sentence text
     (and span strings) out.
     """
+    check_metrics(metrics)
+    if gold is not None:
+        gold = list(gold)
+        n_gold, want = len(gold), metrics["n_sentences"]
+        sha = metrics.get("gold_ids_sha")
+        if n_gold != want or (sha is not None and sha != gold_ids_sha(gold)):
+            raise EvaluationError(f"the gold sentences given ({n_gold:,}) are not the ones these metrics were "
+                                  f"computed on ({want:,} sentences{', other ids' if n_gold == want else ''}); "
+                                  "pass the gold file given to `evaluate`")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -332,13 +362,17 @@ def write_report(metrics: Mapping, out_dir: str | Path, *, gold: Sequence[Senten
             md += [f"### {name}", "", f"{ex['n_fp']:,} false-positive and {ex['n_fn']:,} false-negative entities (strict).", ""]
             if excerpts:
                 for lab in LABELS:
-                    md.append(f"Most often missed {lab}: " + (", ".join(f"{t} ({c})" for t, c in ex["missed"][lab]) or "none"))
+                    md.append(f"Most often missed {lab}: "
+                              + (", ".join(f"{html.escape(t)} ({c})" for t, c in ex["missed"][lab]) or "none"))
                 md.append("")
                 for key, head in (("fp", "False positives"), ("fn", "False negatives")):
                     md.append(f"{head} (sample):")
                     for sent, ent in ex[key]:
                         t = sent.text
-                        md.append(f"- `{sent.id}` {t[:ent.start]}**[{t[ent.start:ent.end]}]({ent.label})**{t[ent.end:]}")
+                        # sentence text is data: escaped, so markup in it shows as text
+                        esc = html.escape
+                        md.append(f"- `{sent.id}` {esc(t[:ent.start])}**[{esc(t[ent.start:ent.end])}]({ent.label})**"
+                                  f"{esc(t[ent.end:])}")
                     md.append("")
     if command:
         md += ["## Reproduce", "", "```", command, "```", ""]

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 log = logging.getLogger("ade_distill.ingest")
 
 
-class InputError(ValueError):
-    """Input that cannot be read at all: a missing file, malformed XML, a missing column."""
+from ..errors import InputError  # noqa: E402,F401  (re-exported: ade_distill.ingest.InputError)
 
 
 @dataclass

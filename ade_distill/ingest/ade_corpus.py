@@ -76,31 +76,42 @@ def _read_rel(path: Path, problems: Problems, kind: str) -> dict[tuple[str, str]
     """Group a .rel file by (PMID, sentence), keeping first-occurrence order."""
     groups: dict[tuple[str, str], _RawSentence] = {}
     second = "ADE" if kind == "ae" else "DOSE"
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            parts = line.split("|")
-            if len(parts) != 8:
-                problems.add(f"{path}:{lineno}: expected 8 '|'-separated fields, found {len(parts)}")
-                continue
-            pmid, sent, a_text, a_b, a_e, d_text, d_b, d_e = parts
-            try:
-                a_b, a_e, d_b, d_e = int(a_b), int(a_e), int(d_b), int(d_e)
-            except ValueError:
-                problems.add(f"{path}:{lineno}: PMID {pmid}: offsets are not integers")
-                continue
-            if a_e - a_b != len(a_text) or d_e - d_b != len(d_text):
-                problems.add(f"{path}:{lineno}: PMID {pmid}: span length differs from its offsets")
-                continue
-            raw = groups.setdefault((pmid, sent), _RawSentence(pmid, sent))
-            raw.lines.append(lineno)
-            i = _span_index(raw, second, a_b, a_e, a_text)
-            j = _span_index(raw, "DRUG", d_b, d_e, d_text)
-            if (j, i) not in raw.pairs:
-                raw.pairs.append((j, i))
+    for lineno, line in _utf8_lines(path, problems):
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        parts = line.split("|")
+        if len(parts) != 8:
+            problems.add(f"{path}:{lineno}: expected 8 '|'-separated fields, found {len(parts)}")
+            continue
+        pmid, sent, a_text, a_b, a_e, d_text, d_b, d_e = parts
+        try:
+            a_b, a_e, d_b, d_e = int(a_b), int(a_e), int(d_b), int(d_e)
+        except ValueError:
+            problems.add(f"{path}:{lineno}: PMID {pmid}: offsets are not integers")
+            continue
+        if a_e - a_b != len(a_text) or d_e - d_b != len(d_text):
+            problems.add(f"{path}:{lineno}: PMID {pmid}: span length differs from its offsets")
+            continue
+        raw = groups.setdefault((pmid, sent), _RawSentence(pmid, sent))
+        raw.lines.append(lineno)
+        i = _span_index(raw, second, a_b, a_e, a_text)
+        j = _span_index(raw, "DRUG", d_b, d_e, d_text)
+        if (j, i) not in raw.pairs:
+            raw.pairs.append((j, i))
+    if not groups:
+        raise InputError(f"{path}: no relation lines (an empty or unreadable file)")
     return groups
+
+
+def _utf8_lines(path: Path, problems: Problems) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line; a line that is not UTF-8 is reported and skipped."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problems.add(f"{path}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start})")
 
 
 def _sentence_shift(raw: _RawSentence) -> int | None:
@@ -157,24 +168,23 @@ def _dose_meta(raw: _RawSentence, entities: list[Entity], shift: int) -> list[di
 
 def _negative_sentences(path: Path, stats: AdeCorpusStats) -> Iterator[Sentence]:
     seen: set[tuple[str, str]] = set()
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            parts = line.split(" ", 2)
-            if len(parts) != 3 or parts[1] != "NEG" or not parts[2].strip():
-                stats.problems.add(f"{path}:{lineno}: expected 'PMID NEG sentence'")
-                continue
-            pmid, _, text = parts
-            if (pmid, text) in seen:
-                stats.negative_duplicates += 1
-                continue
-            seen.add((pmid, text))
-            stats.pmids.add(pmid)
-            yield Sentence(id=f"ADE-NEG-{stats.negative_sentences}", doc_id=pmid, text=text,
-                           doc_offset=None, source="gold", meta={"pmid": pmid, "negative": True})
-            stats.negative_sentences += 1
+    for lineno, line in _utf8_lines(path, stats.problems):
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        parts = line.split(" ", 2)
+        if len(parts) != 3 or parts[1] != "NEG" or not parts[2].strip():
+            stats.problems.add(f"{path}:{lineno}: expected 'PMID NEG sentence'")
+            continue
+        pmid, _, text = parts
+        if (pmid, text) in seen:
+            stats.negative_duplicates += 1
+            continue
+        seen.add((pmid, text))
+        stats.pmids.add(pmid)
+        yield Sentence(id=f"ADE-NEG-{stats.negative_sentences}", doc_id=pmid, text=text,
+                       doc_offset=None, source="gold", meta={"pmid": pmid, "negative": True})
+        stats.negative_sentences += 1
 
 
 def ingest_ade_corpus(source: str | Path, *, negatives: bool = True, doses: bool = False,
@@ -248,6 +258,8 @@ def ingest_ade_splits(source: str | Path, fold: int | None = 0, part: str = "tes
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
                          ) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     if not isinstance(records, list):
         raise InputError(f"{path}: expected a JSON array of sentences")
     for k, rec in enumerate(records):

@@ -11,11 +11,13 @@ import io
 import logging
 import re
 import time
+import zlib
 from pathlib import Path
 from typing import IO, Iterator
 
 from lxml import etree
 
+from ..errors import AdeDistillError
 from ..schema import Document
 from . import InputError, Problems, require_file
 
@@ -53,7 +55,9 @@ def _text_of(el) -> str:
 
 
 def _article_document(art, source: str) -> Document:
-    pmid = art.findtext("MedlineCitation/PMID") or art.findtext(".//PMID")
+    # The article's own PMID only: a `.//PMID` search would take the PMID of a comment or
+    # correction the article cites (CommentsCorrections/PMID).
+    pmid = art.findtext("MedlineCitation/PMID") or art.findtext("BookDocument/PMID")
     if not pmid or not pmid.strip():
         raise ValueError("article without a PMID")
     pmid = pmid.strip()
@@ -116,12 +120,24 @@ def _open_maybe_gzip(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
+# A .gz that is not gzip, or was cut short (a partial download), fails only while it is read.
+_GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def _gzip_error(path: Path, exc: Exception) -> InputError:
+    what = "truncated" if isinstance(exc, EOFError) else "not a valid gzip file"
+    return InputError(f"{path}: {what} ({exc})")
+
+
 def ingest_pubmed_xml(path: str | Path, problems: Problems | None = None) -> Iterator[Document]:
     """Stream Documents from a PubmedArticleSet XML file (efetch or baseline; ``.gz`` too)."""
     path = require_file(path, "PubMed XML file")
     problems = problems if problems is not None else Problems()
-    with _open_maybe_gzip(path) as fh:
-        yield from _iter_articles(fh, str(path), problems)
+    try:
+        with _open_maybe_gzip(path) as fh:
+            yield from _iter_articles(fh, str(path), problems)
+    except _GZIP_ERRORS as exc:
+        raise _gzip_error(path, exc) from exc
 
 
 def _medline_records(fh: IO[str], name: str) -> Iterator[tuple[int, list[tuple[str, str]]]]:
@@ -179,19 +195,26 @@ def ingest_pubmed_medline(path: str | Path, problems: Problems | None = None) ->
                 yield Document(id=pmid, title=title, text=abstract, source="medline", meta=meta)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text at byte {exc.start}") from exc
+    except _GZIP_ERRORS as exc:
+        raise _gzip_error(path, exc) from exc
 
 
 def ingest_pubmed(path: str | Path, problems: Problems | None = None) -> Iterator[Document]:
     """XML or MEDLINE, told apart by the file's first non-blank bytes."""
     path = require_file(path, "PubMed file")
-    with _open_maybe_gzip(path) as fh:
-        head = fh.read(512).lstrip()
+    try:
+        with _open_maybe_gzip(path) as fh:
+            head = fh.read(512).lstrip()
+    except _GZIP_ERRORS as exc:
+        raise _gzip_error(path, exc) from exc
+    if not head:
+        raise InputError(f"{path}: empty file")
     if head.startswith(b"<"):
         return ingest_pubmed_xml(path, problems)
     return ingest_pubmed_medline(path, problems)
 
 
-class EUtilsError(RuntimeError):
+class EUtilsError(AdeDistillError, RuntimeError):
     """E-utilities answered with an error or could not be reached after retries."""
 
 

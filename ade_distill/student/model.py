@@ -10,6 +10,7 @@ scores every candidate (drug, ADE) pair from span-pooled hidden states of the sa
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -82,6 +83,13 @@ class AdeStudent(nn.Module):
         save_file(state, str(out_dir / "relation_head.safetensors"))
         meta = {"format": FORMAT_VERSION, "labels": JOINT_LABELS, **self.settings, **(extra or {})}
         (out_dir / "ade_student.json").write_text(json.dumps(meta, indent=2) + "\n")
+        # Writers that go through a private temporary file leave mode 0600; a model folder is
+        # shared like any other output (the usual mode under the user's umask).
+        mask = os.umask(0)
+        os.umask(mask)
+        for f in out_dir.iterdir():
+            if f.is_file():
+                f.chmod(0o666 & ~mask)
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str | torch.device = "cpu") -> tuple["AdeStudent", object]:
@@ -93,13 +101,24 @@ class AdeStudent(nn.Module):
         meta_path = model_dir / "ade_student.json"
         if not meta_path.exists():
             raise FileNotFoundError(f"{model_dir}: not an ade-distill student folder (no ade_student.json)")
-        settings = json.loads(meta_path.read_text())
+        from ..errors import ModelError
+
+        try:
+            settings = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{meta_path}: not valid JSON ({exc})") from exc
         if settings.get("labels") != JOINT_LABELS:
             raise ValueError(f"{model_dir}: label scheme differs from this version of ade-distill")
-        tagger = AutoModelForTokenClassification.from_pretrained(model_dir, trust_remote_code=False,
-                                                                 use_safetensors=True, dtype=torch.float32)
-        model = cls(tagger, settings)
-        model.relation_head.load_state_dict(load_file(str(model_dir / "relation_head.safetensors")))
+        try:
+            tagger = AutoModelForTokenClassification.from_pretrained(model_dir, trust_remote_code=False,
+                                                                     use_safetensors=True, dtype=torch.float32)
+            model = cls(tagger, settings)
+            model.relation_head.load_state_dict(load_file(str(model_dir / "relation_head.safetensors")))
+        except Exception as exc:  # corrupt or truncated weights: safetensors, torch and HF each raise their own
+            if isinstance(exc, MemoryError):
+                raise
+            raise ModelError(f"{model_dir}: cannot load the student's weights ({type(exc).__name__}: "
+                             f"{str(exc)[:200]})") from exc
         if settings.get("low_rank_share"):  # saved as rank-r dense weights: factorise again for speed
             from .compress import low_rank
 

@@ -159,6 +159,11 @@ class OpenAIBackend:
             raise AccessDenied(f"HTTP {exc.status_code}: the endpoint refused the credentials") from exc
         except openai.APIStatusError as exc:
             raise RequestRejected(f"HTTP {exc.status_code}: {str(exc.message)[:200]}") from exc
+        except (openai.APIResponseValidationError, ValueError) as exc:  # a body that is not the API's JSON
+            raise TransientError(f"malformed response body ({type(exc).__name__})") from exc
+        # A proxy or gateway can answer 200 with an HTML page: the client then hands back text.
+        if isinstance(resp, (str, bytes)) or not getattr(resp, "choices", None):
+            raise TransientError("the server answered 200 without a chat completion (an HTML or empty body)")
         choice = resp.choices[0]
         tokens = []
         if choice.logprobs is not None and choice.logprobs.content:
@@ -189,10 +194,12 @@ class LocalServerBackend(OpenAIBackend):
     kind = "local-server"
 
     def __init__(self, gguf: str, *, n_ctx: int = 2048, n_threads: int | None = None,
-                 log_path=None, timeout: float = 300.0) -> None:
+                 log_path=None, timeout: float = 300.0, server: str = "llama-cpp-python",
+                 parallel: int = 1) -> None:
         from .server import LlamaServer
 
-        self.server = LlamaServer(gguf, n_ctx=n_ctx, n_threads=n_threads, log_path=log_path).start()
+        self.server = LlamaServer(gguf, n_ctx=n_ctx, n_threads=n_threads, log_path=log_path, impl=server,
+                                  parallel=parallel).start()
         super().__init__(self.server.model_alias, base_url=self.server.base_url, api_key_env=None,
                          timeout=timeout)
 

@@ -51,6 +51,10 @@ class CompletionCache:
             self._db.execute("INSERT OR REPLACE INTO completions (key, value, created) VALUES (?, ?, ?)",
                              (key, json.dumps(value, ensure_ascii=False), time.time()))
 
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM completions WHERE key = ?", (key,))
+
     def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]

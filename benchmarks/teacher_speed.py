@@ -1,0 +1,106 @@
+"""Teacher speed on this machine: llama.cpp server variants side by side, whole-run.
+
+  python benchmarks/teacher_speed.py --n 60 --out reports/teacher_speed/speed.json
+
+Each variant labels the same first N sentences of ADE fold 0 test with the same model, prompt
+and temperature 0, from an empty cache, in this one process, one variant after the other with
+nothing else of ours running. Whole-run numbers include starting the server and loading the
+model: sentences/s = N / wall seconds, tokens/s = completion tokens / wall seconds. Quality:
+relation strict and text F1 of each variant against gold on the same N sentences, and its
+agreement with the first (baseline) variant's labels. Prints a table and writes the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ade_distill.evaluate import evaluate
+from ade_distill.ingest import ingest_ade_splits
+from ade_distill.teacher import Teacher, TeacherConfig
+
+SHARED = Path(os.environ.get("ADE_DISTILL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+# name -> settings on top of the base teacher (pipelines/teachers/qwen1.5b-local.yaml)
+VARIANTS = {
+    "llama-cpp-python, 1 at a time (today)": {},
+    "llama.cpp, 1 slot": {"server": "llama.cpp"},
+    "llama.cpp, 2 slots": {"server": "llama.cpp", "parallel": 2, "concurrency": 2},
+    "llama.cpp, 4 slots": {"server": "llama.cpp", "parallel": 4, "concurrency": 4},
+    "llama.cpp, 8 slots": {"server": "llama.cpp", "parallel": 8, "concurrency": 8},
+    "llama.cpp, 4 slots, no grammar": {"server": "llama.cpp", "parallel": 4, "concurrency": 4,
+                                       "response_format": "none"},
+    "llama.cpp, 4 slots, live logprobs": {"server": "llama.cpp", "parallel": 4, "concurrency": 4,
+                                          "confidence": "logprobs"},
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=60, help="sentences of fold 0 test (first N in file order)")
+    ap.add_argument("--teacher", default="pipelines/teachers/qwen1.5b-local.yaml")
+    ap.add_argument("--only", nargs="*", help="variant names to run (default: all)")
+    ap.add_argument("--out", default="reports/teacher_speed/speed.json")
+    args = ap.parse_args()
+
+    gold = list(ingest_ade_splits(SHARED / "ade_splits", fold=0, part="test"))[: args.n]
+    base = TeacherConfig.from_yaml(args.teacher)
+    rows, outputs = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, over in VARIANTS.items():
+            if args.only and name not in args.only:
+                continue
+            cfg = base.model_copy(update={**over, "cache": str(Path(tmp) / f"cache-{len(rows)}.sqlite")})
+            cfg = TeacherConfig.model_validate(cfg.model_dump())  # validate the combination
+            out = Path(tmp) / f"labels-{len(rows)}.jsonl"
+            t0 = time.monotonic()
+            with Teacher(cfg) as teacher:
+                stats = teacher.label(gold, out, progress=False)
+            wall = time.monotonic() - t0
+            from ade_distill.schema import read_sentences
+
+            outputs[name] = list(read_sentences(out))
+            rows.append({"variant": name, "settings": over, "sentences": len(gold), "labelled": stats.labelled,
+                         "failed": stats.failed, "wall_s": round(wall, 1),
+                         "labelling_s": round(stats.seconds, 1),
+                         "sentences_per_s": round(len(gold) / wall, 3),
+                         "completion_tokens": stats.completion_tokens, "prompt_tokens": stats.prompt_tokens,
+                         "completion_tokens_per_s": round(stats.completion_tokens / wall, 1)})
+            print(f"{name}: {rows[-1]['sentences_per_s']} sentences/s, "
+                  f"{rows[-1]['completion_tokens_per_s']} tokens/s, {wall:.0f} s", file=sys.stderr, flush=True)
+    names = list(outputs)
+    metrics = evaluate(gold, outputs, n_bootstrap=0)
+    for r in rows:
+        m = metrics["systems"][r["variant"]]
+        r["relation_strict_f1"] = round(100 * m["relation"]["strict"]["micro"]["f1"], 1)
+        r["relation_text_f1"] = round(100 * m["relation"]["text"]["micro"]["f1"], 1)
+        r["entity_strict_f1"] = round(100 * m["entity"]["strict"]["micro"]["f1"], 1)
+        if r["variant"] != names[0]:
+            agree = metrics["agreement"].get(f"{names[0]} vs {r['variant']}", {})
+            r["relation_agreement_with_first"] = round(100 * agree.get("relation_strict_f1", 0.0), 1)
+    base_rate = rows[0]["sentences_per_s"]
+    for r in rows:
+        r["speedup_vs_first"] = round(r["sentences_per_s"] / base_rate, 2)
+    result = {"command": "python " + " ".join(sys.argv), "model": base.model, "n_threads": base.n_threads,
+              "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+              "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print("| variant | sentences/s | completion tokens/s | x first | relation F1 (strict / text) | "
+          "agreement with first | failed |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['variant']} | {r['sentences_per_s']:.3f} | {r['completion_tokens_per_s']:.1f} | "
+              f"{r['speedup_vs_first']:.2f} | {r['relation_strict_f1']} / {r['relation_text_f1']} | "
+              f"{r.get('relation_agreement_with_first', '-')} | {r['failed']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
