@@ -371,9 +371,10 @@ def cmd_teacher_serve(args: argparse.Namespace) -> None:
     from .teacher.server import LlamaServer, ServerError
 
     try:
-        with LlamaServer(args.model, n_ctx=args.n_ctx, n_threads=args.threads, port=args.port) as srv:
-            print(f"serving {srv.model_path.name} at {srv.base_url} (model id {srv.model_alias!r}); Ctrl-C stops it",
-                  flush=True)
+        with LlamaServer(args.model, n_ctx=args.n_ctx, n_threads=args.threads, port=args.port,
+                         impl=args.server, parallel=args.parallel) as srv:
+            print(f"serving {srv.model_path.name} at {srv.base_url} (model id {srv.model_alias!r}, {args.server}, "
+                  f"{args.parallel} slot(s)); Ctrl-C stops it", flush=True)
             while srv.alive():
                 time.sleep(1)
             raise CliError("the server exited")
@@ -713,6 +714,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int)
     sv.add_argument("--n-ctx", type=int, default=2048)
     sv.add_argument("--threads", type=int)
+    sv.add_argument("--server", choices=["llama-cpp-python", "llama.cpp"], default="llama-cpp-python",
+                    help="llama.cpp's own C++ server (make llama-server) decodes --parallel requests at once")
+    sv.add_argument("--parallel", type=int, default=1, help="slots (llama.cpp only)")
     sv.set_defaults(func=cmd_teacher_serve)
     rs = tsub.add_parser("rescore", help="add logprob confidences to teacher labels by rescoring the cached "
                                          "answers with the local GGUF model (soft labels, ~0.5x a label call)")

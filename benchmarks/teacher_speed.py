@@ -27,6 +27,10 @@ from ade_distill.teacher import Teacher, TeacherConfig
 
 SHARED = Path(os.environ.get("ADE_DISTILL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
+# Draft tokens by looking the last 3 tokens up in the context (the answer copies the sentence's
+# words and the few-shot answers' JSON), verified in one batch: llama.cpp's prompt lookup.
+NGRAM = ["--spec-type", "ngram-simple", "--spec-ngram-simple-size-n", "3", "--spec-ngram-simple-size-m", "8"]
+
 # name -> settings on top of the base teacher (pipelines/teachers/qwen1.5b-local.yaml)
 VARIANTS = {
     "llama-cpp-python, 1 at a time (today)": {},
@@ -38,14 +42,27 @@ VARIANTS = {
                                        "response_format": "none"},
     "llama.cpp, 4 slots, live logprobs": {"server": "llama.cpp", "parallel": 4, "concurrency": 4,
                                           "confidence": "logprobs"},
+    "llama.cpp, 1 slot, no grammar": {"server": "llama.cpp", "response_format": "none"},
+    "llama.cpp, 1 slot, n-gram speculation": {"server": "llama.cpp", "server_args": NGRAM},
+    "llama.cpp, 1 slot, no grammar, n-gram speculation": {"server": "llama.cpp", "response_format": "none",
+                                                          "server_args": NGRAM},
+    "llama.cpp, 1 slot, live logprobs": {"server": "llama.cpp", "confidence": "logprobs"},
 }
+
+
+# 4 and 8 slots were slower than 2 in the first run (first_run_partial.log): continuous batching
+# does not pay on 2 cores, where decoding is compute-bound.
+DEFAULT = ["llama-cpp-python, 1 at a time (today)", "llama.cpp, 1 slot", "llama.cpp, 2 slots",
+           "llama.cpp, 1 slot, no grammar", "llama.cpp, 1 slot, n-gram speculation",
+           "llama.cpp, 1 slot, no grammar, n-gram speculation", "llama.cpp, 1 slot, live logprobs"]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=60, help="sentences of fold 0 test (first N in file order)")
     ap.add_argument("--teacher", default="pipelines/teachers/qwen1.5b-local.yaml")
-    ap.add_argument("--only", nargs="*", help="variant names to run (default: all)")
+    ap.add_argument("--only", nargs="*", help="variant names to run (default: DEFAULT)")
+    ap.add_argument("--all", action="store_true", help="every variant, slots up to 8 included")
     ap.add_argument("--out", default="reports/teacher_speed/speed.json")
     args = ap.parse_args()
 
@@ -54,7 +71,7 @@ def main() -> int:
     rows, outputs = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, over in VARIANTS.items():
-            if args.only and name not in args.only:
+            if name not in (args.only or (VARIANTS if args.all else DEFAULT)):
                 continue
             cfg = base.model_copy(update={**over, "cache": str(Path(tmp) / f"cache-{len(rows)}.sqlite")})
             cfg = TeacherConfig.model_validate(cfg.model_dump())  # validate the combination
@@ -72,6 +89,8 @@ def main() -> int:
                          "sentences_per_s": round(len(gold) / wall, 3),
                          "completion_tokens": stats.completion_tokens, "prompt_tokens": stats.prompt_tokens,
                          "completion_tokens_per_s": round(stats.completion_tokens / wall, 1)})
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).with_suffix(".partial.json").write_text(json.dumps(rows, indent=2) + "\n")
             print(f"{name}: {rows[-1]['sentences_per_s']} sentences/s, "
                   f"{rows[-1]['completion_tokens_per_s']} tokens/s, {wall:.0f} s", file=sys.stderr, flush=True)
     names = list(outputs)
@@ -92,13 +111,16 @@ def main() -> int:
               "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print("| variant | sentences/s | completion tokens/s | x first | relation F1 (strict / text) | "
-          "agreement with first | failed |")
-    print("|---|---|---|---|---|---|---|")
+    md = [f"Made by `{result['command']}` on {result['time']} ({result['cpus']} CPUs, {base.n_threads} threads, "
+          f"model {base.model}; first {args.n} sentences of ADE fold 0 test; whole-run: server start included).", "",
+          "| variant | sentences/s | completion tokens/s | x first | relation F1 strict / text | "
+          "agreement with first | failed |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        print(f"| {r['variant']} | {r['sentences_per_s']:.3f} | {r['completion_tokens_per_s']:.1f} | "
-              f"{r['speedup_vs_first']:.2f} | {r['relation_strict_f1']} / {r['relation_text_f1']} | "
-              f"{r.get('relation_agreement_with_first', '-')} | {r['failed']} |")
+        md.append(f"| {r['variant']} | {r['sentences_per_s']:.3f} | {r['completion_tokens_per_s']:.1f} | "
+                  f"{r['speedup_vs_first']:.2f} | {r['relation_strict_f1']} / {r['relation_text_f1']} | "
+                  f"{r.get('relation_agreement_with_first', '-')} | {r['failed']} |")
+    Path(args.out).with_suffix(".md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
     return 0
 
 

@@ -251,6 +251,7 @@ def test_killed_run_resumes_labelling_without_repeated_calls(tmp_path, split):
         srv.wait()
 
 
+@pytest.mark.slow
 def test_demo_runs_the_quickstart_with_the_real_local_teacher(tmp_path, monkeypatch, capsys):
     """`make demo`, for real: llama.cpp's server + Qwen 0.5B label the sample, a MiniLM student
     trains on the labels, both are scored and reported (~4 min on 2 cores); then a rerun skips

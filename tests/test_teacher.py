@@ -350,3 +350,56 @@ def test_real_llama_server_labels_through_openai_client(tmp_path, sample):
     for k in live:
         assert again[k] == pytest.approx(live[k], abs=0.03), k
     assert re_out[0].meta["confidence"] == "logprobs-rescored"
+
+
+def _have_llama_server() -> bool:
+    from ade_distill.teacher.server import ServerError, llama_server_binary
+
+    try:
+        llama_server_binary()
+    except ServerError:
+        return False
+    return _have_local_model()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_llama_server(), reason="llama.cpp's llama-server is not built (make llama-server)")
+def test_real_llama_cpp_server_with_slots_and_live_logprobs(tmp_path, sample):
+    """llama.cpp's own server: two slots answer two requests at once, with live logprobs."""
+    c = TeacherConfig(backend="local-server", server="llama.cpp", parallel=2, concurrency=2,
+                      model="qwen2.5-coder-0.5b-instruct-q4_k_m", cache=str(tmp_path / "c.sqlite"),
+                      confidence="logprobs", n_threads=2)
+    with Teacher(c) as t:
+        stats = t.label(sample[:4], tmp_path / "l.jsonl", progress=False)
+        pid = t.backend.server.proc.pid
+    out = list(read_sentences(tmp_path / "l.jsonl"))
+    assert stats.labelled == 4 and stats.failed == 0 and stats.calls == 4
+    assert out[0].relations and out[0].meta["server"] == "llama.cpp"
+    assert all(e.confidence is not None and 0 < e.confidence <= 1 for s in out for e in s.entities)
+    assert all(e.text == s.text[e.start:e.end] for s in out for e in s.entities)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_llama_server(), reason="llama.cpp's llama-server is not built (make llama-server)")
+def test_sigterm_to_teacher_serve_leaves_no_server(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "ade_distill.cli", "teacher", "serve", "--model",
+                             "qwen2.5-coder-0.5b-instruct-q4_k_m", "--server", "llama.cpp", "--threads", "2"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    line = proc.stdout.readline()
+    assert line.startswith("serving "), proc.stderr.read()
+    port = int(line.split("127.0.0.1:")[1].split("/")[0])
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    import socket
+
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                break
+        time.sleep(0.2)
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the server outlived `teacher serve`"

@@ -195,11 +195,11 @@ class LocalServerBackend(OpenAIBackend):
 
     def __init__(self, gguf: str, *, n_ctx: int = 2048, n_threads: int | None = None,
                  log_path=None, timeout: float = 300.0, server: str = "llama-cpp-python",
-                 parallel: int = 1) -> None:
+                 parallel: int = 1, extra_args: tuple[str, ...] = ()) -> None:
         from .server import LlamaServer
 
         self.server = LlamaServer(gguf, n_ctx=n_ctx, n_threads=n_threads, log_path=log_path, impl=server,
-                                  parallel=parallel).start()
+                                  parallel=parallel, extra_args=extra_args).start()
         super().__init__(self.server.model_alias, base_url=self.server.base_url, api_key_env=None,
                          timeout=timeout)
 

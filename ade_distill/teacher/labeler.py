@@ -69,6 +69,7 @@ class TeacherConfig(BaseModel):
     # at once (continuous batching); send that many at a time with `concurrency`.
     server: Literal["llama-cpp-python", "llama.cpp"] = "llama-cpp-python"
     parallel: int = Field(default=1, ge=1, le=64)
+    server_args: list[str] = Field(default_factory=list)  # extra flags for the local server
     gguf_file: str | None = None  # hf-local: load a GGUF file from the model folder
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
@@ -291,7 +292,8 @@ class Teacher:
                                                   timeout=c.timeout)
                 elif c.backend == "local-server":
                     self._backend = LocalServerBackend(c.model, n_ctx=c.n_ctx, n_threads=c.n_threads,
-                                                       server=c.server, parallel=c.parallel, timeout=c.timeout)
+                                                       server=c.server, parallel=c.parallel, timeout=c.timeout,
+                                                       extra_args=tuple(c.server_args))
                 else:
                     self._backend = HFLocalBackend(c.model, gguf_file=c.gguf_file)
             return self._backend
@@ -389,6 +391,8 @@ class Teacher:
                                                      majority=c.majority, stats=self.stats)
         meta = {"prompt_version": PROMPT_VERSION, "model": self.model_name, "backend": c.backend,
                 "samples": n, "confidence": c.confidence, "usage": dict(usage), "rejected_pairs": rejected}
+        if c.backend == "local-server" and c.server != "llama-cpp-python":
+            meta["server"] = c.server
         for k in ("pmid", "orig_id"):
             if k in s.meta:
                 meta[k] = s.meta[k]

@@ -135,7 +135,8 @@ def rescore(labels: Iterable[Sentence], cfg: TeacherConfig, out: str | Path, *, 
     try:
         with atomic_open(out) as fh:
             for s in tqdm(list(labels), desc="rescore", unit=" sent", disable=not progress or None):
-                if s.meta.get("confidence") == "logprobs-rescored":
+                # rescored earlier, or labelled with live logprobs (llama.cpp's server, OpenAI)
+                if s.meta.get("confidence") in ("logprobs-rescored", "logprobs"):
                     fh.write(dump_record(s) + "\n")
                     counts["already"] += 1
                     continue
