@@ -134,6 +134,9 @@ def cmd_ingest_pubmed(args: argparse.Namespace) -> None:
         # One bad file is reported and skipped, the files before and after it still count; a
         # PMID met again (in a second file) is reported and its later copy skipped.
         seen: dict[str, str] = {}
+        for path in args.input:  # a missing file is a mistake in the command: stop before reading any
+            if not Path(path).is_file():
+                raise InputError(f"{path}: no such PubMed file" if not Path(path).exists() else f"{path}: not a file")
         for path in args.input:
             try:
                 for doc in ingest_pubmed(path, problems):
@@ -143,6 +146,8 @@ def cmd_ingest_pubmed(args: argparse.Namespace) -> None:
                     seen[doc.id] = str(path)
                     yield doc
             except InputError as exc:
+                if len(args.input) == 1:
+                    raise
                 problems.add(f"{exc} (rest of this file skipped)")
         if args.query:
             key = os.environ.get(args.api_key_env) if args.api_key_env else None

@@ -338,7 +338,8 @@ def test_real_llama_server_labels_through_openai_client(tmp_path, sample):
     # server's logprobs during generation (greedy decoding, so the same distributions)
     from ade_distill.teacher.rescore import rescore
 
-    counts = rescore(out + [sample[1]], c, tmp_path / "r.jsonl", progress=False)
+    # keep_live=False: rescore the live-logprob labels too, to compare the two
+    counts = rescore(out + [sample[1]], c, tmp_path / "r.jsonl", progress=False, keep_live=False)
     assert counts == {**counts, "scored": 1, "failed": 1}  # sample[1] was never asked: reported, not lost
     failed = [json.loads(x) for x in (tmp_path / "r.failures.jsonl").read_text().splitlines()]
     assert failed == [{"id": sample[1].id, "reason": "no cached teacher answer for this sentence"}]

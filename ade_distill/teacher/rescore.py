@@ -115,10 +115,12 @@ def cached_answer(teacher: Teacher, s: Sentence) -> tuple[list[dict], str] | Non
 
 
 def rescore(labels: Iterable[Sentence], cfg: TeacherConfig, out: str | Path, *, scorer: LlamaScorer | None = None,
-            failures: str | Path | None = None, progress: bool = True) -> dict:
+            failures: str | Path | None = None, progress: bool = True, keep_live: bool = True) -> dict:
     """Add logprob confidences to teacher-labelled sentences (their text must be present).
 
-    Every input sentence is written to ``out``: sentences rescored earlier pass through;
+    Every input sentence is written to ``out``: sentences rescored earlier pass through, and so
+    do sentences labelled with live logprobs (a server that returns them cheaply, such as
+    llama.cpp's) unless ``keep_live`` is False;
     those whose answer is not in the cache, or whose answer's values do not line up with the
     scored tokens, keep their hard labels and are listed in ``failures`` with the reason.
     Returns counts and timings.
@@ -136,7 +138,8 @@ def rescore(labels: Iterable[Sentence], cfg: TeacherConfig, out: str | Path, *, 
         with atomic_open(out) as fh:
             for s in tqdm(list(labels), desc="rescore", unit=" sent", disable=not progress or None):
                 # rescored earlier, or labelled with live logprobs (llama.cpp's server, OpenAI)
-                if s.meta.get("confidence") in ("logprobs-rescored", "logprobs"):
+                if s.meta.get("confidence") == "logprobs-rescored" or (
+                        keep_live and s.meta.get("confidence") == "logprobs"):
                     fh.write(dump_record(s) + "\n")
                     counts["already"] += 1
                     continue
