@@ -914,5 +914,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The console script: main(), and after Ctrl-C or SIGTERM an immediate exit (every output is
+    already complete or removed) instead of waiting for a worker thread's request still in flight."""
+    code = main()
+    if code in (130, 143):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build llama.cpp's own C++ server (llama-server) from the llama.cpp source that the pinned
 # llama-cpp-python sdist ships (vendor/llama.cpp), so both teacher servers run the same
-# llama.cpp. Only PyPI is needed (pip download of the sdist); ~10 min on 2 cores.
+# llama.cpp. Only PyPI is needed (pip download of the sdist); it compiles llama.cpp.
 #   scripts/build_llama_server.sh [DEST]   (default: $ADE_DISTILL_CACHE or ~/.cache/ade-distill, /bin)
 set -euo pipefail
 VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}

@@ -194,7 +194,7 @@ class LocalServerBackend(OpenAIBackend):
     kind = "local-server"
 
     def __init__(self, gguf: str, *, n_ctx: int = 2048, n_threads: int | None = None,
-                 log_path=None, timeout: float = 300.0, server: str = "llama-cpp-python",
+                 log_path=None, timeout: float = 600.0, server: str = "llama-cpp-python",
                  parallel: int = 1, extra_args: tuple[str, ...] = ()) -> None:
         from .server import LlamaServer
 

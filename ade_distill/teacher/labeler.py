@@ -80,7 +80,9 @@ class TeacherConfig(BaseModel):
     sample_temperature: float = Field(default=0.7, gt=0.0, le=2.0)
     majority: float = Field(default=0.5, gt=0.0, le=1.0)
     concurrency: int = Field(default=1, ge=1, le=64)
-    timeout: float = Field(default=120.0, gt=0.0)  # seconds per HTTP request to the model
+    # seconds per HTTP request; default 120 for an API, 600 for a local server (on a busy machine a
+    # long answer can take minutes, and waiting costs nothing)
+    timeout: float | None = Field(default=None, gt=0.0)
     retries: int = Field(default=5, ge=0)
     retry_base_s: float = Field(default=1.0, ge=0.0)
     parse_retries: int = Field(default=2, ge=0)
@@ -289,11 +291,11 @@ class Teacher:
                 c = self.cfg
                 if c.backend == "openai":
                     self._backend = OpenAIBackend(c.model, base_url=c.base_url, api_key_env=c.api_key_env,
-                                                  timeout=c.timeout)
+                                                  timeout=c.timeout or 120.0)
                 elif c.backend == "local-server":
                     self._backend = LocalServerBackend(c.model, n_ctx=c.n_ctx, n_threads=c.n_threads,
-                                                       server=c.server, parallel=c.parallel, timeout=c.timeout,
-                                                       extra_args=tuple(c.server_args))
+                                                       server=c.server, parallel=c.parallel,
+                                                       timeout=c.timeout or 600.0, extra_args=tuple(c.server_args))
                 else:
                     self._backend = HFLocalBackend(c.model, gguf_file=c.gguf_file)
             return self._backend
@@ -446,35 +448,38 @@ class Teacher:
             elif failures.exists():
                 failures.unlink()  # an earlier run's failures are all retried now
 
+        pool = ThreadPoolExecutor(max_workers=self.cfg.concurrency)
         try:
-            with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
-                window = self.cfg.concurrency * 4
-                since_flush = 0
-                for i in range(0, len(todo), window):
-                    if stop_reason:
-                        break
-                    futures = [pool.submit(work, s) for s in todo[i:i + window]]
-                    for fut in futures:
-                        try:
-                            sid, rec, err = fut.result()
-                        except (BudgetExceeded, ServerGone, AccessDenied) as exc:
-                            stop_reason = str(exc)
-                            continue
-                        if rec is not None:
-                            done[sid] = rec
-                            self.stats.labelled += 1
-                        else:
-                            failed[sid] = err
-                            self.stats.failure_reasons[err.split(":")[0]] += 1
-                        bar.update(1)
-                        since_flush += 1
-                    if checkpoint_every and since_flush >= checkpoint_every:
-                        flush()
-                        since_flush = 0
+            window = self.cfg.concurrency * 4
+            since_flush = 0
+            for i in range(0, len(todo), window):
+                if stop_reason:
+                    break
+                futures = [pool.submit(work, s) for s in todo[i:i + window]]
+                for fut in futures:
+                    try:
+                        sid, rec, err = fut.result()
+                    except (BudgetExceeded, ServerGone, AccessDenied) as exc:
+                        stop_reason = str(exc)
+                        continue
+                    if rec is not None:
+                        done[sid] = rec
+                        self.stats.labelled += 1
+                    else:
+                        failed[sid] = err
+                        self.stats.failure_reasons[err.split(":")[0]] += 1
+                    bar.update(1)
+                    since_flush += 1
+                if checkpoint_every and since_flush >= checkpoint_every:
+                    flush()
+                    since_flush = 0
+            pool.shutdown(wait=True)
         except KeyboardInterrupt:
             stop_reason = "interrupted"
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
         finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # a no-op after the shutdowns above
             bar.close()
             if stop_reason:
                 for s in todo:

@@ -138,7 +138,7 @@ def llama_server_binary() -> Path:
         if c.is_file() and os.access(c, os.X_OK):
             return c
     raise ServerError("llama.cpp's llama-server is not built: run `make llama-server` (compiles it from the "
-                      "llama-cpp-python source, ~10 min on 2 cores) or set ADE_DISTILL_LLAMA_SERVER")
+                      "llama-cpp-python source) or set ADE_DISTILL_LLAMA_SERVER")
 
 
 def free_port() -> int:

@@ -371,6 +371,33 @@ def test_9_sigterm_leaves_no_temporary_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt"]
 
 
+def test_9_sigterm_stops_labelling_at_once_with_every_sentence_recorded(tmp_path, sample_dir):
+    """A request in flight (the model answers in 30 s) does not hold up SIGTERM: the run stops in
+    seconds, and every sentence is in the failures file as interrupted, for the rerun."""
+    from tests.fake_openai import FakeOpenAI
+
+    inp = sample_dir / "gold.jsonl"
+    n = sum(1 for _ in read_sentences(inp))
+    with FakeOpenAI({}, delay=30.0) as api:
+        (tmp_path / "t.yaml").write_text(f"backend: openai\nmodel: m\nbase_url: {api.base_url}\n"
+                                         f"api_key_env: ADE_TEST_KEY\ncache: {tmp_path / 'c.sqlite'}\n")
+        env = {**os.environ, "ADE_TEST_KEY": "k", "PYTHONPATH": str(REPO)}
+        proc = subprocess.Popen([sys.executable, "-m", "ade_distill.cli", "label", "--in", str(inp), "--out",
+                                 str(tmp_path / "l.jsonl"), "--teacher", str(tmp_path / "t.yaml")],
+                                env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        while time.time() < deadline and not api.requests:
+            time.sleep(0.05)
+        assert api.requests
+        t0 = time.time()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        assert time.time() - t0 < 10 and proc.returncode == 143
+    failed = [json.loads(x) for x in (tmp_path / "l.failures.jsonl").read_text().splitlines()]
+    assert len(failed) == n and {f["reason"] for f in failed} == {"interrupted"}
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 def test_9_saved_model_files_have_the_usual_mode(student_dir):
     mask = os.umask(0)
     os.umask(mask)
