@@ -12,7 +12,7 @@ from typing import Iterable, Iterator, Sequence
 
 from . import __version__
 from .errors import AdeDistillError
-from .schema import Document, SchemaError, Sentence, read_sentences, write_jsonl
+from .schema import Document, Sentence, read_sentences, write_jsonl
 
 log = logging.getLogger("ade_distill")
 
@@ -123,7 +123,7 @@ def cmd_ingest_ade_splits(args: argparse.Namespace) -> None:
 
 
 def cmd_ingest_pubmed(args: argparse.Namespace) -> None:
-    from .ingest import EUtilsClient, InputError, Problems
+    from .ingest import EUtilsClient, InputError, Problems, require_file
     from .ingest.pubmed import ingest_pubmed
 
     problems = Problems()
@@ -135,8 +135,7 @@ def cmd_ingest_pubmed(args: argparse.Namespace) -> None:
         # PMID met again (in a second file) is reported and its later copy skipped.
         seen: dict[str, str] = {}
         for path in args.input:  # a missing file is a mistake in the command: stop before reading any
-            if not Path(path).is_file():
-                raise InputError(f"{path}: no such PubMed file" if not Path(path).exists() else f"{path}: not a file")
+            require_file(path, "PubMed file")
         for path in args.input:
             try:
                 for doc in ingest_pubmed(path, problems):

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..config import load_yaml_model
 from ..errors import AdeDistillError
-from ..schema import Entity, Relation, Sentence, atomic_open, write_jsonl
+from ..schema import Entity, Relation, Sentence, atomic_open, unique_ids, write_jsonl
 from .backends import AccessDenied, Completion, SamplingParams, TransientError, with_retries
 from .cache import CompletionCache, cache_key
 from .confidence import value_confidences
@@ -414,8 +414,6 @@ class Teacher:
             from ..schema import read_sentences
 
             done = {x.id: x for x in read_sentences(out)}
-        from ..schema import unique_ids
-
         todo, order = [], []
         for s in unique_ids(sentences, "teacher input"):
             order.append(s.id)

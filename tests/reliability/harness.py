@@ -34,7 +34,6 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "sample"
@@ -127,10 +126,6 @@ def mutate(data: bytes, ops: list[tuple[int, int, int, bytes]]) -> bytes:
 
 
 # ---------------------------------------------------------------- one reader call
-
-class Outcome(Counter):
-    pass
-
 
 def _check_output(path: Path) -> None:
     from ade_distill.schema import read_sentences

@@ -17,7 +17,7 @@ import pytest
 
 from ade_distill.cli import main
 from ade_distill.schema import Sentence, read_sentences, write_jsonl
-from tests.test_pubmed import ARTICLES, article, article_set
+from tests.test_pubmed import ARTICLES, article_set
 
 REPO = Path(__file__).resolve().parents[2]
 
