@@ -190,6 +190,23 @@ def unique_ids(records: Iterable[M], where: str) -> Iterator[M]:
         yield rec
 
 
+def utf8_lines(path: str | os.PathLike, on_error: Callable[[SchemaError], None] | None = None
+               ) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line, decoded one by one so an error names its own line; a
+    line that is not UTF-8 raises SchemaError, or goes to ``on_error`` and is skipped."""
+    with Path(path).open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                err = SchemaError(f"{path}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+                if on_error is None:
+                    raise err from exc
+                on_error(err)
+                continue
+            yield lineno, text
+
+
 def _read(model: type[M], path: str | os.PathLike, on_error: Callable[[SchemaError], None] | None
           ) -> Iterator[M]:
     path = Path(path)
@@ -198,30 +215,20 @@ def _read(model: type[M], path: str | os.PathLike, on_error: Callable[[SchemaErr
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a JSONL file")
     seen: dict[str, int] = {}
-    # Binary lines decoded one by one, so a decoding error names its own line.
-    with path.open("rb") as fh:
-        for lineno, raw_bytes in enumerate(fh, 1):
-            try:
-                raw = raw_bytes.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                err = SchemaError(f"{path}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start})")
-                if on_error is None:
-                    raise err from exc
-                on_error(err)
-                continue
-            if not raw.strip():
-                continue
-            try:
-                rec = parse_record(model, raw, path=path, line=lineno)
-                rid = getattr(rec, "id", None)
-                if rid in seen:
-                    raise SchemaError(f"{path}:{lineno}: duplicate id {rid!r} (first at line {seen[rid]})")
-                seen[rid] = lineno
-                yield rec
-            except SchemaError as exc:
-                if on_error is None:
-                    raise
-                on_error(exc)
+    for lineno, raw in utf8_lines(path, on_error):
+        if not raw.strip():
+            continue
+        try:
+            rec = parse_record(model, raw, path=path, line=lineno)
+            rid = getattr(rec, "id", None)
+            if rid in seen:
+                raise SchemaError(f"{path}:{lineno}: duplicate id {rid!r} (first at line {seen[rid]})")
+            seen[rid] = lineno
+            yield rec
+        except SchemaError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
 
 
 def read_sentences(path: str | os.PathLike,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from ..schema import Entity, Relation, Sentence
+from ..schema import Entity, Relation, Sentence, utf8_lines
 from . import InputError, Problems, require_file
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def _read_rel(path: Path, problems: Problems, kind: str) -> dict[tuple[str, str]
     """Group a .rel file by (PMID, sentence), keeping first-occurrence order."""
     groups: dict[tuple[str, str], _RawSentence] = {}
     second = "ADE" if kind == "ae" else "DOSE"
-    for lineno, line in _utf8_lines(path, problems):
+    for lineno, line in utf8_lines(path, lambda e: problems.add(str(e))):
         line = line.rstrip("\n")
         if not line.strip():
             continue
@@ -102,16 +102,6 @@ def _read_rel(path: Path, problems: Problems, kind: str) -> dict[tuple[str, str]
     if not groups:
         raise InputError(f"{path}: no relation lines (an empty or unreadable file)")
     return groups
-
-
-def _utf8_lines(path: Path, problems: Problems) -> Iterator[tuple[int, str]]:
-    """(line number, text) of each line; a line that is not UTF-8 is reported and skipped."""
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            try:
-                yield lineno, raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                problems.add(f"{path}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start})")
 
 
 def _sentence_shift(raw: _RawSentence) -> int | None:
@@ -168,7 +158,7 @@ def _dose_meta(raw: _RawSentence, entities: list[Entity], shift: int) -> list[di
 
 def _negative_sentences(path: Path, stats: AdeCorpusStats) -> Iterator[Sentence]:
     seen: set[tuple[str, str]] = set()
-    for lineno, line in _utf8_lines(path, stats.problems):
+    for lineno, line in utf8_lines(path, lambda e: stats.problems.add(str(e))):
         line = line.rstrip("\n")
         if not line.strip():
             continue
