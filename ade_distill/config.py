@@ -72,3 +72,27 @@ def load_yaml_model(path: str | Path, model: type[M], *, section: str | None = N
             msg = "unknown key (typo?)" if err["type"] == "extra_forbidden" else err["msg"]
             msgs.append(f"{path}:{line}: {key}: {msg}")
         raise ConfigError("; ".join(msgs)) from exc
+
+
+def resolve(cls: type[M], cfg: "M | str | Path | None", what: str = "setting", **overrides) -> M:
+    """A ``cls`` settings object from an instance, a YAML path or the defaults (None), with
+    validated overrides (None values are "not given")."""
+    if cfg is None:
+        cfg = cls()
+    elif not isinstance(cfg, cls):
+        cfg = load_yaml_model(cfg, cls)
+    return with_overrides(cfg, what, **overrides)
+
+
+def with_overrides(cfg: M, what: str = "setting", **overrides) -> M:
+    """``cfg`` with the given keys replaced (None means "not given") and validated again, so a
+    command-line ``--epochs 0`` is refused like ``epochs: 0`` in a file."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if not given:
+        return cfg
+    try:
+        return type(cfg).model_validate({**cfg.model_dump(), **given})
+    except ValidationError as exc:
+        msgs = [f"{what} {'.'.join(str(p) for p in e['loc'])}={given.get(e['loc'][0], '')!r}: {e['msg']}"
+                for e in exc.errors()]
+        raise ConfigError("; ".join(msgs)) from exc

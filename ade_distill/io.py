@@ -1,12 +1,19 @@
-"""Output tables a reviewer opens: CSV cells that cannot run as formulas, brat file names that
-cannot collide."""
+"""Outputs a reviewer opens, written in one place: ADE records (JSONL, CSV, Parquet, brat),
+failures files, CSV cells that cannot run as formulas, brat file names that cannot collide.
+Every file is written atomically (complete or absent)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import IO, Any, Iterable
 from urllib.parse import quote
+
+from .schema import Document, Sentence, atomic_open
 
 # A spreadsheet runs a cell that starts with one of these as a formula (=cmd|' /C calc'!A0).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -43,3 +50,132 @@ def brat_name(doc_id: str) -> str:
     if len(name) > 200:
         name = f"{name[:180]}-{hashlib.sha1(doc_id.encode('utf-8')).hexdigest()[:16]}"
     return name
+
+
+@dataclass
+class AdeRecord:
+    """One extracted adverse drug event with document offsets."""
+
+    doc_id: str | None
+    sentence_id: str
+    drug: str
+    drug_start: int | None
+    drug_end: int | None
+    effect: str
+    effect_start: int | None
+    effect_end: int | None
+    confidence: float | None
+    drug_confidence: float | None
+    effect_confidence: float | None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+ADE_FIELDS = [f.name for f in fields(AdeRecord)]
+ADE_FORMATS = ("jsonl", "csv", "parquet", "brat")
+
+
+def records_of(s: Sentence) -> list[AdeRecord]:
+    """The sentence's drug-ADE relations as records with document offsets (None without one)."""
+    off = s.doc_offset
+    out = []
+    for r in s.relations:
+        d, a = s.entity(r.drug), s.entity(r.ade)
+        out.append(AdeRecord(s.doc_id, s.id, d.text, None if off is None else off + d.start,
+                             None if off is None else off + d.end, a.text, None if off is None else off + a.start,
+                             None if off is None else off + a.end, r.confidence, d.confidence, a.confidence))
+    return out
+
+
+class AdeWriter:
+    """``with AdeWriter(out, "csv") as w: w.add(doc, sentences)``: ADE records as JSONL, CSV
+    (formula cells neutralised), Parquet (through pandas) or brat standoff (``out`` a folder:
+    <doc>.txt and <doc>.ann per document). ``add`` returns the records it wrote; a document whose
+    brat name another one already took is refused with ValueError (the caller reports it)."""
+
+    def __init__(self, out: str | Path, fmt: str = "jsonl") -> None:
+        if fmt not in ADE_FORMATS:
+            raise ValueError(f"unknown ADE output format {fmt!r} (one of {', '.join(ADE_FORMATS)})")
+        self.out, self.fmt = Path(out), fmt
+        self.n_records = 0
+        self._stack = contextlib.ExitStack()
+        self._rows: list[dict] = []
+        self._brat: dict[str, str] = {}
+
+    def __enter__(self) -> "AdeWriter":
+        if self.fmt == "brat":
+            self.out.mkdir(parents=True, exist_ok=True)
+        elif self.fmt in ("jsonl", "csv"):
+            self._fh = self._stack.enter_context(atomic_open(self.out))
+            if self.fmt == "csv":
+                self._csv = SafeCsvWriter(self._fh, ADE_FIELDS)
+                self._csv.writeheader()
+        return self
+
+    def add(self, doc: Document | None, sentences: Iterable[Sentence]) -> list[AdeRecord]:
+        sentences = list(sentences)
+        if self.fmt == "brat":
+            if doc is None:
+                raise ValueError("brat output needs the documents")
+            name = brat_name(doc.id)
+            if self._brat.setdefault(name, doc.id) != doc.id:
+                raise ValueError(f"document {doc.id!r} would overwrite the brat files of "
+                                 f"{self._brat[name]!r} ({name}.ann); skipped")
+            write_brat(self.out / name, doc, sentences)
+        recs = [r for s in sentences for r in records_of(s)]
+        for r in recs:
+            if self.fmt == "jsonl":
+                self._fh.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+            elif self.fmt == "csv":
+                self._csv.writerow(r.to_json())
+            elif self.fmt == "parquet":
+                self._rows.append(r.to_json())
+        self.n_records += len(recs)
+        return recs
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None and self.fmt == "parquet":
+                import pandas as pd
+
+                frame = pd.DataFrame(self._rows, columns=ADE_FIELDS)
+                with atomic_open(self.out, "wb") as fh:
+                    frame.to_parquet(fh, index=False)
+        finally:
+            return self._stack.__exit__(exc_type, exc, tb)
+
+
+def write_brat(stem: Path, doc: Document, sentences: Iterable[Sentence]) -> None:
+    """brat standoff: <stem>.txt (the document text) and <stem>.ann (T spans, R relations)."""
+    with atomic_open(stem.with_name(stem.name + ".txt")) as fh:
+        fh.write(doc.full_text)
+    t = r = 0
+    lines = []
+    for s in sentences:
+        ids = {}
+        for e in s.entities:
+            t += 1
+            ids[e.id] = f"T{t}"
+            a, b = s.doc_offset + e.start, s.doc_offset + e.end
+            lines.append(f"T{t}\t{e.label} {a} {b}\t{e.text}")
+        for rel in s.relations:
+            r += 1
+            lines.append(f"R{r}\tADE Arg1:{ids[rel.drug]} Arg2:{ids[rel.ade]}")
+    with atomic_open(stem.with_name(stem.name + ".ann")) as fh:
+        fh.write("\n".join(lines) + ("\n" if lines else ""))
+
+
+def failures_path(out: str | Path) -> Path:
+    """Where the failures of a run writing ``out`` go: <out>.failures.jsonl."""
+    return Path(str(out).removesuffix(".jsonl") + ".failures.jsonl")
+
+
+def write_failures(path: str | Path, failures: Iterable[tuple[str, str]]) -> int:
+    """One JSON line per failed record: {"id", "reason"} (atomic)."""
+    n = 0
+    with atomic_open(path) as fh:
+        for sid, reason in failures:
+            fh.write(json.dumps({"id": sid, "reason": reason}) + "\n")
+            n += 1
+    return n

@@ -49,8 +49,10 @@ def write_packed(sentences: Iterable[Sentence], path: str | Path) -> int:
     return n
 
 
-def read_unpacked(path: str | Path, sentences: Iterable[Sentence]) -> Iterator[Sentence]:
-    """Labelled Sentences for every packed line whose id is among ``sentences``."""
+def read_unpacked(path: str | Path, sentences: Iterable[Sentence], *, unknown: str = "raise") -> Iterator[Sentence]:
+    """Labelled Sentences for every packed line whose id is among ``sentences``; a line with an id
+    that is not raises SchemaError, or with ``unknown="skip"`` is passed over (a label file that
+    covers more sentences than this run uses, e.g. past a train limit)."""
     base = {s.id: s for s in sentences}
     seen: set[str] = set()
     with open(path, "rb") as fh:
@@ -66,6 +68,8 @@ def read_unpacked(path: str | Path, sentences: Iterable[Sentence]) -> Iterator[S
                 seen.add(rec["id"])
                 s = base.get(rec["id"])
                 if s is None:
+                    if unknown == "skip":
+                        continue
                     raise ValueError(f"sentence {rec['id']!r} not in the given sentences")
                 yield unpack(rec, s)
             except UnicodeDecodeError as exc:

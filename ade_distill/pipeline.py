@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Callable, Literal
@@ -102,6 +102,10 @@ class StudentSpec(BaseModel):
     self_train: bool = False
     self_train_epochs: int | None = Field(default=None, ge=1)  # the second round's epochs (default: config's)
     self_train_from: str | None = None  # an earlier student whose model is round 1 (saves training it again)
+    # a document-grouped share of this student's own labelled sentences held out as dev: the epoch
+    # kept is the one that agrees best with those labels (a distilled student's are the teacher's:
+    # no gold label chooses it), and training stops early after config.patience worse epochs
+    dev_share: float | None = Field(default=None, gt=0, lt=0.5)
 
 
 class EvaluateConfig(BaseModel):
@@ -203,28 +207,43 @@ def sha256_path(path: Path) -> str:
     return h.hexdigest()
 
 
-# The modules each stage runs: a stage's code version hashes only these, so an edit to the
-# report code re-renders the report without retraining the students.
+# The modules each stage calls; a stage's code version hashes these and every module they import,
+# directly or not (the import graph, from grimp), so an edit to the report code re-renders the
+# report without retraining the students, and a new helper a stage starts to use is covered.
 STAGE_CODE = {
-    "ingest": ["ingest", "sample.py", "text.py", "schema.py"],
-    "label": ["teacher", "labels.py", "schema.py", "config.py"],
-    "train": ["student/train.py", "student/encoding.py", "student/losses.py", "student/model.py", "text.py",
-              "schema.py"],
-    "evaluate": ["evaluate/metrics.py", "student/extract.py", "student/encoding.py", "student/model.py",
-                 "text.py", "schema.py"],
-    "report": ["evaluate/report.py", "evaluate/metrics.py"],
-    "extract": ["student/extract.py", "student/encoding.py", "student/model.py", "text.py", "ingest", "schema.py"],
+    "ingest": ["ade_distill.ingest", "ade_distill.sample"],
+    "label": ["ade_distill.workflows.teacher", "ade_distill.labels", "ade_distill.teacher.rescore"],
+    "train": ["ade_distill.student.train", "ade_distill.student.extract"],
+    "evaluate": ["ade_distill.evaluate.metrics", "ade_distill.student.extract"],
+    "report": ["ade_distill.evaluate.report"],
+    "extract": ["ade_distill.student.extract", "ade_distill.io"],
 }
+
+
+def stage_modules(stage: str) -> list[str]:
+    """The modules a stage's code version covers: its entry modules and all they import."""
+    import grimp
+
+    graph = grimp.build_graph("ade_distill", cache_dir=None)
+    roots = STAGE_CODE[stage.split("-")[0]]
+    mods = set(roots)
+    for r in roots:
+        mods |= graph.find_upstream_modules(r)
+    return sorted(mods)
+
+
+def _module_file(module: str) -> Path:
+    rel = Path(*module.split(".")[1:])
+    return PACKAGE_DIR / rel / "__init__.py" if (PACKAGE_DIR / rel).is_dir() else PACKAGE_DIR / rel.with_suffix(".py")
 
 
 def code_version(stage: str | None = None) -> str:
     """ade-distill's version plus a hash of the source files a stage runs (all of them without a
     stage); any edit to those files, comments included, counts as a new version."""
-    parts = STAGE_CODE.get((stage or "").split("-")[0]) if stage else None
-    files = []
-    for part in parts or ["."]:
-        p = PACKAGE_DIR / part
-        files += sorted(p.rglob("*.py")) if p.is_dir() else [p]
+    if stage:
+        files = [_module_file(m) for m in stage_modules(stage)]
+    else:
+        files = sorted(PACKAGE_DIR.rglob("*.py"))
     h = hashlib.sha256()
     for f in files:
         h.update(str(f.relative_to(PACKAGE_DIR)).encode() + b"\0" + f.read_bytes())
@@ -264,7 +283,6 @@ class Stage:
     outputs: list[Path]
     run: Callable[["Stage"], dict]
     folder: Path
-    needs_model_dirs: list[Path] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- the runner
@@ -275,6 +293,8 @@ class Pipeline:
         self.cfg, self.teacher_cfg = load_pipeline(self.path)
         self.run_dir = Path(run_dir or self.cfg.run_dir or Path("runs") / self.cfg.name)
         self.progress = progress
+        # what each stage did, one line each: printed for a person at a terminal, logged otherwise
+        self.say = (lambda msg: print(msg, flush=True)) if progress else log.info
         self.manifest_path = self.run_dir / "manifest.json"
         self.manifest = self._load_manifest()
         self.code = code_version()
@@ -307,55 +327,56 @@ class Pipeline:
         return d
 
     # -- stage graph --
-    def p(self, *parts: str) -> Path:
+    def run_path(self, *parts: str) -> Path:
+        """A path inside the run folder."""
         return self.run_dir.joinpath(*parts)
 
     def _stages(self) -> list[Stage]:
         c = self.cfg
         st: list[Stage] = []
-        ing_out = [self.p("ingest", "train.jsonl"), self.p("ingest", "unlabeled.jsonl")]
+        ing_out = [self.run_path("ingest", "train.jsonl"), self.run_path("ingest", "unlabeled.jsonl")]
         if self._has_test():
-            ing_out.append(self.p("ingest", "test.jsonl"))
+            ing_out.append(self.run_path("ingest", "test.jsonl"))
         if c.inputs.documents:
-            ing_out.append(self.p("ingest", "documents.sentences.jsonl"))
+            ing_out.append(self.run_path("ingest", "documents.sentences.jsonl"))
         ing_inputs = [x for x in self._ingest_input_paths() if x.exists()]
         st.append(Stage("ingest", ing_inputs, {"inputs": c.inputs.model_dump(mode="json")}, ing_out,
-                        self._run_ingest, self.p("ingest")))
+                        self._run_ingest, self.run_path("ingest")))
         if c.label is not None:
-            lab_out = [self.p("label", "train.teacher.jsonl")]
+            lab_out = [self.run_path("label", "train.teacher.jsonl")]
             if self._has_test() and c.label.label_test:
-                lab_out.append(self.p("label", "test.teacher.jsonl"))
+                lab_out.append(self.run_path("label", "test.teacher.jsonl"))
             seeds = [_resolve(self.path, s) for s in (c.label.seed_labels, c.label.seed_test_labels) if s]
             few_shot = self.teacher_cfg.prompt.shots if self.teacher_cfg else None
             st.append(Stage("label", [x for x in ing_out if x.name not in ("documents.sentences.jsonl", "unlabeled.jsonl")]
                             + seeds
                             + ([_resolve(self.path, few_shot)] if few_shot else []),
                             {"label": c.label.model_dump(mode="json", exclude={"teacher"}),
-                             "teacher": self._teacher_key()}, lab_out, self._run_label, self.p("label")))
+                             "teacher": self._teacher_key()}, lab_out, self._run_label, self.run_path("label")))
         for name, spec in c.students.items():
-            src = self.p("ingest", "train.jsonl") if spec.labels == "gold" else self.p("label", "train.teacher.jsonl")
-            srcs = [src] + ([self.p("ingest", "unlabeled.jsonl")] if spec.self_train else [])
+            src = self.run_path("ingest", "train.jsonl") if spec.labels == "gold" else self.run_path("label", "train.teacher.jsonl")
+            srcs = [src] + ([self.run_path("ingest", "unlabeled.jsonl")] if spec.self_train else [])
             if spec.self_train_from:
-                srcs.append(self.p(f"train-{spec.self_train_from}", "model"))
+                srcs.append(self.run_path(f"train-{spec.self_train_from}", "model"))
             st.append(Stage(f"train-{name}", srcs, {"student": spec.model_dump(mode="json")},
-                            [self.p(f"train-{name}", "model")], self._run_train, self.p(f"train-{name}")))
+                            [self.run_path(f"train-{name}", "model")], self._run_train, self.run_path(f"train-{name}")))
         if self._has_test() and (c.students or c.label):
-            preds = ([self.p("label", "test.teacher.jsonl")] if c.label and c.label.label_test else [])
-            models = [self.p(f"train-{n}", "model") for n in c.students]
-            st.append(Stage("evaluate", [self.p("ingest", "test.jsonl")] + preds + models,
+            preds = ([self.run_path("label", "test.teacher.jsonl")] if c.label and c.label.label_test else [])
+            models = [self.run_path(f"train-{n}", "model") for n in c.students]
+            st.append(Stage("evaluate", [self.run_path("ingest", "test.jsonl")] + preds + models,
                             {"evaluate": c.evaluate.model_dump(mode="json")},
-                            [self.p("evaluate", "metrics.json")], self._run_evaluate, self.p("evaluate")))
-            st.append(Stage("report", [self.p("evaluate", "metrics.json")],
+                            [self.run_path("evaluate", "metrics.json")], self._run_evaluate, self.run_path("evaluate")))
+            st.append(Stage("report", [self.run_path("evaluate", "metrics.json")],
                             {"report": c.report.model_dump(mode="json")},
-                            [self.p("report", "report.html"), self.p("report", "report.md")],
-                            self._run_report, self.p("report")))
+                            [self.run_path("report", "report.html"), self.run_path("report", "report.md")],
+                            self._run_report, self.run_path("report")))
         if c.inputs.documents and c.students:
             who = c.extract.student or next(iter(c.students))
-            st.append(Stage("extract", [self.p("ingest", "documents.sentences.jsonl"),
-                                        self.p(f"train-{who}", "model")],
+            st.append(Stage("extract", [self.run_path("ingest", "documents.sentences.jsonl"),
+                                        self.run_path(f"train-{who}", "model")],
                             {"extract": c.extract.model_dump(mode="json"), "student": who},
-                            [self.p("extract", "ades.jsonl"), self.p("extract", "ades.csv")],
-                            self._run_extract, self.p("extract")))
+                            [self.run_path("extract", "ades.jsonl"), self.run_path("extract", "ades.csv")],
+                            self._run_extract, self.run_path("extract")))
         return st
 
     @property
@@ -428,13 +449,13 @@ class Pipeline:
     def run(self, *, start: str | None = None, only: str | None = None, force: bool = False) -> dict:
         chosen = self.select(start, only)
         forced = {s.name for s in chosen} if (force or start or only) else set()
-        print(f"pipeline {self.cfg.name}: {len(chosen)} stage(s) -> {self.run_dir}", flush=True)
+        self.say(f"pipeline {self.cfg.name}: {len(chosen)} stage(s) -> {self.run_dir}")
         self._save()
         for stage in chosen:
             fp, in_hashes = self.fingerprint(stage)
             if stage.name not in forced and self.is_current(stage, fp):
                 e = self.manifest["stages"][stage.name]
-                print(f"[{stage.name}] up to date, skipped ({e.get('line', '')})", flush=True)
+                self.say(f"[{stage.name}] up to date, skipped ({e.get('line', '')})")
                 continue
             prev = self.manifest["stages"].get(stage.name) or {}
             resumable = (stage.name not in forced and prev.get("fingerprint") == fp
@@ -471,10 +492,10 @@ class Pipeline:
             entry.update(status=summary.pop("status", "done"), seconds=round(time.monotonic() - t0, 1),
                          outputs={str(p): sha256_path(p) for p in stage.outputs}, summary=summary, line=line)
             self._save()
-            print(f"[{stage.name}] {line} ({entry['seconds']:.0f} s)", flush=True)
-        report = self.p("report", "report.html")
+            self.say(f"[{stage.name}] {line} ({entry['seconds']:.0f} s)")
+        report = self.run_path("report", "report.html")
         if report.exists():
-            print(f"report: {report}")
+            self.say(f"report: {report}")
         return self.manifest
 
     # ---------------------------------------------------------------- stages
@@ -509,30 +530,20 @@ class Pipeline:
         rest: list[Sentence] = []
         if i.train_limit:
             train, rest = train[:i.train_limit], train[i.train_limit:]
-        write_jsonl(self.p("ingest", "train.jsonl"), train)
+        write_jsonl(self.run_path("ingest", "train.jsonl"), train)
         # the train sentences past train_limit, without labels: material for self-training
-        write_jsonl(self.p("ingest", "unlabeled.jsonl"),
+        write_jsonl(self.run_path("ingest", "unlabeled.jsonl"),
                     (x.model_copy(update={"entities": [], "relations": [], "source": "unlabeled"}) for x in rest))
         if test is not None:
-            write_jsonl(self.p("ingest", "test.jsonl"), test)
+            write_jsonl(self.run_path("ingest", "test.jsonl"), test)
         n_docs = 0
         if i.documents:
-            from .cli import _sentences_from_documents
-            from .ingest import ingest_text
-            from .ingest.pubmed import ingest_pubmed
+            from .ingest import documents_from, sentences_of
 
             counts: Counter = Counter()
-
-            def docs():
-                for d in i.documents:
-                    p = _resolve(self.path, d)
-                    if p.suffix.lower() in (".xml", ".gz", ".medline", ".nbib"):
-                        yield from ingest_pubmed(p, problems)
-                    else:
-                        yield from ingest_text(p, problems=problems)
-
-            write_jsonl(self.p("ingest", "documents.sentences.jsonl"),
-                        _sentences_from_documents(docs(), counts, self.p("ingest", "documents.jsonl")))
+            docs = (doc for d in i.documents for doc in documents_from(_resolve(self.path, d), problems))
+            write_jsonl(self.run_path("ingest", "documents.sentences.jsonl"),
+                        sentences_of(docs, counts, self.run_path("ingest", "documents.jsonl")))
             n_docs = counts["documents"]
         line = f"{len(train):,} train sentences" + (f", {len(test):,} test" if test is not None else "") + \
             (f", {n_docs:,} new documents" if i.documents else "") + \
@@ -541,28 +552,17 @@ class Pipeline:
                 "problems": len(problems), "line": line}
 
     def _pubmed_sentences(self, problems) -> list[Sentence]:
-        from collections import Counter
-
-        from .cli import _sentences_from_documents
-        from .ingest.pubmed import EUtilsClient, ingest_pubmed
+        from .ingest import pubmed_documents, sentences_of
 
         i = self.cfg.inputs
-
-        def docs():
-            for f in i.files:
-                yield from ingest_pubmed(_resolve(self.path, f), problems)
-            if i.query:
-                key = os.environ.get(i.api_key_env) if i.api_key_env else None
-                kw = {"base_url": i.eutils_url} if i.eutils_url else {}
-                with EUtilsClient(api_key=key, email=i.email, **kw) as client:
-                    yield from client.fetch(i.query, max_records=i.max_records, problems=problems)
-
-        return list(_sentences_from_documents(docs(), Counter(), self.p("ingest", "pubmed_documents.jsonl")))
+        key = os.environ.get(i.api_key_env) if i.api_key_env else None
+        docs = pubmed_documents([_resolve(self.path, f) for f in i.files], i.query, problems=problems,
+                                max_records=i.max_records, api_key=key, email=i.email, base_url=i.eutils_url)
+        return list(sentences_of(docs, None, self.run_path("ingest", "pubmed_documents.jsonl")))
 
     def _run_label(self, stage: Stage) -> dict:
-        from .labels import unpack
-        from .teacher import Teacher
-        from .teacher.labeler import write_run_summary
+        from .labels import read_unpacked
+        from .workflows import label
 
         lc, tc = self.cfg.label, self.teacher_cfg
         parts = [("train", lc.seed_labels)]
@@ -570,21 +570,14 @@ class Pipeline:
             parts.append(("test", lc.seed_test_labels))
         summary, failed_total = {}, 0
         for part, seed in parts:
-            sentences = list(read_sentences(self.p("ingest", f"{part}.jsonl")))
-            out = self.p("label", f"{part}.teacher.jsonl")
+            sentences = list(read_sentences(self.run_path("ingest", f"{part}.jsonl")))
+            out = self.run_path("label", f"{part}.teacher.jsonl")
             if seed and not out.exists():
                 # committed labels (ids, offsets, confidences; no text) laid onto this run's sentences
-                base = {s.id: s for s in sentences}
-                seeded = []
-                with open(_resolve(self.path, seed), encoding="utf-8") as fh:
-                    for rec in map(json.loads, filter(str.strip, fh)):
-                        if rec["id"] in base:
-                            seeded.append(unpack(rec, base[rec["id"]]))
-                write_jsonl(out, seeded)
-                log.info("%s: %d seed labels from %s", part, len(seeded), seed)
-            with Teacher(tc) as teacher:
-                stats = teacher.label(sentences, out, checkpoint_every=lc.checkpoint_every, progress=self.progress)
-            write_run_summary(stats, tc, self.p("label", f"{part}.run.json"))
+                # (a label file may cover more sentences than this run uses: past a train limit)
+                n = write_jsonl(out, read_unpacked(_resolve(self.path, seed), sentences, unknown="skip"))
+                log.info("%s: %d seed labels from %s", part, n, seed)
+            stats = label(sentences, out, tc, checkpoint_every=lc.checkpoint_every, progress=self.progress).stats
             if lc.soft == "rescore" and part == "train":  # soft targets are for training
                 self._rescore(out, tc)
             summary[part] = {k: v for k, v in stats.to_json().items() if k != "failure_reasons"}
@@ -610,7 +603,7 @@ class Pipeline:
         log.info("rescored %s: %s", path, counts)
 
     def _run_train(self, stage: Stage) -> dict:
-        from .student.train import train_student
+        from .workflows import train as train_student
 
         name = stage.name.removeprefix("train-")
         spec = self.cfg.students[name]
@@ -620,58 +613,68 @@ class Pipeline:
         train = list(read_sentences(stage.inputs[0]))
         if spec.labels == "gold" and train and train[0].source != "gold":
             raise StageFailed(f"student {name}: labels: gold, but the train sentences are not gold ({train[0].source})")
-        out = self.p(stage.name, "model")
+        out = self.run_path(stage.name, "model")
         summary: dict = {}
+        dev = None
+        if spec.dev_share:
+            from .workflows.student import dev_split
+
+            train, dev = dev_split(train, spec.dev_share, seed=cfg.seed)
+            summary["dev_sentences"] = len(dev)
         if spec.self_train:
-            train, summary = self._self_train_data(stage, name, spec, cfg, train)
+            train, more = self._self_train_data(stage, name, spec, cfg, train)
+            summary.update(more)
             if spec.self_train_epochs:
                 cfg = cfg.model_copy(update={"epochs": spec.self_train_epochs})
-        train_student(train, None, cfg, out, resume=True, progress=self.progress, name=name)
-        t = json.loads((out / "training.json").read_text())
-        st = f", self-trained on {summary['pseudo_sentences']:,} more" if summary else ""
-        return {"sentences": len(train), "soft_targets": t["soft_targets"], "epochs": len(t["history"]),
-                "train_seconds": round(t["seconds"], 1), "device": t["device"], **summary,
-                "line": f"student {name} ({spec.labels} labels{', soft targets' if t['soft_targets'] else ''}"
-                        f"{st}): {len(train):,} sentences, {len(t['history'])} epochs on {t['device']}"}
+        t = train_student(train, out, cfg, dev=dev, resume=True, progress=self.progress, name=name)
+        st = f", self-trained on {summary['pseudo_sentences']:,} more" if "pseudo_sentences" in summary else ""
+        if dev:
+            best = max(t.history, key=lambda e: e.get("dev_relation_f1", -1))
+            summary.update(best_epoch=best["epoch"], dev_relation_f1=best.get("dev_relation_f1"))
+            st += (f"; epoch {best['epoch']} kept by agreement with {len(dev):,} held-out {spec.labels} labels "
+                   f"(dev relation F1 {100 * best['dev_relation_f1']:.1f})")
+        return {"sentences": len(train), "soft_targets": t.soft_targets, "epochs": t.epochs,
+                "train_seconds": round(t.seconds, 1), "device": t.device, **summary,
+                "line": f"student {name} ({spec.labels} labels{', soft targets' if t.soft_targets else ''}"
+                        f"{st}): {len(train):,} sentences, {t.epochs} epochs on {t.device}"}
 
     def _self_train_data(self, stage: Stage, name: str, spec: StudentSpec, cfg, train: list[Sentence]
                          ) -> tuple[list[Sentence], dict]:
         """Round 1: train on the labelled sentences (or take ``self_train_from``'s model); it labels
         the unlabelled ones (hard labels: its confidences are dropped); round 2 trains on both."""
-        from .student.extract import Extractor
-        from .student.train import train_student
+        from .student import Student
+        from .workflows import train as train_student
 
         unlabeled = list(read_sentences(stage.inputs[1]))
         if not unlabeled:
             raise StageFailed(f"student {name}: self_train needs unlabelled train sentences; set inputs.train_limit "
                               "below the train split's size (the sentences past it are used)")
-        r1 = self.p(f"train-{spec.self_train_from}", "model") if spec.self_train_from else self.p(stage.name, "round1")
+        r1 = self.run_path(f"train-{spec.self_train_from}", "model") if spec.self_train_from else self.run_path(stage.name, "round1")
         if not (r1 / "training.json").exists():
-            train_student(train, None, cfg, r1, resume=True, progress=self.progress, name=f"{name}-round1")
+            train_student(train, r1, cfg, resume=True, progress=self.progress, name=f"{name}-round1")
         t0 = time.monotonic()
-        pseudo = Extractor.load(r1, device="cpu").predict(unlabeled)
+        pseudo = Student.from_pretrained(r1, device="cpu").predict(unlabeled)
         pseudo = [p.model_copy(update={
             "entities": [e.model_copy(update={"confidence": None}) for e in p.entities],
             "relations": [r.model_copy(update={"confidence": None}) for r in p.relations]}) for p in pseudo]
-        write_jsonl(self.p(stage.name, "pseudo.jsonl"), pseudo)
+        write_jsonl(self.run_path(stage.name, "pseudo.jsonl"), pseudo)
         return train + pseudo, {"pseudo_sentences": len(pseudo), "pseudo_relations": sum(len(p.relations) for p in pseudo),
                                 "pseudo_seconds": round(time.monotonic() - t0, 1)}
 
     def _run_evaluate(self, stage: Stage) -> dict:
         import torch
 
-        from .evaluate import evaluate
-        from .student.extract import Extractor
+        from .workflows import evaluate_files, predict
 
         if self.cfg.evaluate.threads:
             torch.set_num_threads(self.cfg.evaluate.threads)
-        gold = list(read_sentences(self.p("ingest", "test.jsonl")))
+        gold = list(read_sentences(self.run_path("ingest", "test.jsonl")))
         systems: dict[str, list[Sentence]] = {}
         info: dict[str, dict] = {}
-        pred_dir = self.p("evaluate", "predictions")
+        pred_dir = self.run_path("evaluate", "predictions")
         lab = self.manifest["stages"].get("label", {}).get("summary", {})
         if self.cfg.label is not None and self.cfg.label.label_test:
-            tp = self.p("label", "test.teacher.jsonl")
+            tp = self.run_path("label", "test.teacher.jsonl")
             name = f"teacher ({self.teacher_name})"
             systems[name] = list(read_sentences(tp))
             t = lab.get("test", {})
@@ -679,21 +682,14 @@ class Pipeline:
             if t.get("calls") and t.get("seconds"):
                 info[name]["sentences_per_second"] = round(t["labelled"] / t["seconds"], 3)
         for n in self.cfg.students:
-            ex = Extractor.load(self.p(f"train-{n}", "model"), device="cpu")
-            t0 = time.monotonic()
-            preds = ex.predict(gold)
-            secs = time.monotonic() - t0
-            write_jsonl(pred_dir / f"{n}.jsonl", preds)
-            systems[f"student {n}"] = preds
-            info[f"student {n}"] = {"role": "student", "parameters": sum(p.numel() for p in ex.model.parameters()),
-                                    "sentences_per_second": round(len(gold) / secs, 1), "device": "cpu",
+            r = predict(self.run_path(f"train-{n}", "model"), gold, pred_dir / f"{n}.jsonl", device="cpu")
+            systems[f"student {n}"] = r.predictions
+            info[f"student {n}"] = {"role": "student", "parameters": r.parameters,
+                                    "sentences_per_second": round(len(gold) / r.seconds, 1), "device": "cpu",
                                     "threads": torch.get_num_threads()}
         ec = self.cfg.evaluate
-        metrics = evaluate(gold, systems, n_bootstrap=ec.bootstrap, seed=ec.seed, info=info)
-        metrics["inputs"] = {"gold": str(self.p("ingest", "test.jsonl"))}
-        with atomic_open(self.p("evaluate", "metrics.json")) as fh:
-            json.dump(metrics, fh, indent=2)
-            fh.write("\n")
+        metrics = evaluate_files(gold, systems, self.run_path("evaluate", "metrics.json"), bootstrap=ec.bootstrap,
+                                 seed=ec.seed, info=info, inputs={"gold": str(self.run_path("ingest", "test.jsonl"))}).metrics
         parts = [f"{k}: relation F1 {100 * v['relation']['strict']['micro']['f1']:.1f}"
                  for k, v in metrics["systems"].items()]
         return {"systems": {k: {"entity_f1": v["entity"]["strict"]["micro"]["f1"],
@@ -704,53 +700,43 @@ class Pipeline:
     def _teacher_cost(self, labels: list[Sentence]) -> dict:
         """Cost per 1,000 sentences from the token counts the labels carry (so labels seeded from
         an earlier run are priced too): the teacher's own price, else the reference model's."""
-        tc = self.teacher_cfg
         usage = [s.meta.get("usage") or {} for s in labels]
         if not labels or not any(usage):
             return {}
-        p = sum(u.get("prompt_tokens", 0) for u in usage) / len(labels)
-        c = sum(u.get("completion_tokens", 0) for u in usage) / len(labels)
-        price, priced_as = tc.price(self.teacher_name), self.teacher_name
-        if price is None:
-            price, priced_as = tc.price(tc.reference_model), tc.reference_model
-        if price is None:
-            return {"tokens_per_sentence": round(p + c, 1)}
-        per_1k = 1000 * (p * price.input_per_1m + c * price.output_per_1m) / 1e6
-        return {"cost_usd_per_1k_sentences": round(per_1k, 4), "priced_as": priced_as,
-                "tokens_per_sentence": round(p + c, 1)}
+        return self.teacher_cfg.cost_per_1k(self.teacher_name, len(labels),
+                                            sum(u.get("prompt_tokens", 0) for u in usage),
+                                            sum(u.get("completion_tokens", 0) for u in usage))
 
     def _run_report(self, stage: Stage) -> dict:
-        from .evaluate.report import write_report
+        from .workflows import report
 
-        metrics = json.loads(self.p("evaluate", "metrics.json").read_text())
-        gold = list(read_sentences(self.p("ingest", "test.jsonl")))
         preds = {}
         if self.cfg.label is not None and self.cfg.label.label_test:
-            preds[f"teacher ({self.teacher_name})"] = list(read_sentences(self.p("label", "test.teacher.jsonl")))
+            preds[f"teacher ({self.teacher_name})"] = self.run_path("label", "test.teacher.jsonl")
         for n in self.cfg.students:
-            preds[f"student {n}"] = list(read_sentences(self.p("evaluate", "predictions", f"{n}.jsonl")))
+            preds[f"student {n}"] = self.run_path("evaluate", "predictions", f"{n}.jsonl")
         rc = self.cfg.report
-        paths = write_report(metrics, self.p("report"), gold=gold, preds=preds, excerpts=rc.excerpts,
-                             title=rc.title, command=f"ade-distill run {self.path}")
+        paths = report(self.run_path("evaluate", "metrics.json"), self.run_path("report"), gold=self.run_path("ingest", "test.jsonl"),
+                       predictions=preds, excerpts=rc.excerpts, title=rc.title,
+                       command=f"ade-distill run {self.path}").files
         return {"files": {k: str(v) for k, v in paths.items()}, "line": f"-> {paths['html']}"}
 
     def _run_extract(self, stage: Stage) -> dict:
-        import csv
-
-        from .student.extract import Extractor, records_of
+        from .io import AdeWriter
+        from .workflows import predict
 
         who = stage.settings["student"]
-        q = self.cfg.extract.quantize
-        ex = Extractor.load(self.p(f"train-{who}", "model"), quantize=None if q == "none" else q, device="cpu")
-        sentences = list(read_sentences(self.p("ingest", "documents.sentences.jsonl")))
-        records = [r.to_json() for s in ex.predict(sentences) for r in records_of(s)]
-        with atomic_open(self.p("extract", "ades.jsonl")) as fh:
-            for r in records:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-        with atomic_open(self.p("extract", "ades.csv")) as fh:
-            w = csv.DictWriter(fh, fieldnames=list(records[0]) if records else ["doc_id"])
-            w.writeheader()
-            w.writerows(records)
-        return {"sentences": len(sentences), "ades": len(records),
-                "line": f"student {who}: {len(records):,} ADE records from {len(sentences):,} sentences -> "
-                        f"{self.p('extract', 'ades.jsonl')}"}
+        preds = predict(self.run_path(f"train-{who}", "model"), self.run_path("ingest", "documents.sentences.jsonl"), quantize=self.cfg.extract.quantize,
+                        device="cpu").predictions
+        for fmt in ("jsonl", "csv"):
+            with AdeWriter(self.run_path("extract", f"ades.{fmt}"), fmt) as w:
+                w.add(None, preds)
+        return {"sentences": len(preds), "ades": w.n_records,
+                "line": f"student {who}: {w.n_records:,} ADE records from {len(preds):,} sentences -> "
+                        f"{self.run_path('extract', 'ades.jsonl')}"}
+
+
+def run_pipeline(path: str | Path, *, run_dir: str | Path | None = None, start: str | None = None,
+                 only: str | None = None, force: bool = False, progress: bool = True) -> dict:
+    """Run a pipeline YAML (skipping stages that are up to date); returns its manifest."""
+    return Pipeline(path, run_dir=run_dir, progress=progress).run(start=start, only=only, force=force)

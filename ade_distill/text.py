@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Iterable, Iterator
+from typing import Iterator
 
 from .schema import Document, Sentence
 
@@ -113,12 +113,6 @@ def split_document(doc: Document) -> list[Sentence]:
                  source="unlabeled", meta={"sentence_index": k})
         for k, (s, e) in enumerate(split_spans(full))
     ]
-
-
-def split_documents(docs: Iterable[Document]) -> Iterator[Sentence]:
-    """Stream the sentences of many documents."""
-    for doc in docs:
-        yield from split_document(doc)
 
 
 _WORD = re.compile(r"\w+|[^\w\s]")

@@ -17,7 +17,7 @@ import torch
 
 from ade_distill.evaluate import evaluate
 from ade_distill.schema import read_sentences
-from ade_distill.student import Extractor
+from ade_distill.student import Student
 
 
 def rate(ex, sents, repeats):
@@ -41,8 +41,8 @@ def main():
     gold = list(read_sentences(args.gold))
     out = {"threads": args.threads, "sentences": len(gold), "torch": torch.__version__}
     for q in ("none", "int8"):
-        ex32 = Extractor.load(args.model, quantize=q, batch_size=32)
-        ex1 = Extractor.load(args.model, quantize=q, batch_size=1)
+        ex32 = Student.from_pretrained(args.model, quantize=q, batch_size=32)
+        ex1 = Student.from_pretrained(args.model, quantize=q, batch_size=1)
         preds = ex32.predict(gold)
         m = evaluate(gold, {"x": preds}, n_bootstrap=0)["systems"]["x"]
         out[q] = {"sentences_per_second_b32": rate(ex32, gold, args.repeats),

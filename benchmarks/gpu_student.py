@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ade_distill.evaluate import evaluate  # noqa: E402
 from ade_distill.schema import read_sentences  # noqa: E402
-from ade_distill.student import Extractor, TrainConfig, train_student  # noqa: E402
+from ade_distill.student import Student, TrainConfig, train_student  # noqa: E402
 from ade_distill.student.extract import predict_sentences  # noqa: E402
-from ade_distill.student.model import AdeStudent  # noqa: E402
+from ade_distill.student.model import load_student  # noqa: E402
 
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -62,7 +62,7 @@ def run_student(name, train, test, cfg, out):
     t = time.perf_counter()
     train_student(train, None, cfg, out / name, progress=False, name=name)
     train_s = time.perf_counter() - t
-    ex = Extractor.load(out / name, device=DEVICE, batch_size=64)
+    ex = Student.from_pretrained(out / name, device=DEVICE, batch_size=64)
     ex.model.to(torch.bfloat16)
     preds = ex.predict(test)
     res = {"train_sentences": len(train), "epochs": cfg.epochs, "train_seconds": train_s,
@@ -151,7 +151,7 @@ def main() -> None:
     t = time.perf_counter()
     train_student(train, None, cfg_b, args.out / "bert-base-student", progress=False, name="bert-base-speed")
     tb = time.perf_counter() - t
-    model, tok = AdeStudent.load(args.out / "bert-base-student", DEVICE)
+    model, tok = load_student(args.out / "bert-base-student", DEVICE)
     model.to(torch.bfloat16)
     results["bert_base_shape_speed_only"] = {"parameters": sum(p.numel() for p in model.parameters()),
                                              "train_sentences_per_second": len(train) / tb,

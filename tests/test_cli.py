@@ -112,6 +112,12 @@ def test_validate_reports_invalid_records(tmp_path, capsys, sample_dir):
     assert code == 2 and f"{path}:2: record 'S01-0'" in err
 
 
-def test_console_script_installed():
-    exe = subprocess.run([sys.executable, "-m", "ade_distill.cli", "--version"], capture_output=True, text=True)
-    assert exe.returncode == 0 and exe.stdout.startswith("ade-distill ")
+def test_console_script_installed(tmp_path):
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("ade-distill")  # the entry point pip installed
+    ok = subprocess.run([str(exe), "--version"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.startswith("ade-distill ")
+    bad = subprocess.run([str(exe), "validate", str(tmp_path / "missing.jsonl")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "missing.jsonl" in bad.stderr
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr

@@ -20,8 +20,15 @@ def test_sample_covers_the_hard_cases(sample_dir):
         for e in s.entities:
             texts.setdefault((s.id, e.text.lower()), []).append(e)
     assert any(len(v) > 1 for v in texts.values())  # a repeated mention
-    for s in sents:  # doc offsets are consistent inside each document
-        assert s.doc_offset is not None
+    by_doc: dict[str, list] = {}
+    for s in sents:
+        by_doc.setdefault(s.doc_id, []).append(s)
+    assert len(by_doc) >= 20
+    for doc_id, ss in by_doc.items():  # doc offsets: in order, never overlapping, inside each document
+        ss.sort(key=lambda s: s.doc_offset)
+        assert ss[0].doc_offset >= 0
+        for a, b in zip(ss, ss[1:]):
+            assert b.doc_offset >= a.doc_offset + len(a.text), (doc_id, a.id, b.id)
 
 
 def test_markup_errors():

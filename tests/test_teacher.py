@@ -153,8 +153,10 @@ def test_label_through_openai_client_with_soft_labels(tmp_path, sample, monkeypa
         assert lab.source == "teacher:fake-gpt" and lab.meta["prompt_version"]
         key = lambda s: {(s.entity(r.drug).start, s.entity(r.ade).start) for r in s.relations}  # noqa: E731
         assert key(lab) == key(gold)  # the fake teacher answers with the gold pairs
-        assert all(0 < e.confidence <= 1 for e in lab.entities)
-        assert all(r.confidence is not None for r in lab.relations)
+        # every token the fake server sends has p=0.9 against one alternative at 0.1: renormalised,
+        # each value's geometric mean is 0.9, and so is each span's and each pair's confidence
+        assert all(e.confidence == pytest.approx(0.9, abs=1e-4) for e in lab.entities)
+        assert all(r.confidence == pytest.approx(0.9, abs=1e-4) for r in lab.relations)
 
 
 def test_rerun_makes_zero_calls_and_key_never_written(tmp_path, sample, monkeypatch, capsys):

@@ -41,10 +41,48 @@ def require_file(path, what: str = "file"):
 
 
 from .ade_corpus import AdeCorpusStats, ingest_ade_corpus, ingest_ade_splits  # noqa: E402
-from .pubmed import EUtilsClient, ingest_pubmed_medline, ingest_pubmed_xml  # noqa: E402
+from .pubmed import EUtilsClient, ingest_pubmed, ingest_pubmed_medline, ingest_pubmed_xml, pubmed_documents  # noqa: E402
 from .text_files import ingest_text  # noqa: E402
 
+PUBMED_SUFFIXES = (".xml", ".gz", ".medline", ".nbib")
+
+
+def documents_from(path, problems: Problems | None = None, *, id_column: str = "id", text_column: str = "text",
+                   title_column: str | None = None):
+    """Documents from any file or folder a user hands us: PubMed XML / MEDLINE (.xml, .xml.gz,
+    .medline, .nbib) or free text (a folder of .txt files, CSV/TSV, JSONL)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() in PUBMED_SUFFIXES:
+        return ingest_pubmed(path, problems)
+    return ingest_text(path, id_column=id_column, text_column=text_column, title_column=title_column,
+                       problems=problems)
+
+
+def sentences_of(docs, counts=None, documents_out=None):
+    """Split documents into sentences (streamed); ``counts["documents"]`` counts them, and
+    ``documents_out`` (a JSONL path), when given, receives each document as it passes."""
+    from ..schema import atomic_open, dump_record
+    from ..text import split_document
+
+    def run(fh=None):
+        for doc in docs:
+            if counts is not None:
+                counts["documents"] += 1
+            if fh is not None:
+                fh.write(dump_record(doc) + "\n")
+            yield from split_document(doc)
+
+    if documents_out is None:
+        yield from run()
+    else:
+        with atomic_open(documents_out) as fh:
+            yield from run(fh)
+
+
 __all__ = [
-    "AdeCorpusStats", "EUtilsClient", "InputError", "Problems", "ingest_ade_corpus",
-    "ingest_ade_splits", "ingest_pubmed_medline", "ingest_pubmed_xml", "ingest_text",
+    "AdeCorpusStats", "EUtilsClient", "InputError", "PUBMED_SUFFIXES", "Problems", "documents_from",
+    "ingest_ade_corpus", "ingest_ade_splits", "ingest_pubmed", "ingest_pubmed_medline", "ingest_pubmed_xml",
+    "ingest_text", "pubmed_documents", "require_file", "sentences_of",
 ]

@@ -214,6 +214,32 @@ def ingest_pubmed(path: str | Path, problems: Problems | None = None) -> Iterato
     return ingest_pubmed_medline(path, problems)
 
 
+def pubmed_documents(files=(), query: str | None = None, *, problems: Problems, max_records: int = 1000,
+                     api_key: str | None = None, email: str | None = None, base_url: str | None = None
+                     ) -> Iterator[Document]:
+    """Documents from PubMed files and/or an E-utilities query. Every file is checked before any
+    is read; with several files, a bad one is reported and skipped (a single bad file raises);
+    a PMID met again is reported and its later copy skipped."""
+    files = [require_file(f, "PubMed file") for f in files]
+    seen: dict[str, str] = {}
+    for path in files:
+        try:
+            for doc in ingest_pubmed(path, problems):
+                if doc.id in seen:
+                    problems.add(f"{path}: PMID {doc.id} already read from {seen[doc.id]}; this copy skipped")
+                    continue
+                seen[doc.id] = str(path)
+                yield doc
+        except InputError as exc:
+            if len(files) == 1:
+                raise
+            problems.add(f"{exc} (rest of this file skipped)")
+    if query:
+        kw = {"base_url": base_url} if base_url else {}
+        with EUtilsClient(api_key=api_key, email=email, **kw) as client:
+            yield from client.fetch(query, max_records=max_records, problems=problems)
+
+
 class EUtilsError(AdeDistillError, RuntimeError):
     """E-utilities answered with an error or could not be reached after retries."""
 

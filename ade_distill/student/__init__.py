@@ -1,7 +1,7 @@
 """Labelled sentences -> a student model folder -> predictions."""
 
-from .extract import Extractor, predict_sentences
+from .extract import Student, predict_sentences
 from .model import AdeStudent
 from .train import TrainConfig, train_student
 
-__all__ = ["AdeStudent", "Extractor", "TrainConfig", "predict_sentences", "train_student"]
+__all__ = ["AdeStudent", "Student", "TrainConfig", "predict_sentences", "train_student"]

@@ -29,10 +29,12 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from ..errors import InputError
 from ..config import load_yaml_model
 from ..schema import Sentence
 from .losses import hard_tag_loss, relation_loss
-from .model import AdeStudent
+from .lowrank import encoder_linears, saving_rank
+from .model import AdeStudent, load_student
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +127,7 @@ def value_relation_kl(s_values: torch.Tensor, t_values: torch.Tensor, s_heads: i
 def layer_map(n_student: int, n_teacher: int, how: str = "uniform") -> list[int]:
     """Teacher layer index for each student layer (uniform: the last of each equal block)."""
     if n_student > n_teacher:
-        raise ValueError(f"a compressed student cannot have more layers ({n_student}) than its teacher ({n_teacher})")
+        raise InputError(f"a compressed student cannot have more layers ({n_student}) than its teacher ({n_teacher})")
     if how == "bottom":
         return list(range(n_student))
     return [round((i + 1) * n_teacher / n_student) - 1 for i in range(n_student)]
@@ -154,7 +156,7 @@ def build_small(teacher: AdeStudent, cfg: CompressConfig) -> tuple[AdeStudent, l
     if narrow:
         heads = cfg.heads or max(1, tcfg.num_attention_heads * cfg.hidden // tcfg.hidden_size)
         if cfg.hidden % heads:
-            raise ValueError(f"hidden {cfg.hidden} is not divisible by {heads} heads")
+            raise InputError(f"hidden {cfg.hidden} is not divisible by {heads} heads")
         scfg.hidden_size, scfg.num_attention_heads = cfg.hidden, heads
         scfg.intermediate_size = 4 * cfg.hidden
     tagger = AutoModelForTokenClassification.from_config(scfg, attn_implementation="eager")
@@ -217,11 +219,11 @@ def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: Co
     from tqdm import tqdm
     from transformers import get_linear_schedule_with_warmup
 
-    from .train import TrainConfig, _seed_all, build_examples, collate, length_batches
+    from .train import TrainConfig, build_examples, collate, length_batches, param_groups, seed_all
 
     out_dir = Path(out_dir)
-    _seed_all(cfg.seed)
-    teacher, tok = AdeStudent.load(teacher_dir, "cpu")
+    seed_all(cfg.seed)
+    teacher, tok = load_student(teacher_dir, "cpu")
     teacher.tagger.set_attn_implementation("eager")
     teacher.eval()
     for p in teacher.parameters():
@@ -244,11 +246,9 @@ def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: Co
     tc = TrainConfig(model=str(teacher_dir), max_length=small.max_length,
                      stride_words=int(small.settings.get("stride_words", 16)), soft_labels=False)
     examples = build_examples(train, tok, tc)
-    head = [p for n, p in small.named_parameters() if n.startswith("relation_head") or "classifier" in n]
-    head_ids = {id(p) for p in head}
-    body = [p for p in small.parameters() if id(p) not in head_ids] + (list(proj.parameters()) if proj else [])
-    opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr}],
-                            weight_decay=cfg.weight_decay)
+    groups = param_groups(small, cfg.lr, cfg.head_lr, extra_body=proj.parameters() if proj else ())
+    trained = [p for g in groups for p in g["params"]]
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     total = math.ceil(len(examples) / cfg.batch_size) * cfg.epochs
     sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup * total), total)
     rng = random.Random(cfg.seed)
@@ -285,7 +285,7 @@ def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: Co
                        "value": cfg.w_value}
             loss = sum(weights[k] * v for k, v in terms.items())
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(body + head, cfg.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(trained, cfg.max_grad_norm)
             opt.step()
             sched.step()
             opt.zero_grad()
@@ -296,14 +296,13 @@ def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: Co
             bar.set_postfix({k: f"{v / n:.3f}" for k, v in sums.items() if v})
         entry = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items() if v}, "seconds": time.monotonic() - t0}
         history.append(entry)
-        print(f"compress epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch"),
-              flush=True)
+        log.info("compress epoch %d: %s", epoch + 1, entry)
     for tap in (s_tap, t_tap):
         if tap:
             tap.close()
     small.tagger.set_attn_implementation("sdpa")
     small.eval()
-    small.save(out_dir, tok, {"history": history})
+    small.save_pretrained(out_dir, tok, {"history": history})
     (out_dir / "compress.json").write_text(json.dumps(
         {"config": cfg.model_dump(), "teacher": str(teacher_dir), "layer_map": mapping, "history": history,
          "train_sentences": n_labelled, "teacher_labelled_sentences": len(train) - n_labelled,
@@ -315,17 +314,11 @@ def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: Co
 
 # ---------------------------------------------------------------- other compressions
 
-def encoder_linears(model: AdeStudent) -> list[tuple[str, nn.Linear]]:
-    """The encoder's linear layers (embeddings, classifier and relation head excluded)."""
-    base = getattr(model.tagger, model.tagger.base_model_prefix)
-    return [(n, m) for n, m in base.named_modules() if isinstance(m, nn.Linear) and "pooler" not in n]
-
-
 @torch.no_grad()
 def magnitude_prune(model: AdeStudent, share: float) -> dict:
     """Zero the ``share`` of encoder linear weights with the smallest magnitude (global threshold)."""
     if not 0 <= share < 1:
-        raise ValueError("prune share must be in [0, 1)")
+        raise InputError("prune share must be in [0, 1)")
     lins = encoder_linears(model)
     flat = torch.cat([m.weight.abs().flatten() for _, m in lins])
     k = int(share * flat.numel())
@@ -340,55 +333,14 @@ def magnitude_prune(model: AdeStudent, share: float) -> dict:
     return {"pruned": pruned, "weights": flat.numel(), "share": pruned / flat.numel()}
 
 
-class LowRankLinear(nn.Module):
-    """W ~ U diag(S) V^T at rank r: two linears, r * (in + out) weights instead of in * out."""
-
-    def __init__(self, lin: nn.Linear, rank: int) -> None:
-        super().__init__()
-        U, S, Vh = torch.linalg.svd(lin.weight.detach().float(), full_matrices=False)
-        r = min(rank, S.numel())
-        sq = S[:r].sqrt()
-        self.down = nn.Linear(lin.in_features, r, bias=False)
-        self.up = nn.Linear(r, lin.out_features, bias=lin.bias is not None)
-        self.down.weight.data.copy_(sq[:, None] * Vh[:r])
-        self.up.weight.data.copy_(U[:, :r] * sq[None, :])
-        if lin.bias is not None:
-            self.up.bias.data.copy_(lin.bias.detach())
-
-    def forward(self, x):
-        return self.up(self.down(x))
-
-
-@torch.no_grad()
-def low_rank(model: AdeStudent, rank_share: float) -> dict:
-    """Replace each encoder linear by its truncated SVD at ``rank_share`` of its full rank, where
-    that saves weights; returns the weight counts before and after."""
-    before = after = 0
-    for name, lin in encoder_linears(model):
-        r = _saving_rank(lin, rank_share)
-        before += lin.weight.numel()
-        if r is None:
-            after += lin.weight.numel()
-            continue
-        parent = model.tagger.get_submodule(f"{model.tagger.base_model_prefix}.{name}".rsplit(".", 1)[0])
-        setattr(parent, name.rsplit(".", 1)[1], LowRankLinear(lin, r))
-        after += r * (lin.in_features + lin.out_features)
-    return {"weights_before": before, "weights_after": after}
-
-
-def _saving_rank(lin: nn.Linear, rank_share: float) -> int | None:
-    r = max(1, int(round(rank_share * min(lin.in_features, lin.out_features))))
-    return r if r * (lin.in_features + lin.out_features) < lin.weight.numel() else None
-
-
 @torch.no_grad()
 def truncate_ranks(model: AdeStudent, rank_share: float) -> dict:
     """Replace each encoder linear's weight in place by its rank-r SVD reconstruction (same
-    shapes, so the folder stays a plain HF model); ``AdeStudent.load`` factorises them again
+    shapes, so the folder stays a plain HF model); ``AdeStudent.from_pretrained`` factorises them again
     (``low_rank_share`` in ade_student.json) to get the speed."""
     n = 0
     for _, lin in encoder_linears(model):
-        r = _saving_rank(lin, rank_share)
+        r = saving_rank(lin, rank_share)
         if r is None:
             continue
         U, S, Vh = torch.linalg.svd(lin.weight.float(), full_matrices=False)
@@ -400,7 +352,7 @@ def truncate_ranks(model: AdeStudent, rank_share: float) -> dict:
 
 def apply_method(teacher_dir: str | Path, method: str, share: float, out_dir: str | Path) -> dict:
     """Prune or low-rank a student folder into ``out_dir`` (a normal student folder)."""
-    model, tok = AdeStudent.load(teacher_dir)
+    model, tok = load_student(teacher_dir)
     name = model.settings.get("name", "student")
     if method == "prune":
         info = magnitude_prune(model, share)
@@ -409,6 +361,6 @@ def apply_method(teacher_dir: str | Path, method: str, share: float, out_dir: st
         info = truncate_ranks(model, share)
         model.settings["name"] = f"{name}-rank{int(share * 100)}"
     else:
-        raise ValueError(f"unknown method {method!r} (distill, prune, low-rank)")
-    model.save(out_dir, tok)
+        raise InputError(f"unknown method {method!r} (distill, prune, low-rank)")
+    model.save_pretrained(out_dir, tok)
     return info

@@ -249,3 +249,10 @@ def pair_targets(s: Sentence) -> list[tuple[Entity, Entity, float, float]]:
         soft = (1.0 if r.confidence is None else r.confidence) if r is not None else 0.0
         out.append((d, a, hard, soft))
     return out
+
+
+def pieces_in_window(window, words, span) -> list[int]:
+    """Positions of the word pieces, inside ``window``, of the words that overlap ``span``
+    (``words``: the sentence's (start, end) word spans)."""
+    return [p for wi in range(window.w0, window.w1) if words[wi][0] < span.end and span.start < words[wi][1]
+            for p in window.pieces_of_word.get(wi, [])]

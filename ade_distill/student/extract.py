@@ -1,19 +1,20 @@
-"""Extractor: documents or sentences -> ADE records, with the trained student."""
+"""The trained student at work: sentences -> predicted sentences, documents -> ADE records."""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import torch
 
+from ..errors import InputError, ModelError
+from ..io import AdeRecord, records_of
 from ..schema import Document, Relation, Sentence
 from ..text import split_document, word_spans
-from .encoding import candidate_pairs, make_windows, owner_windows, spans_from_word_predictions
-from .model import AdeStudent
+from .encoding import candidate_pairs, make_windows, owner_windows, pieces_in_window, spans_from_word_predictions
+from .model import AdeStudent, load_student
 
 log = logging.getLogger(__name__)
 
@@ -101,56 +102,21 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
     return out
 
 
-def _pieces(win, words, ent) -> list[int]:
-    return [p for wi in range(win.w0, win.w1) if words[wi][0] < ent.end and ent.start < words[wi][1]
-            for p in win.pieces_of_word.get(wi, [])]
-
-
 def _pair_window(wins, owner, words, d, a):
     """(window index, drug pieces, ade pieces) of the window holding both spans, preferring the
     window that owns the drug's first word."""
     first_word = next((i for i, (s, e) in enumerate(words) if s < d.end and d.start < e), 0)
     order = [owner[first_word]] + [j for j in range(len(wins)) if j != owner[first_word]]
     for j in order:
-        dp, ap = _pieces(wins[j], words, d), _pieces(wins[j], words, a)
+        dp, ap = pieces_in_window(wins[j], words, d), pieces_in_window(wins[j], words, a)
         if dp and ap:
             return j, dp, ap
     return None
 
 
-@dataclass
-class AdeRecord:
-    """One extracted adverse drug event with document offsets."""
-
-    doc_id: str
-    sentence_id: str
-    drug: str
-    drug_start: int | None
-    drug_end: int | None
-    effect: str
-    effect_start: int | None
-    effect_end: int | None
-    confidence: float | None
-    drug_confidence: float | None
-    effect_confidence: float | None
-
-    def to_json(self) -> dict:
-        return self.__dict__.copy()
-
-
-def records_of(s: Sentence) -> list[AdeRecord]:
-    off = s.doc_offset
-    out = []
-    for r in s.relations:
-        d, a = s.entity(r.drug), s.entity(r.ade)
-        out.append(AdeRecord(s.doc_id, s.id, d.text, None if off is None else off + d.start,
-                             None if off is None else off + d.end, a.text, None if off is None else off + a.start,
-                             None if off is None else off + a.end, r.confidence, d.confidence, a.confidence))
-    return out
-
-
-class Extractor:
-    """``Extractor.load(model_dir).extract(documents)`` -> predicted sentences per document."""
+class Student:
+    """A trained student, ready to predict: ``Student.from_pretrained(model_dir).extract(documents)``
+    gives ADE records; ``predict(sentences)`` gives predicted sentences (ids kept, for scoring)."""
 
     def __init__(self, model: AdeStudent, tokenizer, *, batch_size: int = 32, device: str = "cpu") -> None:
         self.model = model
@@ -160,27 +126,40 @@ class Extractor:
         self.name = model.settings.get("name", "student")
 
     @classmethod
-    def load(cls, model_dir: str | Path, *, quantize: str | None = None, device: str | None = None,
-             batch_size: int = 32, threads: int | None = None) -> "Extractor":
+    def from_pretrained(cls, model_dir: str | Path, *, quantize: str | None = None, device: str | None = None,
+                        batch_size: int = 32, threads: int | None = None) -> "Student":
+        """Load a student folder (GPU when there is one, unless ``quantize="int8"``, a CPU method)."""
         if threads:
             torch.set_num_threads(threads)
         device = device or ("cuda" if torch.cuda.is_available() and not quantize else "cpu")
-        model, tok = AdeStudent.load(model_dir, device)
+        model, tok = load_student(model_dir, device)
         if quantize == "int8":
             if device != "cpu":
-                raise ValueError("--quantize int8 is dynamic quantization for the CPU")
+                raise InputError("--quantize int8 is dynamic quantization for the CPU")
             model = quantize_int8(model)
         elif quantize not in (None, "none"):
-            raise ValueError(f"unknown quantization {quantize!r} (use int8)")
+            raise InputError(f"unknown quantization {quantize!r} (use int8)")
         return cls(model, tok, batch_size=batch_size, device=device)
 
     def predict(self, sentences: Sequence[Sentence]) -> list[Sentence]:
         return predict_sentences(self.model, self.tokenizer, sentences, batch_size=self.batch_size,
                                  device=self.device, name=self.name)
 
-    def extract(self, documents: Iterable[Document], *, chunk: int = 256, problems=None
-                ) -> Iterator[tuple[Document, list[Sentence]]]:
-        """Split each document into sentences and predict; a bad document is reported and skipped."""
+    def save_pretrained(self, out_dir: str | Path) -> None:
+        """A student folder again (a quantized model is saved as its float original would not be: refused)."""
+        if not hasattr(self.model, "save_pretrained"):
+            raise ModelError("a quantized student cannot be saved; save the float model")
+        self.model.save_pretrained(out_dir, self.tokenizer)
+
+    def extract(self, documents: Iterable[Document], *, problems=None) -> list[AdeRecord]:
+        """ADE records (drug, effect, document offsets, confidences) of all ``documents``."""
+        return [r for _, sents in self.extract_documents(documents, problems=problems) for s in sents
+                for r in records_of(s)]
+
+    def extract_documents(self, documents: Iterable[Document], *, chunk: int = 256, problems=None
+                          ) -> Iterator[tuple[Document, list[Sentence]]]:
+        """Each document with its predicted sentences, streamed in chunks of ``chunk`` sentences;
+        a document that cannot be split is reported and skipped."""
         buf: list[tuple[Document, list[Sentence]]] = []
 
         def flush():
@@ -217,7 +196,7 @@ def quantize_int8(model: AdeStudent) -> AdeStudent:
     return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
-def time_extraction(extractor: Extractor, sentences: Sequence[Sentence], repeats: int = 3) -> dict:
+def time_extraction(extractor: Student, sentences: Sequence[Sentence], repeats: int = 3) -> dict:
     """Median sentences/second over ``repeats`` passes (after one warm-up pass)."""
     extractor.predict(sentences[: min(32, len(sentences))])
     times = []

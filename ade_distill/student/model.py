@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import ModelError
 from .encoding import JOINT_LABELS, LABEL2ID
 
 FORMAT_VERSION = 1
@@ -71,14 +72,16 @@ class AdeStudent(nn.Module):
     def max_length(self) -> int:
         return int(self.settings.get("max_length", 256))
 
-    def save(self, out_dir: str | Path, tokenizer, extra: dict | None = None) -> None:
-        """A Hugging Face model folder (safetensors) plus the relation head and our settings."""
+    def save_pretrained(self, out_dir: str | Path, tokenizer=None, extra: dict | None = None) -> None:
+        """A Hugging Face model folder (safetensors; the tokenizer too when given) plus the relation
+        head and our settings."""
         from safetensors.torch import save_file
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         self.tagger.save_pretrained(out_dir, safe_serialization=True)
-        tokenizer.save_pretrained(out_dir)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(out_dir)
         state = {k: v.detach().contiguous().cpu() for k, v in self.relation_head.state_dict().items()}
         save_file(state, str(out_dir / "relation_head.safetensors"))
         meta = {"format": FORMAT_VERSION, "labels": JOINT_LABELS, **self.settings, **(extra or {})}
@@ -92,23 +95,23 @@ class AdeStudent(nn.Module):
                 f.chmod(0o666 & ~mask)
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: str | torch.device = "cpu") -> tuple["AdeStudent", object]:
-        """Load a saved student folder (safetensors only; no remote code)."""
+    def from_pretrained(cls, model_dir: str | Path, device: str | torch.device = "cpu") -> "AdeStudent":
+        """Load a saved student folder in eval mode (safetensors only; no remote code). Its tokenizer:
+        ``AutoTokenizer.from_pretrained(model_dir)`` (or ``load_student``)."""
         from safetensors.torch import load_file
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
+        from transformers import AutoModelForTokenClassification
 
         model_dir = Path(model_dir)
         meta_path = model_dir / "ade_student.json"
         if not meta_path.exists():
             raise FileNotFoundError(f"{model_dir}: not an ade-distill student folder (no ade_student.json)")
-        from ..errors import ModelError
 
         try:
             settings = json.loads(meta_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelError(f"{meta_path}: not valid JSON ({exc})") from exc
         if settings.get("labels") != JOINT_LABELS:
-            raise ValueError(f"{model_dir}: label scheme differs from this version of ade-distill")
+            raise ModelError(f"{model_dir}: label scheme differs from this version of ade-distill")
         try:
             tagger = AutoModelForTokenClassification.from_pretrained(model_dir, trust_remote_code=False,
                                                                      use_safetensors=True, dtype=torch.float32)
@@ -120,8 +123,14 @@ class AdeStudent(nn.Module):
             raise ModelError(f"{model_dir}: cannot load the student's weights ({type(exc).__name__}: "
                              f"{str(exc)[:200]})") from exc
         if settings.get("low_rank_share"):  # saved as rank-r dense weights: factorise again for speed
-            from .compress import low_rank
+            from .lowrank import low_rank
 
             low_rank(model, float(settings["low_rank_share"]))
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        return model.to(device).eval(), tokenizer
+        return model.to(device).eval()
+
+
+def load_student(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[AdeStudent, object]:
+    """A saved student and its tokenizer."""
+    from transformers import AutoTokenizer
+
+    return AdeStudent.from_pretrained(model_dir, device), AutoTokenizer.from_pretrained(model_dir)

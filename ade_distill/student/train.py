@@ -15,10 +15,11 @@ from typing import Iterable, Literal, Sequence
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import ModelError
 from ..config import load_yaml_model
 from ..schema import Sentence
 from ..text import word_spans
-from .encoding import IGNORE, make_windows, pair_targets, soft_word_targets
+from .encoding import IGNORE, make_windows, pair_targets, pieces_in_window, soft_word_targets
 from .losses import relation_loss, tag_loss
 from .model import AdeStudent
 
@@ -58,7 +59,6 @@ class TrainConfig(BaseModel):
     patience: int = Field(default=2, ge=1)
     precision: Literal["auto", "bf16", "fp16", "no"] = "auto"
     eval_batch_size: int = 64
-    num_workers: int = 0
 
     @classmethod
     def from_yaml(cls, path) -> "TrainConfig":
@@ -73,15 +73,6 @@ class Example:
     soft_mask: list[int]
     pairs: list[tuple[list[int], list[int], float, float]]  # drug pieces, ade pieces, hard, soft
     weight: float
-
-
-def _pieces_for(window, words, ent) -> list[int]:
-    out = []
-    for i in range(window.w0, window.w1):
-        s, e = words[i]
-        if s < ent.end and ent.start < e:
-            out += window.pieces_of_word.get(i, [])
-    return out
 
 
 def build_examples(sentences: Iterable[Sentence], tokenizer, cfg: TrainConfig) -> list[Example]:
@@ -104,7 +95,7 @@ def build_examples(sentences: Iterable[Sentence], tokenizer, cfg: TrainConfig) -
                 smask[pos] = 1
             pairs = []
             for d, a, h, sc in targets:
-                dp, ap = _pieces_for(w, words, d), _pieces_for(w, words, a)
+                dp, ap = pieces_in_window(w, words, d), pieces_in_window(w, words, a)
                 if dp and ap:
                     pairs.append((dp, ap, h, sc))
             examples.append(Example(w.input_ids, labels, soft_t, smask, pairs, weight))
@@ -174,7 +165,16 @@ def compute_loss(model, batch, cfg: TrainConfig, use_soft: bool):
     return t_loss + cfg.relation_weight * r_loss, t_loss.detach(), r_loss.detach()
 
 
-def _seed_all(seed: int) -> None:
+def param_groups(model, lr: float, head_lr: float, extra_body=()) -> list[dict]:
+    """AdamW groups: the encoder (and ``extra_body``, e.g. a projection) at ``lr``; the freshly
+    initialised heads (the tagger's classifier and the relation head) at ``head_lr``."""
+    head, body = [], list(extra_body)
+    for n, p in model.named_parameters():
+        (head if n.startswith(("relation_head.", "tagger.classifier.")) else body).append(p)
+    return [{"params": body, "lr": lr}, {"params": head, "lr": head_lr}]
+
+
+def seed_all(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
     try:
@@ -197,11 +197,11 @@ def resolve_model(ref: str) -> str:
     try:
         mod = importlib.import_module(name)
     except ImportError as exc:
-        raise ValueError(f"model {ref!r}: Python package {name!r} is not installed") from exc
+        raise ModelError(f"model {ref!r}: Python package {name!r} is not installed") from exc
     get = getattr(mod, "get_model_path", None)
     path = Path(get()) if get else Path(mod.__file__).parent / "model"
     if not (path / "config.json").exists():
-        raise ValueError(f"model {ref!r}: no config.json in {path}")
+        raise ModelError(f"model {ref!r}: no config.json in {path}")
     return str(path)
 
 
@@ -214,14 +214,14 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
     out_dir = Path(out_dir)
-    _seed_all(cfg.seed)
+    seed_all(cfg.seed)
     cuda = torch.cuda.is_available()
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "no")
     acc = Accelerator(mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum, cpu=not cuda)
     model_ref = resolve_model(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(model_ref)
     if not getattr(tokenizer, "is_fast", False):
-        raise ValueError(f"{cfg.model}: a fast tokenizer is needed for offset alignment")
+        raise ModelError(f"{cfg.model}: a fast tokenizer is needed for offset alignment")
     settings = {"max_length": cfg.max_length, "stride_words": cfg.stride_words, "dropout": cfg.dropout,
                 "relation_threshold": cfg.relation_threshold, "decoding": cfg.decoding, "name": name or out_dir.name}
     model = AdeStudent.from_encoder(model_ref, settings)
@@ -229,12 +229,7 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
     t0 = time.monotonic()
     examples = build_examples(train, tokenizer, cfg)
     log.info("%d training windows from %d sentences (soft targets: %s)", len(examples), len(train), use_soft)
-    enc_params = [p for n, p in model.named_parameters() if not n.startswith("relation_head")
-                  and not n.startswith("tagger.classifier")]
-    head_params = [p for n, p in model.named_parameters() if n.startswith("relation_head")
-                   or n.startswith("tagger.classifier")]
-    opt = torch.optim.AdamW([{"params": enc_params, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}],
-                            weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.head_lr), weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(math.ceil(len(examples) / cfg.batch_size) / cfg.grad_accum)
     total = steps_per_epoch * cfg.epochs
     sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup * total), total)
@@ -291,12 +286,11 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
             unwrapped.train()
         history.append(entry)
         log.info("epoch %d: %s", epoch + 1, entry)
-        print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch"), flush=True)
         improved = score is None or score > best
         if improved:
             best, bad_epochs = (score if score is not None else best), 0
             if acc.is_main_process:
-                unwrapped.save(out_dir, tokenizer, {"history": history})
+                unwrapped.save_pretrained(out_dir, tokenizer, {"history": history})
         else:
             bad_epochs += 1
         if acc.is_main_process:

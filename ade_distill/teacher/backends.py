@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..config import ConfigError
 from .confidence import TokenLogprob
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class OpenAIBackend:
         key = os.environ.get(api_key_env) if api_key_env else None
         if not key:
             if base_url is None:
-                raise ValueError(f"environment variable {api_key_env} holds no API key for the OpenAI API")
+                raise ConfigError(f"environment variable {api_key_env} holds no API key for the OpenAI API")
             key = "not-needed"  # local OpenAI-compatible servers ignore it
         self.model = model
         self.base_url = base_url

@@ -23,8 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..config import load_yaml_model
 from ..errors import AdeDistillError
+from ..io import failures_path, write_failures
 from ..schema import Entity, Relation, Sentence, atomic_open, unique_ids, write_jsonl
-from .backends import AccessDenied, Completion, SamplingParams, TransientError, with_retries
+from .backends import AccessDenied, Completion, RequestRejected, SamplingParams, TransientError, with_retries
 from .cache import CompletionCache, cache_key
 from .confidence import value_confidences
 from .grounding import find_spans, looks_like_instruction, resolve_pair
@@ -106,6 +107,22 @@ class TeacherConfig(BaseModel):
 
     def price(self, model: str) -> Price | None:
         return {**DEFAULT_PRICES, **self.prices}.get(model)
+
+    def cost_per_1k(self, model: str, sentences: int, prompt_tokens: int, completion_tokens: int) -> dict:
+        """What 1,000 sentences cost at the tokens measured: at ``model``'s own price when it has
+        one (billed), else at the reference model's (what the same tokens would cost on the API)."""
+        if not sentences:
+            return {}
+        out = {"tokens_per_sentence": round((prompt_tokens + completion_tokens) / sentences, 1)}
+        priced_as, basis = model, "billed"
+        price = self.price(model)
+        if price is None:
+            priced_as, basis, price = self.reference_model, "reference", self.price(self.reference_model)
+        if price is not None:
+            usd = (prompt_tokens * price.input_per_1m + completion_tokens * price.output_per_1m) / 1e6
+            out.update(cost_usd_per_1k_sentences=round(1000 * usd / sentences, 6), priced_as=priced_as,
+                       cost_basis=basis)
+        return out
 
 
 class BudgetExceeded(AdeDistillError, RuntimeError):
@@ -264,7 +281,7 @@ def pairs_with_confidence(comp: Completion, pairs: list[tuple[str, str]], confid
 
 
 class Teacher:
-    """Labels sentences with an LLM. ``Teacher.from_config(cfg).label(sentences, out)``."""
+    """Labels sentences with an LLM: ``with Teacher(cfg) as t: t.label(sentences, out)``."""
 
     def __init__(self, cfg: TeacherConfig, backend=None) -> None:
         self.cfg = cfg
@@ -274,12 +291,6 @@ class Teacher:
         self.stats = LabelStats()
         self._consecutive_errors = 0
         self._backend_lock = threading.Lock()  # worker threads must not start two servers
-
-    @classmethod
-    def from_config(cls, cfg: TeacherConfig | str | Path) -> "Teacher":
-        if not isinstance(cfg, TeacherConfig):
-            cfg = TeacherConfig.from_yaml(cfg)
-        return cls(cfg)
 
     # -- backend lifetime: started lazily, only if some call misses the cache --
     @property
@@ -401,6 +412,20 @@ class Teacher:
         return Sentence(id=s.id, doc_id=s.doc_id, text=s.text, doc_offset=s.doc_offset, entities=entities,
                         relations=relations, source=f"teacher:{self.model_name}", meta=meta)
 
+    def annotate(self, sentences: Iterable[Sentence]) -> list[Sentence]:
+        """Label sentences in memory, one after another (cached like ``label``); a sentence whose
+        answers cannot be parsed is left out, counted in ``stats.failed`` and logged by id."""
+        out = []
+        for s in sentences:
+            try:
+                out.append(self.label_one(s))
+                self.stats.labelled += 1
+            except (UnparseableAnswer, RequestRejected) as exc:
+                self.stats.failed += 1
+                self.stats.failure_reasons[str(exc)] += 1
+                log.warning("teacher: sentence %s not labelled: %s", s.id, exc)
+        return out
+
     def label(self, sentences: Iterable[Sentence], out: str | Path, *, failures: str | Path | None = None,
               checkpoint_every: int = 0, limit: int | None = None, progress: bool = True) -> LabelStats:
         """Label ``sentences`` into ``out`` (JSONL); failures go to ``failures`` (default
@@ -408,7 +433,7 @@ class Teacher:
         from tqdm import tqdm
 
         out = Path(out)
-        failures = Path(failures) if failures else out.with_name(out.name.removesuffix(".jsonl") + ".failures.jsonl")
+        failures = Path(failures) if failures else failures_path(out)
         done: dict[str, Sentence] = {}
         if out.exists():
             from ..schema import read_sentences
@@ -434,15 +459,13 @@ class Teacher:
                 raise
             except TransientError as exc:
                 return s.id, None, f"teacher unreachable after retries: {exc}"
-            except ValueError as exc:
-                return s.id, None, str(exc)
+            except (UnparseableAnswer, RequestRejected) as exc:  # this sentence's failure; anything else
+                return s.id, None, str(exc)                         # is a bug and stops the run
 
         def flush() -> None:
             write_jsonl(out, (done[i] for i in order if i in done))
             if failed:
-                with atomic_open(failures) as fh:
-                    for sid, reason in failed.items():
-                        fh.write(json.dumps({"id": sid, "reason": reason}) + "\n")
+                write_failures(failures, failed.items())
             elif failures.exists():
                 failures.unlink()  # an earlier run's failures are all retried now
 

@@ -14,14 +14,15 @@ ones ``confidence: logprobs`` would have produced (same renormalisation over the
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 
+from ..errors import ModelError
+from ..io import failures_path, write_failures
 from ..schema import Sentence, atomic_open, dump_record
 from .confidence import TokenLogprob
 from .labeler import LabelStats, Teacher, TeacherConfig, ground_pairs, pairs_with_confidence, parse_answer
@@ -46,7 +47,7 @@ class LlamaScorer:
                          verbose=False)
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:
-            raise ValueError(f"{path}: the GGUF file carries no chat template")
+            raise ModelError(f"{path}: the GGUF file carries no chat template")
         m = self.llm._model
         eos, bos = self.llm.token_eos(), self.llm.token_bos()
         self._format = Jinja2ChatFormatter(template=template,
@@ -128,7 +129,7 @@ def rescore(labels: Iterable[Sentence], cfg: TeacherConfig, out: str | Path, *, 
     from tqdm import tqdm
 
     out = Path(out)
-    failures = Path(failures) if failures else out.with_name(out.name.removesuffix(".jsonl") + ".failures.jsonl")
+    failures = Path(failures) if failures else failures_path(out)
     teacher = Teacher(cfg)
     own = scorer is None
     counts = {"scored": 0, "already": 0, "failed": 0, "seconds": 0.0}
@@ -169,9 +170,7 @@ def rescore(labels: Iterable[Sentence], cfg: TeacherConfig, out: str | Path, *, 
         counts["failed"] = len(failed)
         if failed:
             log.warning("rescore: %d sentence(s) kept their hard labels only (see %s)", len(failed), failures)
-            with atomic_open(failures) as fh:
-                for f in failed:
-                    fh.write(json.dumps(f) + "\n")
+            write_failures(failures, ((f["id"], f["reason"]) for f in failed))
         elif failures.exists():
             failures.unlink()
         teacher.close()

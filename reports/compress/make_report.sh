@@ -34,9 +34,9 @@ c L3-logits-aug --train $TRAIN --unlabeled $UNLABELED --layers 3 --epochs $AUG_E
 c L6-born-again-aug --train $TRAIN --unlabeled $UNLABELED --layers 6 --epochs 6
 c pruned30 --method prune --share 0.3
 c rank50 --method low-rank --share 0.5
-# the teacher's measured speed on these 2 cores (reports/teacher: median 3.5 s a sentence); its
-# cost is its measured tokens (632 + 28 a sentence) at gpt-4o-mini prices
-printf '{"sentences_per_second": 0.286, "cost_usd_per_1k_sentences": 0.1124}\n' > $RUN/label/test.teacher.info.json
+# the teacher's speed and cost from its committed run record (whole run: sentences over wall time;
+# cost: its measured tokens at gpt-4o-mini prices)
+.venv/bin/python scripts/teacher_info.py reports/teacher/run_fold0_test.json $RUN/label/test.teacher.info.json
 # every model of the benchmark run (students fp32 + int8, teacher) plus the compressed ones
 ade rank --run $RUN --out reports/compress \
   --model "L3 all terms=$OUT/L3-all" --model "L3 logits only=$OUT/L3-logits" \

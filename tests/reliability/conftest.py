@@ -22,5 +22,5 @@ def student_dir(tmp_path_factory):
         model.tagger.classifier.bias.fill_(-50.0)
         model.tagger.classifier.bias[JOINT_LABELS.index("B-DRUG|B-ADE")] = 50.0
     out = tmp_path_factory.mktemp("student") / "forced"
-    model.save(out, AutoTokenizer.from_pretrained(path))
+    model.save_pretrained(out, AutoTokenizer.from_pretrained(path))
     return out

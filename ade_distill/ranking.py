@@ -18,8 +18,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..schema import Sentence, atomic_open
-from .metrics import evaluate
+from .evaluate.metrics import evaluate
+from .schema import Sentence, atomic_open
 
 
 def _folder_bytes(d: Path) -> int:
@@ -31,15 +31,15 @@ def measure_student(model_dir: str | Path, gold: Sequence[Sentence], *, quantize
                     core_hour_usd: float = 0.05) -> tuple[list[Sentence], dict]:
     import torch
 
-    from ..student.extract import Extractor, time_extraction
+    from .student.extract import Student, time_extraction
 
-    ex = Extractor.load(model_dir, quantize=quantize, device="cpu", threads=threads, batch_size=32)
+    ex = Student.from_pretrained(model_dir, quantize=quantize, device="cpu", threads=threads, batch_size=32)
     params = sum(p.numel() for p in ex.model.parameters())
     if quantize:
         buf = io.BytesIO()
         torch.save(ex.model.state_dict(), buf)
         size = buf.tell()
-        params = sum(p.numel() for p in Extractor.load(model_dir, device="cpu").model.parameters())
+        params = sum(p.numel() for p in Student.from_pretrained(model_dir, device="cpu").model.parameters())
     else:
         size = _folder_bytes(Path(model_dir))
     preds = ex.predict(gold)

@@ -1,0 +1,214 @@
+"""The command line's arguments: one sub-command per workflow (``func`` names the handler in cli)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from . import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ade-distill", description=(
+        "Distill a GPT-class LLM into a small PubMedBERT extractor of adverse drug events."))
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more logging (-v info, -vv debug; debug may show document text)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ing = sub.add_parser("ingest", help="read a source into sentences (JSONL)")
+    isub = ing.add_subparsers(dest="source_kind", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--out", type=Path, required=True, help="output sentences JSONL")
+        sp.add_argument("--strict", action="store_true", help="exit 2 if any record was skipped")
+
+    a = isub.add_parser("ade-corpus", help="ADE-Corpus-V2 raw release -> gold sentences")
+    a.add_argument("--source", type=Path, required=True, help="folder with DRUG-AE.rel, ADE-NEG.txt")
+    a.add_argument("--no-negatives", action="store_true", help="leave out ADE-NEG.txt sentences")
+    a.add_argument("--with-doses", action="store_true", help="add DRUG-DOSE.rel spans to meta")
+    common(a)
+    a.set_defaults(func="ingest_ade_corpus")
+
+    s = isub.add_parser("ade-splits", help="SpERT 10-fold JSON -> gold sentences with char offsets")
+    s.add_argument("--source", type=Path, required=True, help="folder with ade_split_*_*.json")
+    s.add_argument("--fold", default="0", choices=[str(i) for i in range(10)] + ["full"])
+    s.add_argument("--part", default="test", choices=["train", "test"])
+    s.add_argument("--corpus", type=Path, default=None,
+                   help="raw ADE-Corpus-V2 folder for texts and PMIDs (default: ../ade_corpus_v2 beside --source)")
+    common(s)
+    s.set_defaults(func="ingest_ade_splits")
+
+    m = isub.add_parser("pubmed", help="PubMed XML / MEDLINE files or an E-utilities query -> sentences")
+    m.add_argument("input", nargs="*", type=Path, help="PubmedArticleSet XML or MEDLINE files (.gz ok)")
+    m.add_argument("--query", help="E-utilities search term, e.g. 'drug-related side effects[MeSH]'")
+    m.add_argument("--max", type=int, default=1000, help="at most this many records from --query")
+    m.add_argument("--email", default=os.environ.get("NCBI_EMAIL"), help="contact e-mail NCBI asks for")
+    m.add_argument("--api-key-env", default="NCBI_API_KEY",
+                   help="environment variable holding an NCBI API key (10 requests/s instead of 3)")
+    m.add_argument("--eutils-url", default="https://eutils.ncbi.nlm.nih.gov/entrez/eutils/")
+    m.add_argument("--documents-out", type=Path, help="also write the documents (JSONL)")
+    common(m)
+    m.set_defaults(func="ingest_pubmed")
+
+    t = isub.add_parser("text", help="free text (folder of .txt, CSV/TSV, JSONL) -> sentences")
+    t.add_argument("--input", type=Path, required=True)
+    t.add_argument("--id-column", default="id")
+    t.add_argument("--text-column", default="text")
+    t.add_argument("--title-column", default=None)
+    t.add_argument("--documents-out", type=Path, help="also write the documents (JSONL)")
+    common(t)
+    t.set_defaults(func="ingest_text")
+
+    v = sub.add_parser("validate", help="check sentence JSONL files against the schema and count them")
+    v.add_argument("files", nargs="+", type=Path)
+    v.set_defaults(func="validate")
+
+    lb = sub.add_parser("label", help="label sentences with the teacher LLM")
+    lb.add_argument("--in", dest="input", type=Path, required=True, help="sentences JSONL")
+    lb.add_argument("--out", type=Path, required=True, help="teacher-labelled sentences JSONL")
+    lb.add_argument("--teacher", type=Path, help="teacher YAML (default: local llama.cpp server, Qwen 1.5B)")
+    lb.add_argument("--failures", type=Path, help="default: <out>.failures.jsonl")
+    lb.add_argument("--cache", help="override the cache path of the config")
+    lb.add_argument("--limit", type=int, help="label at most this many new sentences")
+    lb.add_argument("--checkpoint-every", type=int, default=25,
+                    help="rewrite the output every N sentences so a long run can be inspected")
+    lb.set_defaults(func="label")
+
+    te = sub.add_parser("teacher", help="teacher utilities: serve a local model, Batch API, replay")
+    tsub = te.add_subparsers(dest="action", required=True)
+    sv = tsub.add_parser("serve", help="run llama.cpp's OpenAI-compatible server on 127.0.0.1")
+    sv.add_argument("--model", default="qwen2.5-coder-1.5b-instruct-q4_k_m", help="known model name or .gguf path")
+    sv.add_argument("--port", type=int)
+    sv.add_argument("--n-ctx", type=int, default=2048)
+    sv.add_argument("--threads", type=int)
+    sv.add_argument("--server", choices=["llama-cpp-python", "llama.cpp"], default="llama-cpp-python",
+                    help="llama.cpp's own C++ server (make llama-server) decodes --parallel requests at once")
+    sv.add_argument("--parallel", type=int, default=1, help="slots (llama.cpp only)")
+    sv.set_defaults(func="teacher_serve")
+    rs = tsub.add_parser("rescore", help="add logprob confidences to teacher labels by rescoring the cached "
+                                         "answers with the local GGUF model (soft labels, ~0.5x a label call)")
+    rs.add_argument("--in", dest="input", type=Path, required=True, help="teacher-labelled sentences (with text)")
+    rs.add_argument("--out", type=Path, required=True)
+    rs.add_argument("--teacher", type=Path, help="the teacher YAML the labels were made with")
+    rs.add_argument("--cache", help="override the config's cache path")
+    rs.set_defaults(func="teacher_rescore")
+    for action, help_ in (("batch-export", "write OpenAI Batch API requests"),
+                          ("batch-import", "labels from an OpenAI Batch API result file"),
+                          ("replay", "labels another tool produced (JSONL id+ades, or CSV id,drug,effect)")):
+        bp = tsub.add_parser(action, help=help_)
+        bp.add_argument("--in", dest="input", type=Path, required=True)
+        bp.add_argument("--out", type=Path, required=True)
+        bp.add_argument("--teacher", type=Path)
+        if action != "batch-export":
+            bp.add_argument("--results", type=Path, required=True)
+        if action == "replay":
+            bp.add_argument("--name", default="replay", help="teacher name for the source field")
+        bp.set_defaults(func="teacher_batch")
+
+    lp = sub.add_parser("labels", help="pack labels without text (to commit) / unpack them onto sentences")
+    lsub = lp.add_subparsers(dest="action", required=True)
+    pk = lsub.add_parser("pack")
+    pk.add_argument("--in", dest="input", type=Path, required=True)
+    pk.add_argument("--out", type=Path, required=True)
+    pk.set_defaults(func="labels")
+    up = lsub.add_parser("unpack")
+    up.add_argument("--in", dest="input", type=Path, required=True, help="packed labels")
+    up.add_argument("--sentences", type=Path, required=True, help="the sentences they were made on")
+    up.add_argument("--out", type=Path, required=True)
+    up.set_defaults(func="labels")
+
+    tr = sub.add_parser("train", help="fine-tune a student encoder on labelled sentences")
+    tr.add_argument("--train", type=Path, required=True, help="teacher-labelled (or gold) sentences JSONL")
+    tr.add_argument("--dev", type=Path, help="labelled dev sentences for early stopping")
+    tr.add_argument("--model", help="HF id or local folder of the encoder (default: PubMedBERT)")
+    tr.add_argument("--config", type=Path, help="student YAML (TrainConfig keys)")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--name", help="name in the source field of predictions (default: the out folder)")
+    tr.add_argument("--out", type=Path, required=True)
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    tr.set_defaults(func="train")
+
+    for verb, help_ in (("predict", "predict labelled sentences for evaluation (keeps sentence ids)"),
+                        ("extract", "extract ADE records from documents")):
+        px = sub.add_parser(verb, help=help_)
+        px.add_argument("--model", type=Path, required=True, help="a trained student folder")
+        if verb == "predict":
+            px.add_argument("--in", dest="input", type=Path, required=True, help="sentences JSONL")
+        else:
+            px.add_argument("--input", type=Path, required=True,
+                            help="documents: .txt folder, CSV/TSV, JSONL, PubMed XML (.xml/.xml.gz)")
+            px.add_argument("--format", choices=["jsonl", "csv", "parquet", "brat"], default="jsonl")
+            px.add_argument("--id-column", default="id")
+            px.add_argument("--text-column", default="text")
+            px.add_argument("--strict", action="store_true")
+        px.add_argument("--out", type=Path, required=True)
+        px.add_argument("--quantize", choices=["none", "int8"], default="none",
+                        help="int8: dynamic quantization of Linear layers (CPU)")
+        px.add_argument("--batch-size", type=int, default=32)
+        px.add_argument("--threads", type=int, help="torch CPU threads")
+        px.set_defaults(func=verb)
+
+    e = sub.add_parser("evaluate", help="score prediction files against gold -> metrics.json")
+    e.add_argument("--gold", type=Path, required=True)
+    e.add_argument("--pred", action="append", default=[], required=True, metavar="NAME=FILE",
+                   help="a system's predictions (repeat for several systems)")
+    e.add_argument("--out", type=Path, required=True, help="metrics.json to write")
+    e.add_argument("--allow-missing", action="store_true",
+                   help="count gold sentences absent from a prediction file as predicting nothing")
+    e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
+    e.add_argument("--seed", type=int, default=13)
+    e.set_defaults(func="evaluate")
+
+    r = sub.add_parser("report", help="metrics.json (+ gold and predictions) -> report.html and report.md")
+    r.add_argument("--metrics", type=Path, required=True)
+    r.add_argument("--gold", type=Path, help="gold sentences, for the error analysis")
+    r.add_argument("--pred", action="append", default=[], metavar="NAME=FILE")
+    r.add_argument("--out", type=Path, required=True, help="folder for report.html, report.md, metrics.json")
+    r.add_argument("--no-excerpts", action="store_true",
+                   help="leave all sentence text out of the report (clinical notes, confidential data)")
+    r.add_argument("--title", default="Adverse drug event extraction: evaluation report")
+    r.add_argument("--show-command", action="store_true", help="print the command line in the report")
+    r.set_defaults(func="report")
+
+    cp = sub.add_parser("compress", help="a smaller student from a trained one: feature/attention distillation, "
+                                         "pruning or low rank")
+    cp.add_argument("--teacher", type=Path, required=True, help="a trained student folder")
+    cp.add_argument("--out", type=Path, required=True)
+    cp.add_argument("--method", choices=["distill", "prune", "low-rank"], default="distill")
+    cp.add_argument("--train", type=Path, help="distill: the labelled sentences to train on")
+    cp.add_argument("--config", type=Path, help="distill: CompressConfig YAML (loss weights, T, alpha...)")
+    cp.add_argument("--layers", type=int, help="distill: layers of the smaller student (default half)")
+    cp.add_argument("--hidden", type=int, help="distill: a narrower width (fresh weights)")
+    cp.add_argument("--epochs", type=int)
+    cp.add_argument("--unlabeled", type=Path, help="distill: more sentences (JSONL; labels ignored) that the "
+                                                   "teacher-student labels and adds to --train (ids already in "
+                                                   "--train are skipped)")
+    cp.add_argument("--share", type=float, help="prune: share of weights zeroed; low-rank: share of rank kept")
+    cp.set_defaults(func="compress")
+
+    rk = sub.add_parser("rank", help="rank models by F1, speed, size and cost; Pareto front; table and chart")
+    rk.add_argument("--gold", type=Path, help="gold sentences (default with --run: its ingest/test.jsonl)")
+    rk.add_argument("--run", type=Path, help="a pipeline run folder: rank all its students (fp32, int8) and teacher")
+    rk.add_argument("--model", action="append", default=[], metavar="NAME=DIR[:int8]", help="a student folder")
+    rk.add_argument("--pred", action="append", default=[], metavar="NAME=FILE",
+                    help="predictions (e.g. the teacher LLM's) with an optional FILE.info.json sidecar")
+    rk.add_argument("--out", type=Path, required=True)
+    rk.add_argument("--threads", type=int, default=2)
+    rk.add_argument("--bootstrap", type=int, default=1000)
+    rk.add_argument("--core-hour-usd", type=float, default=0.05, help="price of one CPU core-hour")
+    rk.set_defaults(func="rank")
+
+    rn = sub.add_parser("run", help="run a pipeline YAML: ingest -> label -> train -> evaluate -> report -> extract")
+    rn.add_argument("file", type=Path, help="pipelines/<name>.yaml")
+    rn.add_argument("--from", dest="start", metavar="STAGE", help="rerun from this stage on")
+    rn.add_argument("--only", metavar="STAGE", help="rerun this stage only (train: every student)")
+    rn.add_argument("--force", action="store_true", help="rerun the chosen stages even if up to date")
+    rn.add_argument("--run-dir", type=Path, help="default: the file's run_dir, else runs/<name>")
+    rn.set_defaults(func="run")
+
+    d = sub.add_parser("demo", help="run the main job on the embedded sample")
+    d.add_argument("--run-dir", type=Path, help="default runs/quickstart")
+    d.set_defaults(func="demo")
+    return p

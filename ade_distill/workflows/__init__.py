@@ -1,0 +1,17 @@
+"""The workflows: one function per job, each returning a result object.
+
+The command line (``cli``) parses arguments, calls one of these and prints its result; a pipeline
+(``pipeline``) calls the same functions and records their results in its manifest. Below this
+layer sit the stage packages (ingest, teacher, student, evaluate), which know nothing of either.
+"""
+
+from .evaluate import EvaluateResult, ReportResult, evaluate_files, report
+from .ingest import IngestResult, ingest_ade_corpus, ingest_ade_splits, ingest_pubmed, ingest_text
+from .student import ExtractResult, PredictResult, compress, extract, predict, train
+from .teacher import LabelResult, label, pack_labels, rescore, unpack_labels
+
+__all__ = [
+    "EvaluateResult", "ExtractResult", "IngestResult", "LabelResult", "PredictResult", "ReportResult",
+    "compress", "evaluate_files", "extract", "ingest_ade_corpus", "ingest_ade_splits", "ingest_pubmed",
+    "ingest_text", "label", "pack_labels", "predict", "report", "rescore", "train", "unpack_labels",
+]

@@ -1,0 +1,147 @@
+"""Predictions -> metrics -> a report; models -> a ranking by quality, speed, size and cost."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from ..errors import InputError
+from ..schema import Sentence, atomic_open, read_sentences
+
+
+def info_for(path: str | Path) -> dict | None:
+    """A prediction file's optional sidecar <pred>.info.json (parameters, sentences_per_second, cost...)."""
+    path = Path(path)
+    side = path.with_name(path.name.removesuffix(".jsonl") + ".info.json")
+    if side.exists():
+        try:
+            return json.loads(side.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{side}: invalid JSON ({exc.msg})") from exc
+    return None
+
+
+def _sentences(x) -> list[Sentence]:
+    return list(read_sentences(x)) if isinstance(x, (str, Path)) else list(x)
+
+
+@dataclass
+class EvaluateResult:
+    metrics: dict
+    out: Path | None
+
+    def lines(self) -> list[str]:
+        from ..evaluate.report import _f1_ci
+
+        m = self.metrics
+        out = [f"{m['n_sentences']:,} gold sentences" + (f" from {m['inputs']['gold']}" if "inputs" in m else ""),
+               f"{'system':<24} {'entity F1':>22} {'relation F1':>22} {'relation text F1':>18}"]
+        for name, s in m["systems"].items():
+            miss = f"  ({s['n_missing']:,} missing)" if s["n_missing"] else ""
+            out.append(f"{name:<24} {_f1_ci(s['entity']['strict']):>22} {_f1_ci(s['relation']['strict']):>22} "
+                       f"{_f1_ci(s['relation']['text']):>18}{miss}")
+        out.append(f"(strict match, %, 95% bootstrap interval) -> {self.out}")
+        return out
+
+
+def evaluate_files(gold: str | Path | Iterable[Sentence], predictions: Mapping[str, str | Path | Iterable[Sentence]],
+                   out: str | Path | None = None, *, allow_missing: bool = False, bootstrap: int = 1000,
+                   seed: int = 13, info: Mapping[str, dict] | None = None, inputs: dict | None = None
+                   ) -> EvaluateResult:
+    """Score each system's predictions against gold (entity and relation F1, strict, lenient and
+    text, with bootstrap intervals); writes metrics.json to ``out`` when given. A prediction file
+    brings its <file>.info.json sidecar (speed, cost) along."""
+    from ..evaluate import evaluate
+
+    info = dict(info or {})
+    for name, p in predictions.items():
+        if isinstance(p, (str, Path)) and name not in info and (i := info_for(p)):
+            info[name] = i
+    gold_sents = _sentences(gold)
+    metrics = evaluate(gold_sents, {k: _sentences(v) for k, v in predictions.items()}, allow_missing=allow_missing,
+                       n_bootstrap=bootstrap, seed=seed, info=info)
+    if inputs is not None:
+        metrics["inputs"] = inputs
+    elif isinstance(gold, (str, Path)):
+        metrics["inputs"] = {"gold": str(gold), "predictions": {k: str(v) for k, v in predictions.items()
+                                                                if isinstance(v, (str, Path))}}
+    if out is not None:
+        with atomic_open(out) as fh:
+            json.dump(metrics, fh, indent=2)
+            fh.write("\n")
+    return EvaluateResult(metrics, Path(out) if out else None)
+
+
+def load_metrics(path: str | Path) -> dict:
+    """A metrics.json from ``evaluate``, checked for its shape."""
+    try:
+        metrics = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(metrics, dict) or "systems" not in metrics or "n_sentences" not in metrics:
+        raise InputError(f"{path}: not a metrics file from `ade-distill evaluate`")
+    return metrics
+
+
+@dataclass
+class ReportResult:
+    files: dict[str, Path]
+
+    def lines(self) -> list[str]:
+        return [f"report: {self.files['html']}  ({self.files['md'].name}, {self.files['metrics'].name} beside it)"]
+
+
+def report(metrics: Mapping | str | Path, out: str | Path, *, gold: str | Path | Iterable[Sentence] | None = None,
+           predictions: Mapping[str, str | Path | Iterable[Sentence]] | None = None, excerpts: bool = True,
+           title: str = "Adverse drug event extraction: evaluation report", command: str | None = None) -> ReportResult:
+    """report.html (self-contained) and report.md from metrics; with gold and predictions, an error
+    analysis too. ``excerpts=False`` leaves all sentence text out."""
+    from ..evaluate.report import write_report
+
+    where = metrics if isinstance(metrics, (str, Path)) else "metrics"
+    if isinstance(metrics, (str, Path)):
+        metrics = load_metrics(metrics)
+    predictions = dict(predictions or {})
+    unknown = set(predictions) - set(metrics["systems"])
+    if unknown:
+        raise InputError(f"predictions name systems not in {where}: {', '.join(sorted(unknown))}")
+    if predictions and gold is None:
+        raise InputError("predictions need the gold sentences for the error analysis")
+    paths = write_report(metrics, out, gold=_sentences(gold) if gold is not None else None,
+                         preds={k: _sentences(v) for k, v in predictions.items()} or None, excerpts=excerpts,
+                         title=title, command=command)
+    return ReportResult(paths)
+
+
+def rank_models(gold: str | Path | Iterable[Sentence], out: str | Path, *, students: Mapping[str, tuple] | None = None,
+                predictions: Mapping[str, str | Path] | None = None, run: str | Path | None = None,
+                threads: int = 2, bootstrap: int = 1000, core_hour_usd: float = 0.05,
+                command: str | None = None) -> dict[str, Path]:
+    """Rank students (name -> (folder, None | "int8")), prediction files and every model of a
+    pipeline ``run`` folder by relation F1, speed, size and cost; writes rank.md/json/png."""
+    from ..ranking import rank, write_rank
+
+    students = dict(students or {})
+    preds: dict = {}
+    if run is not None:  # every model of a pipeline run: its students (fp32 and int8) and its teacher
+        run = Path(run)
+        for d in sorted(run.glob("train-*/model")):
+            name = d.parent.name.removeprefix("train-")
+            students[name] = (str(d), None)
+            students[f"{name} int8"] = (str(d), "int8")
+        metrics = run / "evaluate" / "metrics.json"
+        info = {k: v.get("info", {}) for k, v in load_metrics(metrics)["systems"].items()} if metrics.exists() else {}
+        tp = run / "label" / "test.teacher.jsonl"
+        if tp.exists():
+            tname = next((k for k in info if k.startswith("teacher")), "teacher")
+            preds[tname] = (list(read_sentences(tp)), {**info.get(tname, {}), **(info_for(tp) or {})})
+    preds.update({name: (list(read_sentences(p)), info_for(p) or {}) for name, p in (predictions or {}).items()})
+    if not students and not preds:
+        raise InputError("rank: no models (give --model NAME=DIR, --pred NAME=FILE or --run DIR)")
+    result = rank(_sentences(gold), students, preds, threads=threads, n_bootstrap=bootstrap,
+                  core_hour_usd=core_hour_usd)
+    return write_rank(result, out, command=command)
