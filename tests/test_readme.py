@@ -39,3 +39,15 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     assert (run / "student" / "model.safetensors").exists()
     assert (run / "report" / "report.html").exists() and (run / "metrics.json").exists()
     assert "sk-test" not in (run / "teacher.run.json").read_text()
+
+
+def test_readme_demo_output_is_the_committed_run():
+    """The lines the README quotes from `make demo` are what the committed quickstart run printed
+    (reports/quickstart/demo_output.txt, written by that run): no hand-typed result."""
+    text = README.read_text(encoding="utf-8")
+    block = text.split("`make demo` runs the main job", 1)[1].split("```", 2)[1]
+    quoted = [line for line in block.strip().splitlines() if line.strip()]
+    assert quoted, "the README quotes the demo's output"
+    printed = (README.parent / "reports" / "quickstart" / "demo_output.txt").read_text(encoding="utf-8").splitlines()
+    for line in quoted:
+        assert line in printed, f"README line not in the committed demo output: {line}"

@@ -229,3 +229,29 @@ def test_int8_quantized_student_scores_relations(tmp_path):
     for q in (None, "int8"):
         (pred,) = Student.from_pretrained(tmp_path / "m", quantize=q).predict([s])
         assert len(pred.entities) == 8 and pred.relations  # 4 words x 2 layers; pairs scored
+
+
+def test_mention_replacement_keeps_offsets_relations_and_nested_mentions():
+    from ade_distill.schema import Relation
+    from ade_distill.student.augment import mention_replacement
+
+    a = Sentence(id="a", doc_id="d1", text="Codeine intoxication followed aspirin use.", source="teacher:x",
+                 entities=[Entity(id="d", label="DRUG", start=0, end=7, text="Codeine"),
+                           Entity(id="e", label="ADE", start=0, end=20, text="Codeine intoxication"),
+                           Entity(id="d2", label="DRUG", start=30, end=37, text="aspirin", confidence=0.8)],
+                 relations=[Relation(drug="d", ade="e")])
+    b = Sentence(id="b", doc_id="d2", text="Severe hepatitis after isoniazid.", source="teacher:x",
+                 entities=[Entity(id="x", label="ADE", start=7, end=16, text="hepatitis"),
+                           Entity(id="y", label="DRUG", start=23, end=32, text="isoniazid")],
+                 relations=[Relation(drug="y", ade="x")])
+    out = mention_replacement([a, b], 5, seed=3)
+    assert len(out) == 10 and out == mention_replacement([a, b], 5, seed=3)  # reproducible
+    for s in out:  # the schema's own check: every entity's text is text[start:end]
+        src = a if s.id.startswith("a#") else b
+        assert [r.model_dump() for r in s.relations] == [r.model_dump() for r in src.relations]
+        if src is a:  # the nested pair stays, the free drug is swapped among the drugs seen
+            assert s.text.startswith("Codeine intoxication followed ")
+            assert s.entity("d2").text in {"Codeine", "aspirin", "isoniazid"} and s.entity("d2").confidence == 0.8
+        Sentence.model_validate(s.model_dump())
+    assert {s.entity("x").text for s in out if s.id.startswith("b#")} <= {"hepatitis", "Codeine intoxication"}
+    assert mention_replacement([a, b], 0) == []

@@ -54,6 +54,9 @@ class TrainConfig(BaseModel):
     sentence_weight: Literal["none", "mean_confidence"] = "none"
     relation_threshold: float = Field(default=0.5, gt=0, lt=1)
     decoding: Literal["viterbi", "argmax"] = "viterbi"  # how tags become spans at prediction time
+    # mention replacement (student/augment.py): this many extra copies of each labelled sentence
+    # with its mentions swapped for others of the same label from the training labels themselves
+    augment_copies: int = Field(default=0, ge=0)
     # run
     seed: int = 13
     patience: int = Field(default=2, ge=1)
@@ -227,6 +230,13 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
     model = AdeStudent.from_encoder(model_ref, settings)
     use_soft = cfg.soft_labels and has_soft_targets(train)
     t0 = time.monotonic()
+    extra: list[Sentence] = []
+    if cfg.augment_copies:
+        from .augment import mention_replacement
+
+        extra = mention_replacement(train, cfg.augment_copies, seed=cfg.seed)
+        log.info("mention replacement: %d augmented sentences from %d", len(extra), len(train))
+        train = list(train) + extra
     examples = build_examples(train, tokenizer, cfg)
     log.info("%d training windows from %d sentences (soft targets: %s)", len(examples), len(train), use_soft)
     opt = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.head_lr), weight_decay=cfg.weight_decay)
@@ -309,6 +319,7 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
     if acc.is_main_process:
         (out_dir / "training.json").write_text(json.dumps(
             {"config": cfg.model_dump(), "history": history, "soft_targets": use_soft,
-             "train_sentences": len(train), "train_windows": len(examples),
+             "train_sentences": len(train) - len(extra), "augmented_sentences": len(extra),
+             "train_windows": len(examples),
              "seconds": time.monotonic() - t0, "device": str(acc.device), "precision": precision}, indent=2) + "\n")
     return out_dir
