@@ -121,3 +121,11 @@ def test_console_script_installed(tmp_path):
     bad = subprocess.run([str(exe), "validate", str(tmp_path / "missing.jsonl")], capture_output=True, text=True)
     assert bad.returncode == 2 and "missing.jsonl" in bad.stderr
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_flag_overrides_are_validated_like_config_files(tmp_path, capsys, sample_dir):
+    # --epochs 0 is refused as `epochs: 0` in a student YAML would be, before any work starts
+    assert main(["train", "--train", str(sample_dir / "gold.jsonl"), "--epochs", "0", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "epochs" in err and "greater than or equal to 1" in err and err.count("\n") == 1
+    assert not (tmp_path / "m").exists()

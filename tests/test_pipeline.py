@@ -254,7 +254,7 @@ def test_killed_run_resumes_labelling_without_repeated_calls(tmp_path, split):
 @pytest.mark.slow
 def test_demo_runs_the_quickstart_with_the_real_local_teacher(tmp_path, monkeypatch, capsys):
     """`make demo`, for real: llama.cpp's server + Qwen 0.5B label the sample, a MiniLM student
-    trains on the labels, both are scored and reported (~4 min on 2 cores); then a rerun skips
+    trains on the labels, both are scored and reported (reports/quickstart/demo_output.txt); then a rerun skips
     every stage. Run from an empty folder, so the teacher's cache starts empty."""
     _minilm()
     monkeypatch.chdir(tmp_path)
@@ -266,6 +266,7 @@ def test_demo_runs_the_quickstart_with_the_real_local_teacher(tmp_path, monkeypa
     metrics = json.loads((tmp_path / "run" / "evaluate" / "metrics.json").read_text())
     assert set(metrics["systems"]) == {"teacher (qwen2.5-coder-0.5b-instruct-q4_k_m)", "student distilled"}
     assert metrics["systems"]["teacher (qwen2.5-coder-0.5b-instruct-q4_k_m)"]["relation"]["strict"]["micro"]["f1"] > 0.2
+    assert metrics["systems"]["student distilled"]["relation"]["strict"]["micro"]["tp"] > 0  # it finds relations
     assert (tmp_path / "run" / "report" / "report.html").exists()
     assert (tmp_path / "runs" / "teacher-cache.sqlite").exists()
     assert main(["demo", "--run-dir", str(tmp_path / "run")]) == 0

@@ -312,8 +312,9 @@ def _have_local_model() -> bool:
     return True
 
 
+@pytest.mark.slow  # a real LLM server labelling real sentences: minutes on 2 cores
 @pytest.mark.skipif(not _have_local_model(), reason="llama-cpp-python or the Qwen 0.5B GGUF parts not installed "
-                    "(make install-teacher)")
+                    "(make install)")
 def test_real_llama_server_labels_through_openai_client(tmp_path, sample):
     from ade_distill.teacher.backends import LocalServerBackend
 
