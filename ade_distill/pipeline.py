@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import __version__
 from .config import ConfigError, load_yaml_model
+from .errors import AdeDistillError
 from .schema import Sentence, atomic_open, read_sentences, write_jsonl
 from .student.train import TrainConfig
 from .teacher.labeler import TeacherConfig
@@ -271,7 +272,7 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-class StageFailed(RuntimeError):
+class StageFailed(AdeDistillError, RuntimeError):
     pass
 
 

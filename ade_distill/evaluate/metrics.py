@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Iterable, Mapping, Sequence
 
@@ -152,16 +151,6 @@ def _seqeval_scores(gold: Sequence[Sentence], pred: Sequence[Sentence]) -> dict:
         tot.update({"tp": d["tp"], "fp": d["fp"], "fn": d["fn"]})
     out["micro"] = prf(tot["tp"], tot["fp"], tot["fn"])
     return out
-
-
-@dataclass
-class SystemScores:
-    """Per-sentence counts of one system, aligned to the gold sentence order."""
-
-    name: str
-    counts: dict[str, np.ndarray]  # key -> (n_sentences, 3) array of tp, fp, fn
-    missing: int = 0
-    info: dict = field(default_factory=dict)
 
 
 def _f1_of(arr: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..config import ConfigError
+from ..errors import AdeDistillError
 from .confidence import TokenLogprob
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class RequestRejected(ValueError):
     this sentence, not for the run."""
 
 
-class AccessDenied(RuntimeError):
+class AccessDenied(AdeDistillError, RuntimeError):
     """HTTP 401/403: every further call would fail the same way, so the run stops."""
 
 
