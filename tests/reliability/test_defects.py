@@ -319,6 +319,25 @@ def test_3_extract_csv_end_to_end_is_injection_safe(tmp_path, capsys, student_di
     assert all(not line.startswith("=") for line in body) and "'=1+1" in body[1]
 
 
+
+def test_extract_parquet_holds_the_same_records_as_jsonl(tmp_path, capsys, student_dir):
+    import pandas as pd
+
+    from ade_distill.io import ADE_FIELDS
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": "Rash after aspirin. Nausea with codeine."}) + "\n"
+                            for i in range(3)))
+    for fmt in ("jsonl", "parquet"):
+        code, _, _ = run(capsys, "extract", "--model", student_dir, "--input", docs, "--out", tmp_path / f"x.{fmt}",
+                         "--format", fmt)
+        assert code == 0
+    rows = [json.loads(line) for line in (tmp_path / "x.jsonl").read_text().splitlines()]
+    frame = pd.read_parquet(tmp_path / "x.parquet")
+    assert rows and list(frame.columns) == ADE_FIELDS and len(frame) == len(rows)
+    assert frame.to_dict("records")[0]["drug"] == rows[0]["drug"] and set(frame["doc_id"]) == {"d0", "d1", "d2"}
+    assert not list(tmp_path.glob(".*.tmp"))
+
 # ---------- 9. smaller ones ----------
 
 def test_9_teacher_timeout_is_a_setting(tmp_path, monkeypatch):
