@@ -193,6 +193,18 @@ def cmd_evaluate(a) -> None:
                                    bootstrap=a.bootstrap, seed=a.seed))
 
 
+def cmd_folds(a) -> None:
+    from .workflows.evaluate import summarise_folds
+
+    per_fold = {}
+    for spec in a.fold:
+        k, sep, path = spec.partition("=")
+        if not sep or not k.isdigit():
+            raise CliError(f"--fold {spec!r}: expected K=METRICS.json")
+        per_fold[int(k)] = Path(path)
+    _show(summarise_folds(per_fold, a.out, reference=a.reference, micro=a.micro))
+
+
 def cmd_report(a) -> None:
     _show(workflows.report(a.metrics, a.out, gold=a.gold, predictions=_pairs(a.pred), excerpts=not a.no_excerpts,
                            title=a.title, command=_command() if a.show_command else None))

@@ -161,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=13)
     e.set_defaults(func="evaluate")
 
+    fo = sub.add_parser("folds", help="k-fold summary from one metrics.json per fold: mean ± sd, sign test, "
+                                      "published results beside them -> folds.md, folds.json")
+    fo.add_argument("--fold", action="append", required=True, metavar="K=METRICS", help="repeat for every fold")
+    fo.add_argument("--reference", help="the system the others are compared with per fold (the teacher)")
+    fo.add_argument("--micro", type=Path, help="metrics.json of all out-of-fold predictions joined")
+    fo.add_argument("--out", type=Path, required=True)
+    fo.set_defaults(func="folds")
+
     r = sub.add_parser("report", help="metrics.json (+ gold and predictions) -> report.html and report.md")
     r.add_argument("--metrics", type=Path, required=True)
     r.add_argument("--gold", type=Path, help="gold sentences, for the error analysis")

@@ -43,3 +43,21 @@ def test_fold_summary_refuses_folds_that_score_other_systems():
         fold_summary({0: _metrics(a=(0.5, 0.5)), 1: _metrics(b=(0.5, 0.5))})
     with pytest.raises(EvaluationError, match="reference"):
         fold_summary({0: _metrics(a=(0.5, 0.5))}, reference="teacher")
+
+
+def test_folds_command_writes_the_report(tmp_path, capsys):
+    import json
+
+    from ade_distill.cli import main
+
+    args = []
+    for k in range(3):
+        p = tmp_path / f"m{k}.json"
+        m = _metrics(teacher=(0.70, 0.58), student=(0.72, 0.60 + k / 100))
+        p.write_text(json.dumps({**m, "n_sentences": 10}))
+        args += ["--fold", f"{k}={p}"]
+    assert main(["folds", *args, "--reference", "teacher", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "relation F1 61.0 ± 1.0" in out and (tmp_path / "r" / "folds.md").exists()
+    assert json.loads((tmp_path / "r" / "folds.json").read_text())["folds"] == [0, 1, 2]
+    assert main(["folds", "--fold", "x=1", "--out", str(tmp_path / "r2")]) == 2

@@ -145,3 +145,35 @@ def rank_models(gold: str | Path | Iterable[Sentence], out: str | Path, *, stude
     result = rank(_sentences(gold), students, preds, threads=threads, n_bootstrap=bootstrap,
                   core_hour_usd=core_hour_usd)
     return write_rank(result, out, command=command)
+
+
+@dataclass
+class FoldsResult:
+    summary: dict
+    files: dict[str, Path]
+
+    def lines(self) -> list[str]:
+        out = []
+        for s, rows in self.summary["systems"].items():
+            r = rows["relation strict"]
+            e = rows["entity strict"]
+            out.append(f"{s:<28} entity F1 {e['mean']:.1f} ± {e['sd']:.1f}   relation F1 {r['mean']:.1f} ± {r['sd']:.1f}")
+        out.append(f"(strict, %, mean ± sd over {len(self.summary['folds'])} folds) -> {self.files['md']}")
+        return out
+
+
+def summarise_folds(per_fold: Mapping[int, str | Path], out: str | Path, *, reference: str | None = None,
+                    micro: str | Path | None = None) -> FoldsResult:
+    """The k-fold report from one metrics.json per fold (and, optionally, the metrics of the joined
+    out-of-fold predictions): folds.json and folds.md in ``out``."""
+    from ..evaluate.folds import fold_markdown, fold_summary
+
+    summary = fold_summary({k: load_metrics(p) for k, p in per_fold.items()}, reference=reference)
+    micro_m = load_metrics(micro) if micro else None
+    out = Path(out)
+    with atomic_open(out / "folds.json") as fh:
+        json.dump({**summary, "inputs": {str(k): str(p) for k, p in per_fold.items()}}, fh, indent=2)
+        fh.write("\n")
+    with atomic_open(out / "folds.md") as fh:
+        fh.write(fold_markdown(summary, micro=micro_m))
+    return FoldsResult(summary, {"json": out / "folds.json", "md": out / "folds.md"})
