@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser("compress", help="a smaller student from a trained one: feature/attention distillation, "
                                          "pruning or low rank")
-    cp.add_argument("--teacher", type=Path, required=True, help="a trained student folder")
+    cp.add_argument("--model", "--teacher", dest="teacher", type=Path, required=True, metavar="DIR",
+                    help="the trained student folder to compress (--teacher: the old name)")
     cp.add_argument("--out", type=Path, required=True)
     cp.add_argument("--method", choices=["distill", "prune", "low-rank"], default="distill")
     cp.add_argument("--train", type=Path, help="distill: the labelled sentences to train on")

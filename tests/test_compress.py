@@ -190,7 +190,7 @@ def test_compress_cli_low_rank_and_prune_write_normal_folders(teacher_dir, tmp_p
     from ade_distill.student.lowrank import LowRankLinear
     from ade_distill.student.model import load_student
 
-    assert main(["compress", "--teacher", str(teacher_dir), "--method", "low-rank", "--share", "0.5",
+    assert main(["compress", "--model", str(teacher_dir), "--method", "low-rank", "--share", "0.5",
                  "--out", str(tmp_path / "lr")]) == 0
     m, _ = load_student(tmp_path / "lr")  # factorised again on load
     assert any(isinstance(x, LowRankLinear) for x in m.modules())
