@@ -135,15 +135,13 @@ class AdeWriter:
         return recs
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        try:
-            if exc_type is None and self.fmt == "parquet":
-                import pandas as pd
+        if exc_type is None and self.fmt == "parquet":  # written whole at the end (no open file to close)
+            import pandas as pd
 
-                frame = pd.DataFrame(self._rows, columns=ADE_FIELDS)
-                with atomic_open(self.out, "wb") as fh:
-                    frame.to_parquet(fh, index=False)
-        finally:
-            return self._stack.__exit__(exc_type, exc, tb)
+            frame = pd.DataFrame(self._rows, columns=ADE_FIELDS)
+            with atomic_open(self.out, "wb") as fh:
+                frame.to_parquet(fh, index=False)
+        return self._stack.__exit__(exc_type, exc, tb)
 
 
 def write_brat(stem: Path, doc: Document, sentences: Iterable[Sentence]) -> None:

@@ -13,6 +13,7 @@ finished epoch. A stage that runs for any other reason (new settings, inputs or 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -221,11 +222,16 @@ STAGE_CODE = {
 }
 
 
-def stage_modules(stage: str) -> list[str]:
-    """The modules a stage's code version covers: its entry modules and all they import."""
+@functools.lru_cache(maxsize=1)
+def _import_graph():
     import grimp
 
-    graph = grimp.build_graph("ade_distill", cache_dir=None)
+    return grimp.build_graph("ade_distill", cache_dir=None)
+
+
+def stage_modules(stage: str) -> list[str]:
+    """The modules a stage's code version covers: its entry modules and all they import."""
+    graph = _import_graph()
     roots = STAGE_CODE[stage.split("-")[0]]
     mods = set(roots)
     for r in roots:
@@ -630,7 +636,7 @@ class Pipeline:
         t = train_student(train, out, cfg, dev=dev, resume=True, progress=self.progress, name=name)
         st = f", self-trained on {summary['pseudo_sentences']:,} more" if "pseudo_sentences" in summary else ""
         if dev:
-            best = max(t.history, key=lambda e: e.get("dev_relation_f1", -1))
+            best = t.kept_epoch
             summary.update(best_epoch=best["epoch"], dev_relation_f1=best.get("dev_relation_f1"))
             st += (f"; epoch {best['epoch']} kept by agreement with {len(dev):,} held-out {spec.labels} labels "
                    f"(dev relation F1 {100 * best['dev_relation_f1']:.1f})")

@@ -255,3 +255,15 @@ def test_mention_replacement_keeps_offsets_relations_and_nested_mentions():
         Sentence.model_validate(s.model_dump())
     assert {s.entity("x").text for s in out if s.id.startswith("b#")} <= {"hepatitis", "Codeine intoxication"}
     assert mention_replacement([a, b], 0) == []
+
+
+def test_dev_split_keeps_documents_whole_and_kept_epoch_follows_training():
+    from ade_distill.workflows.student import TrainResult, dev_split
+
+    sents = [Sentence(id=f"{d}-{i}", doc_id=f"doc{d}", text="x", source="teacher:t") for d in range(20) for i in range(3)]
+    train, dev = dev_split(sents, 0.25, seed=1)
+    assert len(train) + len(dev) == 60 and {s.doc_id for s in train}.isdisjoint({s.doc_id for s in dev})
+    assert len({s.doc_id for s in dev}) == 5 and dev_split(sents, 0.25, seed=1) == (train, dev)
+    hist = [{"epoch": 1, "kept": True}, {"epoch": 2, "kept": True}, {"epoch": 3, "kept": False}]
+    assert TrainResult(None, 0, 3, 0.0, "cpu", False, hist).kept_epoch["epoch"] == 2
+    assert TrainResult(None, 0, 1, 0.0, "cpu", False, [{"epoch": 1}]).kept_epoch["epoch"] == 1  # no dev: the last

@@ -27,10 +27,11 @@ def _pools(sentences: Sequence[Sentence]) -> dict[str, list[str]]:
 def _replaceable(s: Sentence) -> set[str]:
     """Ids of the mentions that overlap no other mention."""
     ents = sorted(s.entities, key=lambda e: (e.start, e.end))
-    out = set()
+    out, reach = set(), -1  # reach: the furthest end of the mentions before this one
     for i, e in enumerate(ents):
-        if all(o is e or o.end <= e.start or e.end <= o.start for o in ents):
+        if e.start >= reach and (i + 1 == len(ents) or ents[i + 1].start >= e.end):
             out.add(e.id)
+        reach = max(reach, e.end)
     return out
 
 

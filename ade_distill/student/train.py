@@ -297,6 +297,7 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
         history.append(entry)
         log.info("epoch %d: %s", epoch + 1, entry)
         improved = score is None or score > best
+        entry["kept"] = improved  # the saved model is the last epoch marked kept
         if improved:
             best, bad_epochs = (score if score is not None else best), 0
             if acc.is_main_process:

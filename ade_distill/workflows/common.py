@@ -1,8 +1,12 @@
-"""What every workflow shares: progress bars on long work."""
+"""What every workflow shares: progress bars, sentence inputs, the --strict rule."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable, Iterator
+
+from ..errors import InputError
+from ..schema import Sentence, read_sentences
 
 
 def progress(items: Iterable, desc: str, unit: str = "sentence", enabled: bool = True) -> Iterator:
@@ -10,3 +14,16 @@ def progress(items: Iterable, desc: str, unit: str = "sentence", enabled: bool =
     from tqdm import tqdm
 
     yield from tqdm(items, desc=desc, unit=f" {unit}s", disable=None if enabled else True, leave=False)
+
+
+def sentence_list(x: Iterable[Sentence] | str | Path) -> list[Sentence]:
+    """Sentences given as objects or as a JSONL path."""
+    return list(read_sentences(x)) if isinstance(x, (str, Path)) else list(x)
+
+
+def check_strict(problems, strict: bool) -> None:
+    """``--strict``: any skipped record fails the job (raised inside the output's write, so the
+    output is discarded)."""
+    if strict and len(problems):
+        raise InputError(f"--strict: {len(problems):,} bad record(s) found (each named in a warning above); "
+                         "nothing written")

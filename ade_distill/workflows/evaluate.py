@@ -9,6 +9,7 @@ from typing import Iterable, Mapping
 
 from ..errors import InputError
 from ..schema import Sentence, atomic_open, read_sentences
+from .common import sentence_list
 
 
 def info_for(path: str | Path) -> dict | None:
@@ -21,10 +22,6 @@ def info_for(path: str | Path) -> dict | None:
         except json.JSONDecodeError as exc:
             raise InputError(f"{side}: invalid JSON ({exc.msg})") from exc
     return None
-
-
-def _sentences(x) -> list[Sentence]:
-    return list(read_sentences(x)) if isinstance(x, (str, Path)) else list(x)
 
 
 @dataclass
@@ -59,8 +56,8 @@ def evaluate_files(gold: str | Path | Iterable[Sentence], predictions: Mapping[s
     for name, p in predictions.items():
         if isinstance(p, (str, Path)) and name not in info and (i := info_for(p)):
             info[name] = i
-    gold_sents = _sentences(gold)
-    metrics = evaluate(gold_sents, {k: _sentences(v) for k, v in predictions.items()}, allow_missing=allow_missing,
+    gold_sents = sentence_list(gold)
+    metrics = evaluate(gold_sents, {k: sentence_list(v) for k, v in predictions.items()}, allow_missing=allow_missing,
                        n_bootstrap=bootstrap, seed=seed, info=info)
     if inputs is not None:
         metrics["inputs"] = inputs
@@ -111,8 +108,8 @@ def report(metrics: Mapping | str | Path, out: str | Path, *, gold: str | Path |
         raise InputError(f"predictions name systems not in {where}: {', '.join(sorted(unknown))}")
     if predictions and gold is None:
         raise InputError("predictions need the gold sentences for the error analysis")
-    paths = write_report(metrics, out, gold=_sentences(gold) if gold is not None else None,
-                         preds={k: _sentences(v) for k, v in predictions.items()} or None, excerpts=excerpts,
+    paths = write_report(metrics, out, gold=sentence_list(gold) if gold is not None else None,
+                         preds={k: sentence_list(v) for k, v in predictions.items()} or None, excerpts=excerpts,
                          title=title, command=command)
     return ReportResult(paths)
 
@@ -142,7 +139,7 @@ def rank_models(gold: str | Path | Iterable[Sentence], out: str | Path, *, stude
     preds.update({name: (list(read_sentences(p)), info_for(p) or {}) for name, p in (predictions or {}).items()})
     if not students and not preds:
         raise InputError("rank: no models (give --model NAME=DIR, --pred NAME=FILE or --run DIR)")
-    result = rank(_sentences(gold), students, preds, threads=threads, n_bootstrap=bootstrap,
+    result = rank(sentence_list(gold), students, preds, threads=threads, n_bootstrap=bootstrap,
                   core_hour_usd=core_hour_usd)
     return write_rank(result, out, command=command)
 

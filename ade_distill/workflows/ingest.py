@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 from ..errors import InputError
 from ..ingest import Problems
 from ..schema import Sentence, write_jsonl
-from .common import progress
+from .common import check_strict, progress
 
 
 @dataclass
@@ -42,12 +42,6 @@ class IngestResult:
         return [f"{self.heading}: {self.documents:,} documents, {self.sentences:,} sentences -> {self.out}"]
 
 
-def _strict(problems: Problems, strict: bool) -> None:
-    if strict and len(problems):
-        raise InputError(f"--strict: {len(problems):,} bad record(s) found (each named in a warning above); "
-                         "nothing written")
-
-
 def _nonempty(items: Iterable, what: str, problems: Problems, strict: bool) -> Iterator:
     """Pass ``items`` through; at their end raise InputError if there were none, or if ``strict``
     and bad records were met, so that the output being written is discarded."""
@@ -57,7 +51,7 @@ def _nonempty(items: Iterable, what: str, problems: Problems, strict: bool) -> I
     if n == 0:
         why = f" ({problems.messages[-1]})" if len(problems) else ""
         raise InputError(f"no {what} read{why}")
-    _strict(problems, strict)
+    check_strict(problems, strict)
 
 
 def ingest_ade_corpus(source: str | Path, out: str | Path, *, negatives: bool = True, doses: bool = False,
@@ -68,7 +62,7 @@ def ingest_ade_corpus(source: str | Path, out: str | Path, *, negatives: bool = 
 
     stats = AdeCorpusStats()
     n = write_jsonl(out, progress(read(source, negatives=negatives, doses=doses, stats=stats), "ADE corpus"))
-    _strict(stats.problems, strict)
+    check_strict(stats.problems, strict)
     return IngestResult(Path(out), n, counts={**stats.summary(), "source": str(source), "negatives": negatives,
                                               "with_doses": doses},
                         problems=list(stats.problems.messages), heading="ADE-Corpus-V2")
@@ -89,7 +83,7 @@ def ingest_ade_splits(source: str | Path, out: str | Path, *, fold: int | None =
             yield s
 
     n = write_jsonl(out, progress(counted(read(source, fold, part, corpus=corpus, problems=problems)), "ADE split"))
-    _strict(problems, strict)
+    check_strict(problems, strict)
     where = "ade_full" if fold is None else f"fold {fold} {part}"
     return IngestResult(Path(out), n, counts=dict(counts), problems=problems.messages, heading=f"ADE splits {where}")
 

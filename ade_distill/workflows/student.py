@@ -9,15 +9,9 @@ from typing import Iterable
 
 from ..errors import InputError
 from ..io import AdeWriter
-from ..schema import Sentence, read_sentences, write_jsonl
+from ..schema import Sentence, write_jsonl
 from ..student import Student, TrainConfig
-from .common import progress
-
-
-def _sentences(x: Iterable[Sentence] | str | Path | None) -> list[Sentence] | None:
-    if x is None:
-        return None
-    return list(read_sentences(x)) if isinstance(x, (str, Path)) else list(x)
+from .common import check_strict, progress, sentence_list
 
 
 def train_config(cfg: TrainConfig | str | Path | None = None, **overrides) -> TrainConfig:
@@ -49,6 +43,11 @@ class TrainResult:
     soft_targets: bool
     history: list[dict] = field(default_factory=list)
 
+    @property
+    def kept_epoch(self) -> dict | None:
+        """The history entry of the epoch whose model was saved (the best on dev, else the last)."""
+        return next((e for e in reversed(self.history) if e.get("kept", True)), None)
+
     def lines(self) -> list[str]:
         return [f"student saved to {self.out} ({self.sentences:,} sentences, {self.epochs} epochs on {self.device}, "
                 f"{self.seconds:.0f} s; load with ade_distill.Student.from_pretrained)"]
@@ -64,11 +63,11 @@ def train(sentences: Iterable[Sentence] | str | Path, out: str | Path, config: T
     from ..student import train_student
 
     cfg = train_config(config, **overrides)
-    train_set = _sentences(sentences)
+    train_set = sentence_list(sentences)
     if any(s.source == "unlabeled" for s in train_set):
         raise InputError(f"{sentences if isinstance(sentences, (str, Path)) else 'train'}: holds unlabeled "
                          "sentences; label them with the teacher first")
-    train_student(train_set, _sentences(dev), cfg, out, resume=resume, progress=progress, name=name)
+    train_student(train_set, sentence_list(dev) if dev is not None else None, cfg, out, resume=resume, progress=progress, name=name)
     t = json.loads((Path(out) / "training.json").read_text())
     return TrainResult(Path(out), len(train_set), len(t["history"]), t["seconds"], t["device"], t["soft_targets"],
                        t["history"])
@@ -92,11 +91,11 @@ def compress(model_dir: str | Path, out: str | Path, *, method: str = "distill",
     if sentences is None:
         raise InputError("compress --method distill needs --train (the sentences the trained student learnt from)")
     cfg = resolve(CompressConfig, config, "compress", **overrides)
-    train_set = _sentences(sentences)
+    train_set = sentence_list(sentences)
     extra = []
     if unlabeled is not None:
         ids = {s.id for s in train_set}
-        extra = [s for s in _sentences(unlabeled) if s.id not in ids]
+        extra = [s for s in sentence_list(unlabeled) if s.id not in ids]
     compress_student(model_dir, train_set, cfg, out, unlabeled=extra, progress=progress)
     return {"method": method, "out": str(out), "unlabeled": len(extra)}
 
@@ -115,7 +114,7 @@ class PredictResult:
                 f"sentences/s), {sum(len(p.relations) for p in self.predictions):,} ADE relations -> {self.out}"]
 
 
-def load_student(model: Student | str | Path, *, quantize: str | None = None, batch_size: int = 32,
+def as_student(model: Student | str | Path, *, quantize: str | None = None, batch_size: int = 32,
                  threads: int | None = None, device: str | None = None) -> Student:
     if isinstance(model, Student):
         return model
@@ -129,8 +128,8 @@ def load_student(model: Student | str | Path, *, quantize: str | None = None, ba
 def predict(model: Student | str | Path, sentences: Iterable[Sentence] | str | Path, out: str | Path | None = None,
             **load) -> PredictResult:
     """Predicted sentences (ids kept, for scoring) and the whole-run time."""
-    st = load_student(model, **load)
-    sents = _sentences(sentences)
+    st = as_student(model, **load)
+    sents = sentence_list(sentences)
     t = time.perf_counter()
     preds = st.predict(sents)
     dt = time.perf_counter() - t
@@ -158,7 +157,7 @@ def extract(model: Student | str | Path, documents, out: str | Path, *, format: 
     as JSONL, CSV, Parquet or brat; a bad document is reported and skipped."""
     from ..ingest import Problems, documents_from
 
-    st = load_student(model, **load)
+    st = as_student(model, **load)
     problems = Problems()
     docs = (documents_from(documents, problems, id_column=id_column, text_column=text_column)
             if isinstance(documents, (str, Path)) else documents)
@@ -172,7 +171,5 @@ def extract(model: Student | str | Path, documents, out: str | Path, *, format: 
                 w.add(doc, sents)
             except ValueError as exc:  # a brat name another document took
                 problems.add(f"{documents}: {exc}")
-        if strict and len(problems):
-            raise InputError(f"--strict: {len(problems):,} bad record(s) found (each named in a warning above); "
-                             "nothing written")
+        check_strict(problems, strict)
     return ExtractResult(Path(out), n_docs, n_sents, w.n_records, problems.messages)

@@ -12,6 +12,7 @@ from ..errors import InputError
 from ..io import failures_path, write_failures
 from ..schema import Sentence, atomic_open, read_sentences, write_jsonl
 from ..teacher import LabelStats, Teacher, TeacherConfig
+from .common import sentence_list
 
 
 def teacher_config(cfg: TeacherConfig | str | Path | None = None, **overrides) -> TeacherConfig:
@@ -77,7 +78,7 @@ def label(sentences: Iterable[Sentence] | str | Path, out: str | Path, teacher: 
     <out>.info.json (whole-run sentences/s and cost per 1,000 sentences)."""
     cfg = teacher_config(teacher, cache=cache)
     src = sentences
-    sentences = list(read_sentences(src)) if isinstance(src, (str, Path)) else list(src)
+    sentences = sentence_list(src)
     if not sentences:
         raise InputError(f"{src if isinstance(src, (str, Path)) else 'label'}: no sentences to label (an empty file)")
     from ..teacher.labeler import write_run_summary

@@ -338,6 +338,21 @@ def test_extract_parquet_holds_the_same_records_as_jsonl(tmp_path, capsys, stude
     assert frame.to_dict("records")[0]["drug"] == rows[0]["drug"] and set(frame["doc_id"]) == {"d0", "d1", "d2"}
     assert not list(tmp_path.glob(".*.tmp"))
 
+
+def test_a_failed_parquet_write_is_raised_and_leaves_nothing(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from ade_distill.io import AdeWriter
+
+    def broken(self, *a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", broken)
+    with pytest.raises(OSError, match="disk full"):
+        with AdeWriter(tmp_path / "x.parquet", "parquet"):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
 # ---------- 9. smaller ones ----------
 
 def test_9_teacher_timeout_is_a_setting(tmp_path, monkeypatch):
