@@ -59,6 +59,10 @@ class InputsConfig(BaseModel):
     # ade-splits: SpERT folds of ADE-Corpus-V2 (default ../shared/data/ade_splits)
     source: str | None = None
     fold: int = Field(default=0, ge=0, le=9)
+    # the 10-fold protocol: "all" (or a list of fold numbers) runs ingest, label, train, evaluate and
+    # report once per fold under <run_dir>/fold-<k>/, then one aggregate stage joins the
+    # out-of-fold predictions and writes the k-fold report
+    folds: Literal["all"] | list[int] | None = None
     # jsonl: your own sentence files (train: to label; test: gold, optional)
     train: str | None = None
     test: str | None = None
@@ -80,15 +84,28 @@ class InputsConfig(BaseModel):
             raise ValueError("kind jsonl needs train (sentences to label)")
         if self.kind == "pubmed" and not (self.query or self.files):
             raise ValueError("kind pubmed needs query or files")
+        if self.folds is not None:
+            if self.kind != "ade-splits":
+                raise ValueError("folds needs kind ade-splits")
+            if isinstance(self.folds, list):
+                if not self.folds or len(set(self.folds)) != len(self.folds) or not all(0 <= k <= 9 for k in self.folds):
+                    raise ValueError(f"folds {self.folds}: distinct fold numbers from 0 to 9")
+            if self.documents:
+                raise ValueError("documents (extraction) is not run with folds: use a single-fold pipeline")
         return self
+
+    def fold_list(self) -> list[int]:
+        return list(range(10)) if self.folds == "all" else sorted(self.folds or [])
 
 
 class LabelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     teacher: str | TeacherConfig = "pipelines/teachers/qwen1.5b-local.yaml"
-    seed_labels: str | None = None  # packed labels (ade-distill labels pack) to start the train part from
-    seed_test_labels: str | None = None
+    # packed labels (ade-distill labels pack) to start the train / test part from: one file or several
+    # (with folds, the teacher labels of the whole corpus: each fold takes the sentences it has)
+    seed_labels: str | list[str] | None = None
+    seed_test_labels: str | list[str] | None = None
     soft: Literal["none", "rescore"] = "none"  # rescore: logprob confidences from the local GGUF model
     label_test: bool = True  # label the test part too, so the teacher is scored beside the students
     checkpoint_every: int = Field(default=25, ge=1)
@@ -123,6 +140,9 @@ class ReportConfig(BaseModel):
 
     title: str = "Adverse drug event extraction: teacher and student"
     excerpts: bool = True  # False leaves every sentence text out of the report
+    # with folds: a folder (e.g. reports/ade_10fold) that receives copies of the k-fold report, the
+    # out-of-fold metrics and the out-of-fold predictions packed without sentence text
+    publish: str | None = None
 
 
 class ExtractConfig(BaseModel):
@@ -219,6 +239,7 @@ STAGE_CODE = {
     "evaluate": ["ade_distill.evaluate.metrics", "ade_distill.student.extract"],
     "report": ["ade_distill.evaluate.report"],
     "extract": ["ade_distill.student.extract", "ade_distill.io"],
+    "aggregate": ["ade_distill.workflows.evaluate", "ade_distill.labels"],
 }
 
 
@@ -295,10 +316,22 @@ class Stage:
 # ---------------------------------------------------------------- the runner
 
 class Pipeline:
-    def __init__(self, path: str | Path, *, run_dir: str | Path | None = None, progress: bool = True) -> None:
+    def __init__(self, path: str | Path, *, run_dir: str | Path | None = None, progress: bool = True,
+                 _fold: int | None = None, _parent: "Pipeline | None" = None) -> None:
         self.path = Path(path)
-        self.cfg, self.teacher_cfg = load_pipeline(self.path)
+        if _parent is None:
+            self.cfg, self.teacher_cfg = load_pipeline(self.path)
+        else:  # one fold of a k-fold pipeline: the parent's settings with inputs.fold = k
+            c = _parent.cfg
+            self.cfg = c.model_copy(update={
+                "inputs": c.inputs.model_copy(update={"fold": _fold, "folds": None}),
+                "report": c.report.model_copy(update={"title": f"{c.report.title}: fold {_fold}", "publish": None})})
+            self.teacher_cfg = _parent.teacher_cfg
         self.run_dir = Path(run_dir or self.cfg.run_dir or Path("runs") / self.cfg.name)
+        # k-fold: one sub-pipeline per fold, each with its own folder and manifest (so each fold's
+        # stages are skipped or resumed on their own); this pipeline's only stage aggregates them
+        self.fold_runs = {k: Pipeline(path, run_dir=self.run_dir / f"fold-{k}", progress=progress, _fold=k, _parent=self)
+                          for k in self.cfg.inputs.fold_list()}
         self.progress = progress
         # what each stage did, one line each: printed for a person at a terminal, logged otherwise
         self.say = (lambda msg: print(msg, flush=True)) if progress else log.info
@@ -339,6 +372,8 @@ class Pipeline:
         return self.run_dir.joinpath(*parts)
 
     def _stages(self) -> list[Stage]:
+        if self.fold_runs:
+            return [self._aggregate_stage()]
         c = self.cfg
         st: list[Stage] = []
         ing_out = [self.run_path("ingest", "train.jsonl"), self.run_path("ingest", "unlabeled.jsonl")]
@@ -353,7 +388,7 @@ class Pipeline:
             lab_out = [self.run_path("label", "train.teacher.jsonl")]
             if self._has_test() and c.label.label_test:
                 lab_out.append(self.run_path("label", "test.teacher.jsonl"))
-            seeds = [_resolve(self.path, s) for s in (c.label.seed_labels, c.label.seed_test_labels) if s]
+            seeds = list(dict.fromkeys(self._seeds(c.label.seed_labels) + self._seeds(c.label.seed_test_labels)))
             few_shot = self.teacher_cfg.prompt.shots if self.teacher_cfg else None
             st.append(Stage("label", [x for x in ing_out if x.name not in ("documents.sentences.jsonl", "unlabeled.jsonl")]
                             + seeds
@@ -385,6 +420,116 @@ class Pipeline:
                             [self.run_path("extract", "ades.jsonl"), self.run_path("extract", "ades.csv")],
                             self._run_extract, self.run_path("extract")))
         return st
+
+    # -- k-fold --
+    def _fold_systems(self) -> dict[str, tuple[str, Callable[["Pipeline"], Path]]]:
+        """Each scored system: its name in the metrics, a file-name slug, and where a fold keeps
+        its test predictions."""
+        c = self.cfg
+        out: dict = {}
+        if c.label is not None and c.label.label_test and self._has_test():
+            out[f"teacher ({self.teacher_name})"] = ("teacher", lambda f: f.run_path("label", "test.teacher.jsonl"))
+        for n in c.students:
+            out[f"student {n}"] = (n, lambda f, n=n: f.run_path("evaluate", "predictions", f"{n}.jsonl"))
+        return out
+
+    def _aggregate_stage(self) -> Stage:
+        ins: list[Path] = []
+        for f in self.fold_runs.values():
+            ins += [f.run_path("ingest", "test.jsonl"), f.run_path("evaluate", "metrics.json")]
+            ins += [where(f) for _, where in self._fold_systems().values()]
+        agg = self.run_path("aggregate")
+        outs = [agg / "folds.md", agg / "folds.json", agg / "metrics.json", agg / "report" / "report.html"]
+        outs += [agg / "oof" / f"{slug}.jsonl" for slug, _ in self._fold_systems().values()]
+        pub = self._publish_dir()
+        if pub is not None:
+            outs += [pub / "folds.md", pub / "folds.json", pub / "metrics.json", pub / "report.html", pub / "report.md"]
+            outs += [pub / "oof" / f"{slug}.packed.jsonl" for slug, _ in self._fold_systems().values()]
+        settings = {"folds": sorted(self.fold_runs), "evaluate": self.cfg.evaluate.model_dump(mode="json"),
+                    "report": self.cfg.report.model_dump(mode="json")}
+        return Stage("aggregate", ins, settings, outs, self._run_aggregate, agg)
+
+    def _publish_dir(self) -> Path | None:
+        p = self.cfg.report.publish
+        return Path(p) if p else None  # relative to the working directory, like run_dir
+
+    def _run_aggregate(self, stage: Stage) -> dict:
+        """Join every fold's test predictions into one out-of-fold file per system (each sentence
+        predicted by the model for which it was test data), score them over the whole corpus
+        (micro), summarise the folds (macro mean and sd, sign test against the teacher) and render
+        the corpus-level report."""
+        from .labels import write_packed
+        from .workflows import evaluate_files, report, summarise_folds
+
+        systems = self._fold_systems()
+        gold: list[Sentence] = []
+        joined: dict[str, list[Sentence]] = {name: [] for name in systems}
+        for k, f in sorted(self.fold_runs.items()):
+            gold += read_sentences(f.run_path("ingest", "test.jsonl"))
+            for name, (_, where) in systems.items():
+                joined[name] += read_sentences(where(f))
+        seen: set[str] = set()
+        for s in gold:
+            if s.id in seen:
+                raise StageFailed(f"sentence {s.id} is test data in two folds: these are not the disjoint SpERT folds")
+            seen.add(s.id)
+        agg = stage.folder
+        write_jsonl(agg / "oof" / "gold.jsonl", gold)
+        files = {}
+        for name, (slug, _) in systems.items():
+            files[name] = agg / "oof" / f"{slug}.jsonl"
+            write_jsonl(files[name], joined[name])
+        ec, rc = self.cfg.evaluate, self.cfg.report
+        roles = {name: {"role": "teacher" if slug == "teacher" else "student", "out_of_fold": True}
+                 for name, (slug, _) in systems.items()}
+        evaluate_files(gold, files, agg / "metrics.json", bootstrap=ec.bootstrap, seed=ec.seed, info=roles,
+                       inputs={"gold": f"test parts of folds {sorted(self.fold_runs)}"})
+        teacher = next((n for n, (slug, _) in systems.items() if slug == "teacher"), None)
+        command = f"ade-distill run {self.path}"
+        folds = summarise_folds({k: f.run_path("evaluate", "metrics.json") for k, f in self.fold_runs.items()}, agg,
+                                reference=teacher, micro=agg / "metrics.json",
+                                preamble=self._folds_preamble(command, len(gold))).summary
+        rep = report(agg / "metrics.json", agg / "report", gold=gold, predictions=files, excerpts=rc.excerpts,
+                     title=f"{rc.title}: out-of-fold predictions of {len(self.fold_runs)} fold(s)", command=command).files
+        pub = self._publish_dir()
+        if pub is not None:
+            for src, name in ((agg / "folds.md", "folds.md"), (agg / "folds.json", "folds.json"),
+                              (agg / "metrics.json", "metrics.json"), (rep["html"], "report.html"), (rep["md"], "report.md")):
+                with atomic_open(pub / name, "wb") as fh:
+                    fh.write(src.read_bytes())
+            for name, (slug, _) in systems.items():  # ids, offsets, labels, confidences: no sentence text
+                write_packed(joined[name], pub / "oof" / f"{slug}.packed.jsonl")
+        rel = {n: round(v["relation strict"]["mean"], 2) for n, v in folds["systems"].items()}
+        return {"folds": sorted(self.fold_runs), "sentences": len(gold), "macro_relation_f1": rel,
+                "line": f"{len(self.fold_runs)} fold(s), {len(gold):,} out-of-fold sentences; mean relation F1: "
+                        + "; ".join(f"{n} {v:.1f}" for n, v in rel.items())
+                        + f" -> {agg / 'folds.md'}" + (f" (copied to {pub})" if pub else "")}
+
+    def _folds_preamble(self, command: str, n: int) -> str:
+        """What the k-fold report measured and how each model was made and chosen."""
+        c = self.cfg
+        lines = [f"# {c.report.title}", "", f"Made by `{command}` (git {self.commit or 'unknown'}); "
+                 f"folds {', '.join(map(str, sorted(self.fold_runs)))} of the SpERT splits; every one of the "
+                 f"{n:,} test sentences is predicted by the model of the fold whose test part it is (out-of-fold).", ""]
+        if c.label is not None:
+            lines.append(f"- **teacher ({self.teacher_name})**: one labelling of the corpus, fold-independent"
+                         + (" (from the committed label files; no LLM call when they cover every sentence)"
+                            if c.label.seed_labels else "") + ".")
+        for name, spec in c.students.items():
+            t = spec.config
+            how = ("the epoch kept by agreement with a held-out share of its own labels"
+                   if spec.dev_share else "a fixed recipe (last epoch; nothing chosen on any score)")
+            lines.append(f"- **student {name}**: {spec.labels} labels; {t.model}"
+                         + (f", first {t.layers} layers" if t.layers else "")
+                         + f", {t.epochs} epochs, batch {t.batch_size}, lr {t.lr:g}; {how}. "
+                         + ("No gold label reaches it." if spec.labels != "gold" else "Trained on the fold's gold train labels."))
+        lines += ["", "Each fold's test part is scored once per model.", "", ""]
+        return "\n".join(lines)
+
+    def _seeds(self, value: str | list[str] | None) -> list[Path]:
+        if not value:
+            return []
+        return [_resolve(self.path, v) for v in ([value] if isinstance(value, str) else value)]
 
     @property
     def teacher_name(self) -> str:
@@ -454,6 +599,23 @@ class Pipeline:
         return self.stages[find(start):] if start else list(self.stages)
 
     def run(self, *, start: str | None = None, only: str | None = None, force: bool = False) -> dict:
+        if self.fold_runs:
+            return self._run_folds(start=start, only=only, force=force)
+        return self._run_stages(start=start, only=only, force=force)
+
+    def _run_folds(self, *, start: str | None, only: str | None, force: bool) -> dict:
+        """Each fold's pipeline in turn (each skips what it has finished and resumes what it had
+        not), then the aggregate stage; ``only``/``start`` name a fold stage or ``aggregate``."""
+        if "aggregate" not in (start, only):
+            for k, f in self.fold_runs.items():
+                self.say(f"== fold {k} ({len(self.fold_runs)} fold(s) in all)")
+                f.run(start=start, only=only, force=force)
+            if only:
+                return self.manifest
+        self.manifest["folds"] = {str(k): str(f.manifest_path) for k, f in self.fold_runs.items()}
+        return self._run_stages(start=None, only="aggregate" if only else None, force=force or bool(start or only))
+
+    def _run_stages(self, *, start: str | None = None, only: str | None = None, force: bool = False) -> dict:
         chosen = self.select(start, only)
         forced = {s.name for s in chosen} if (force or start or only) else set()
         self.say(f"pipeline {self.cfg.name}: {len(chosen)} stage(s) -> {self.run_dir}")
@@ -581,8 +743,18 @@ class Pipeline:
             out = self.run_path("label", f"{part}.teacher.jsonl")
             if seed and not out.exists():
                 # committed labels (ids, offsets, confidences; no text) laid onto this run's sentences
-                # (a label file may cover more sentences than this run uses: past a train limit)
-                n = write_jsonl(out, read_unpacked(_resolve(self.path, seed), sentences, unknown="skip"))
+                # (a label file may cover more sentences than this run uses: past a train limit, or
+                # other folds); with several files, the first that has a sentence labels it
+                seen: set[str] = set()
+
+                def seeded():
+                    for f in self._seeds(seed):
+                        for x in read_unpacked(f, sentences, unknown="skip"):
+                            if x.id not in seen:
+                                seen.add(x.id)
+                                yield x
+
+                n = write_jsonl(out, seeded())
                 log.info("%s: %d seed labels from %s", part, n, seed)
             stats = label(sentences, out, tc, checkpoint_every=lc.checkpoint_every, progress=self.progress).stats
             if lc.soft == "rescore" and part == "train":  # soft targets are for training

@@ -51,3 +51,10 @@ def test_public_api_names_resolve_and_import_stays_light():
             "print(light, missing, sorted(set(ade_distill._LAZY) - set(ade_distill.__all__)))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.strip() == "True [] []", r.stdout + r.stderr
+
+
+def test_no_unused_imports_or_names():
+    """pyflakes over the package and the tests: no unused import, undefined name or dead local."""
+    r = subprocess.run([sys.executable, "-m", "pyflakes", str(ROOT / "ade_distill"), str(ROOT / "tests")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr

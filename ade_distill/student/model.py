@@ -51,13 +51,28 @@ class AdeStudent(nn.Module):
         self.relation_head = RelationHead(tagger.config.hidden_size, settings.get("dropout", 0.1))
 
     @classmethod
-    def from_encoder(cls, name_or_path: str, settings: dict | None = None) -> "AdeStudent":
-        """A fresh student on top of a pretrained encoder (HF id or local folder)."""
-        from transformers import AutoModelForTokenClassification
+    def from_encoder(cls, name_or_path: str, settings: dict | None = None, *, layers: int | None = None) -> "AdeStudent":
+        """A fresh student on top of a pretrained encoder (HF id or local folder); ``layers`` keeps
+        only the encoder's first N transformer layers (their pretrained weights; the rest are dropped)."""
+        from transformers import AutoConfig, AutoModelForTokenClassification
 
-        tagger = AutoModelForTokenClassification.from_pretrained(
-            name_or_path, num_labels=len(JOINT_LABELS), id2label=dict(enumerate(JOINT_LABELS)),
-            label2id=LABEL2ID, trust_remote_code=False, dtype=torch.float32)  # fp32 master weights
+        extra = {}
+        if layers is not None:
+            n = AutoConfig.from_pretrained(name_or_path, trust_remote_code=False).num_hidden_layers
+            if layers > n:
+                raise ModelError(f"{name_or_path}: layers {layers} is more than the encoder's {n}")
+            extra["num_hidden_layers"] = layers
+        from transformers.utils import logging as hf_logging
+
+        level = hf_logging.get_verbosity()
+        if layers is not None:  # the dropped layers' weights are unused on purpose: no load report for them
+            hf_logging.set_verbosity_error()
+        try:
+            tagger = AutoModelForTokenClassification.from_pretrained(
+                name_or_path, num_labels=len(JOINT_LABELS), id2label=dict(enumerate(JOINT_LABELS)),
+                label2id=LABEL2ID, trust_remote_code=False, dtype=torch.float32, **extra)  # fp32 master weights
+        finally:
+            hf_logging.set_verbosity(level)
         return cls(tagger, {"base_model": str(name_or_path), **(settings or {})})
 
     def forward(self, input_ids, attention_mask, pair_batch=None, drug_mask=None, ade_mask=None):

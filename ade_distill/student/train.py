@@ -32,6 +32,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract"
+    layers: int | None = Field(default=None, ge=1)  # keep only the encoder's first N layers (faster, smaller)
     epochs: int = Field(default=5, ge=1)
     batch_size: int = Field(default=16, ge=1)
     grad_accum: int = Field(default=1, ge=1)
@@ -227,7 +228,7 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
         raise ModelError(f"{cfg.model}: a fast tokenizer is needed for offset alignment")
     settings = {"max_length": cfg.max_length, "stride_words": cfg.stride_words, "dropout": cfg.dropout,
                 "relation_threshold": cfg.relation_threshold, "decoding": cfg.decoding, "name": name or out_dir.name}
-    model = AdeStudent.from_encoder(model_ref, settings)
+    model = AdeStudent.from_encoder(model_ref, settings, layers=cfg.layers)
     use_soft = cfg.soft_labels and has_soft_targets(train)
     t0 = time.monotonic()
     extra: list[Sentence] = []

