@@ -18,7 +18,7 @@ from typing import Sequence
 
 from . import __version__, workflows
 from .cli_args import build_parser
-from .errors import AdeDistillError
+from .errors import AdeDistillError, InputError
 from .schema import read_sentences
 
 
@@ -184,6 +184,23 @@ def cmd_extract(a) -> None:
                           text_column=a.text_column, strict=a.strict, **_load(a))
     _show(r)
     _problems(r.problems)
+
+
+def cmd_serve(a) -> None:
+    from .service import ServiceLimits, serve
+
+    token = None
+    if a.token_env:
+        token = os.environ.get(a.token_env)
+        if not token:
+            raise InputError(f"--token-env {a.token_env}: that environment variable is not set")
+    limits = ServiceLimits(max_body_bytes=a.max_body_bytes, max_documents=a.max_documents, max_chars=a.max_chars,
+                           max_batch_documents=a.max_batch, batch_wait_ms=a.batch_wait_ms)
+    print(f"serving {a.model} on http://{a.host}:{a.port} (API docs: /docs)"
+          + ("; API token required" if token else ""), flush=True)
+    serve(a.model, host=a.host, port=a.port, token=token, limits=limits, metrics=a.metrics,
+          quantize=None if a.quantize == "none" else a.quantize, threads=a.threads,
+          log_level="info" if a.verbose else "warning")
 
 
 # ---------------------------------------------------------------- evaluate, report, rank, run

@@ -150,6 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
         px.add_argument("--threads", type=int, help="torch CPU threads")
         px.set_defaults(func=verb)
 
+    sv = sub.add_parser("serve", help="serve a student over HTTP (POST /extract, GET /model, GET /health, /docs)")
+    sv.add_argument("--model", type=Path, required=True, help="a trained student folder")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--token-env", metavar="NAME",
+                    help="environment variable holding the API token that callers must send (Bearer)")
+    sv.add_argument("--metrics", type=Path, help="an evaluate metrics.json: GET /model reports its scores")
+    sv.add_argument("--quantize", choices=["none", "int8"], default="none")
+    sv.add_argument("--threads", type=int, help="torch CPU threads")
+    sv.add_argument("--max-body-bytes", type=int, default=1_000_000)
+    sv.add_argument("--max-documents", type=int, default=64, help="documents per request")
+    sv.add_argument("--max-chars", type=int, default=100_000, help="characters per document")
+    sv.add_argument("--max-batch", type=int, default=128, help="documents per model call, across callers")
+    sv.add_argument("--batch-wait-ms", type=float, default=5.0, help="how long a request waits for others to batch with")
+    sv.set_defaults(func="serve")
+
     e = sub.add_parser("evaluate", help="score prediction files against gold -> metrics.json")
     e.add_argument("--gold", type=Path, required=True)
     e.add_argument("--pred", action="append", default=[], required=True, metavar="NAME=FILE",

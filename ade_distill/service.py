@@ -1,0 +1,299 @@
+"""`ade-distill serve --model DIR`: the student as an HTTP service (FastAPI on uvicorn).
+
+- ``POST /extract``: ``{"texts": [...]}`` or ``{"documents": [{"id", "title", "text"}]}`` in;
+  the ADE records out, the same fields and offsets ``ade-distill extract`` writes (one JSONL line
+  each), plus per-document errors for a document that could not be processed.
+- ``GET /health`` (no token: for liveness probes), ``GET /model`` (id, version, labels,
+  settings, training summary, and the scores it was evaluated with when ``--metrics`` is given),
+  ``/docs`` and ``/openapi.json``.
+
+Requests are batched across callers: each waits in a queue for at most ``batch_wait_ms`` while
+others arrive (up to ``max_batch_documents``), and one model call serves them all, in a worker
+thread, so the event loop keeps accepting connections. Limits answer 4xx with a message: a body
+over ``max_body_bytes`` is 413 (read no further), too many documents or too long a text is 422.
+With ``token`` set (``--token-env NAME`` names the variable that holds it), every route but
+/health wants ``Authorization: Bearer <token>`` (401 otherwise); the token is never logged, and
+document text is not logged either (uvicorn's access log has the path and status only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import InputError
+from .io import records_of
+from .schema import Document
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    max_body_bytes: int = 1_000_000
+    max_documents: int = 64  # per request
+    max_chars: int = 100_000  # per document
+    max_batch_documents: int = 128  # per model call, across callers
+    batch_wait_ms: float = 5.0
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=512)
+    title: str = ""
+    text: str
+
+
+class ExtractRequest(BaseModel):
+    """Either ``texts`` (ids text-0, text-1, ... in order) or ``documents`` (your ids)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[str] | None = None
+    documents: list[DocumentIn] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "ExtractRequest":
+        if (self.texts is None) == (self.documents is None):
+            raise ValueError("give either texts or documents")
+        return self
+
+    def as_documents(self) -> list[Document]:
+        if self.texts is not None:
+            return [Document(id=f"text-{i}", text=t) for i, t in enumerate(self.texts)]
+        return [Document(id=d.id, title=d.title, text=d.text) for d in self.documents or []]
+
+
+class AdeRecordOut(BaseModel):
+    doc_id: str | None
+    sentence_id: str
+    drug: str
+    drug_start: int | None
+    drug_end: int | None
+    effect: str
+    effect_start: int | None
+    effect_end: int | None
+    confidence: float | None
+    drug_confidence: float | None
+    effect_confidence: float | None
+
+
+
+
+class ExtractResponse(BaseModel):
+    records: list[AdeRecordOut]
+    documents: int
+    sentences: int
+    errors: list[str] = Field(default_factory=list)
+    model: str
+    seconds: float
+
+
+class Batcher:
+    """Collects callers' documents for one model call (at most ``max_documents``, waiting at most
+    ``wait_ms`` for more after the first) and hands each caller its own documents' results."""
+
+    def __init__(self, student, *, max_documents: int, wait_ms: float) -> None:
+        self.student = student
+        self.max_documents = max_documents
+        self.wait = wait_ms / 1000
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ade-model")  # one model, one caller at a time
+        self.calls = 0
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            try:
+                await self.task
+            except asyncio.CancelledError:
+                pass
+        self.pool.shutdown(wait=True)
+
+    async def submit(self, docs: list[Document]) -> list[tuple[Document, list | None, str | None]]:
+        fut = asyncio.get_running_loop().create_future()
+        await self.queue.put((docs, fut))
+        return await fut
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            n = len(batch[0][0])
+            deadline = loop.time() + self.wait
+            while n < self.max_documents:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self.queue.get(), left)
+                except asyncio.TimeoutError:
+                    break
+                batch.append(item)
+                n += len(item[0])
+            docs = [d for ds, _ in batch for d in ds]
+            try:
+                done = await loop.run_in_executor(self.pool, self._run, docs)
+            except Exception as exc:  # the model failed: every caller in the batch is told
+                log.exception("extraction failed for a batch of %d documents", len(docs))
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            self.calls += 1
+            for ds, fut in batch:
+                if not fut.done():  # a caller that went away is skipped
+                    fut.set_result([done[id(d)] for d in ds])
+
+    def _run(self, docs: list[Document]) -> dict[int, tuple[Document, list | None, str | None]]:
+        from .ingest import Problems
+
+        problems = Problems()
+        out = {id(d): (d, s, None) for d, s in self.student.extract_documents(docs, chunk=1 << 30, problems=problems)}
+        msgs = iter(problems.messages)
+        for d in docs:  # a document extract_documents skipped: its message, in order
+            if id(d) not in out:
+                out[id(d)] = (d, None, next(msgs, f"document {d.id!r} could not be processed"))
+        return out
+
+
+def model_info(model_dir: str | Path, metrics: str | Path | None = None, system: str | None = None) -> dict:
+    """What GET /model answers: name, a version hash of the weights, labels, settings, training
+    summary and (given an evaluate metrics.json) the scores this model was evaluated with."""
+    model_dir = Path(model_dir)
+    meta_path = model_dir / "ade_student.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{model_dir}: not a student folder (no ade_student.json)") from None
+    h = hashlib.sha256()
+    for f in sorted(model_dir.glob("*.safetensors")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    info = {"id": meta.get("name", model_dir.name), "version": h.hexdigest()[:16], "base_model": meta.get("base_model"),
+            "labels": {"entities": ["DRUG", "ADE"], "relations": ["ADE_OF (drug -> adverse effect)"],
+                       "tags": meta.get("labels", [])},
+            "settings": {k: meta[k] for k in ("max_length", "stride_words", "relation_threshold", "decoding") if k in meta}}
+    tj = model_dir / "training.json"
+    if tj.exists():
+        t = json.loads(tj.read_text(encoding="utf-8"))
+        info["training"] = {k: t.get(k) for k in ("train_sentences", "soft_targets", "device", "seconds")}
+        info["training"]["epochs"] = (t.get("config") or {}).get("epochs")
+    if metrics is not None:
+        m = json.loads(Path(metrics).read_text(encoding="utf-8"))
+        names = list(m.get("systems", {}))
+        pick = system or next((n for n in names if n == f"student {info['id']}"), None) or \
+            next((n for n in names if n.startswith("student")), None)
+        if pick not in m.get("systems", {}):
+            raise InputError(f"{metrics}: no system {pick!r} (systems: {', '.join(names)})")
+        s = m["systems"][pick]
+        info["metrics"] = {"file": str(metrics), "system": pick, "test_sentences": m.get("n_sentences"),
+                           **{f"{kind}_strict_f1": s[kind]["strict"]["micro"]["f1"] for kind in ("entity", "relation")}}
+    return info
+
+
+def create_app(model_dir: str | Path, *, token: str | None = None, limits: ServiceLimits = ServiceLimits(),
+               metrics: str | Path | None = None, quantize: str | None = None, device: str | None = None,
+               threads: int | None = None):
+    """The FastAPI application serving one student folder."""
+    from .student import Student
+
+    info = model_info(model_dir, metrics)
+    student = Student.from_pretrained(model_dir, quantize=quantize, device=device, threads=threads)
+    state: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        state["batcher"] = b = Batcher(student, max_documents=limits.max_batch_documents, wait_ms=limits.batch_wait_ms)
+        b.start()
+        yield
+        await b.stop()
+
+    app = FastAPI(title="ade-distill", version=info["version"], lifespan=lifespan,
+                  description="Adverse drug event extraction by a distilled student model.")
+
+    def authorised(request: Request) -> None:
+        if token is None:
+            return
+        got = request.headers.get("authorization", "")
+        if not (got.startswith("Bearer ") and hmac.compare_digest(got[7:].encode(), token.encode())):
+            raise HTTPException(401, "missing or wrong API token (Authorization: Bearer <token>)",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @app.get("/health")
+    async def health() -> dict:
+        b = state.get("batcher")
+        return {"status": "ok", "model": info["id"], "batches": b.calls if b else 0}
+
+    @app.get("/model", dependencies=[Depends(authorised)])
+    async def model() -> dict:
+        return info
+
+    body_schema = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": ExtractRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+
+    @app.post("/extract", response_model=ExtractResponse, dependencies=[Depends(authorised)],
+              openapi_extra=body_schema)
+    async def extract(request: Request):
+        t0 = time.perf_counter()
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
+            raise HTTPException(413, f"request body of {int(declared):,} bytes is over the limit of "
+                                     f"{limits.max_body_bytes:,}; send fewer documents per request")
+        body = bytearray()
+        async for chunk in request.stream():  # a body without Content-Length is counted as it comes
+            body += chunk
+            if len(body) > limits.max_body_bytes:
+                raise HTTPException(413, f"request body is over the limit of {limits.max_body_bytes:,} bytes; "
+                                         "send fewer documents per request")
+        try:
+            req = ExtractRequest.model_validate_json(bytes(body))
+        except ValidationError as exc:
+            return JSONResponse({"detail": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]},
+                                status_code=422)
+        docs = req.as_documents()
+        if len(docs) > limits.max_documents:
+            raise HTTPException(422, f"{len(docs)} documents in one request; at most {limits.max_documents}")
+        for d in docs:
+            if len(d.full_text) > limits.max_chars:
+                raise HTTPException(422, f"document {d.id!r} has {len(d.full_text):,} characters; "
+                                         f"at most {limits.max_chars:,} per document")
+        results = await state["batcher"].submit(docs)
+        records, errors, n_sent = [], [], 0
+        for _, sents, err in results:
+            if err is not None:
+                errors.append(err)
+                continue
+            n_sent += len(sents)
+            records += [r.to_json() for s in sents for r in records_of(s)]
+        return {"records": records, "documents": len(docs), "sentences": n_sent, "errors": errors,
+                "model": f"{info['id']}@{info['version']}", "seconds": round(time.perf_counter() - t0, 4)}
+
+    return app
+
+
+def serve(model_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
+          limits: ServiceLimits = ServiceLimits(), metrics: str | Path | None = None, quantize: str | None = None,
+          device: str | None = None, threads: int | None = None, log_level: str = "info") -> None:
+    """Run the service until interrupted (uvicorn, one process)."""
+    import uvicorn
+
+    app = create_app(model_dir, token=token, limits=limits, metrics=metrics, quantize=quantize, device=device,
+                     threads=threads)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
