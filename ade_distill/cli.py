@@ -186,6 +186,16 @@ def cmd_extract(a) -> None:
     _problems(r.problems)
 
 
+def cmd_review(a) -> None:
+    if a.action == "export":
+        _show(workflows.review_export(a.model, a.input, a.out, n=a.n, strategy=a.by, teacher=a.teacher,
+                                      exclude=a.exclude, seed=a.seed, **_load(a)))
+    elif a.action == "import":
+        _show(workflows.review_import(a.input, a.out, append=not a.replace))
+    else:
+        _show(workflows.review_retrain(a.labels, a.reviewed, a.out, a.config, model=a.model, epochs=a.epochs))
+
+
 def cmd_serve(a) -> None:
     from .service import ServiceLimits, serve
 

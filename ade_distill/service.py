@@ -19,9 +19,7 @@ document text is not logged either (uvicorn's access log has the path and status
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,9 +31,9 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import InputError
 from .io import records_of
 from .schema import Document
+from .student.model import model_info
 
 log = logging.getLogger(__name__)
 
@@ -172,40 +170,6 @@ class Batcher:
             if id(d) not in out:
                 out[id(d)] = (d, None, next(msgs, f"document {d.id!r} could not be processed"))
         return out
-
-
-def model_info(model_dir: str | Path, metrics: str | Path | None = None, system: str | None = None) -> dict:
-    """What GET /model answers: name, a version hash of the weights, labels, settings, training
-    summary and (given an evaluate metrics.json) the scores this model was evaluated with."""
-    model_dir = Path(model_dir)
-    meta_path = model_dir / "ade_student.json"
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{model_dir}: not a student folder (no ade_student.json)") from None
-    h = hashlib.sha256()
-    for f in sorted(model_dir.glob("*.safetensors")):
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
-    info = {"id": meta.get("name", model_dir.name), "version": h.hexdigest()[:16], "base_model": meta.get("base_model"),
-            "labels": {"entities": ["DRUG", "ADE"], "relations": ["ADE_OF (drug -> adverse effect)"],
-                       "tags": meta.get("labels", [])},
-            "settings": {k: meta[k] for k in ("max_length", "stride_words", "relation_threshold", "decoding") if k in meta}}
-    tj = model_dir / "training.json"
-    if tj.exists():
-        t = json.loads(tj.read_text(encoding="utf-8"))
-        info["training"] = {k: t.get(k) for k in ("train_sentences", "soft_targets", "device", "seconds")}
-        info["training"]["epochs"] = (t.get("config") or {}).get("epochs")
-    if metrics is not None:
-        m = json.loads(Path(metrics).read_text(encoding="utf-8"))
-        names = list(m.get("systems", {}))
-        pick = system or next((n for n in names if n == f"student {info['id']}"), None) or \
-            next((n for n in names if n.startswith("student")), None)
-        if pick not in m.get("systems", {}):
-            raise InputError(f"{metrics}: no system {pick!r} (systems: {', '.join(names)})")
-        s = m["systems"][pick]
-        info["metrics"] = {"file": str(metrics), "system": pick, "test_sentences": m.get("n_sentences"),
-                           **{f"{kind}_strict_f1": s[kind]["strict"]["micro"]["f1"] for kind in ("entity", "relation")}}
-    return info
 
 
 def create_app(model_dir: str | Path, *, token: str | None = None, limits: ServiceLimits = ServiceLimits(),

@@ -9,6 +9,7 @@ scores every candidate (drug, ADE) pair from span-pooled hidden states of the sa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -149,3 +150,37 @@ def load_student(model_dir: str | Path, device: str | torch.device = "cpu") -> t
     from transformers import AutoTokenizer
 
     return AdeStudent.from_pretrained(model_dir, device), AutoTokenizer.from_pretrained(model_dir)
+
+
+def model_info(model_dir: str | Path, metrics: str | Path | None = None, system: str | None = None) -> dict:
+    """What GET /model answers: name, a version hash of the weights, labels, settings, training
+    summary and (given an evaluate metrics.json) the scores this model was evaluated with."""
+    model_dir = Path(model_dir)
+    meta_path = model_dir / "ade_student.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{model_dir}: not a student folder (no ade_student.json)") from None
+    h = hashlib.sha256()
+    for f in sorted(model_dir.glob("*.safetensors")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    info = {"id": meta.get("name", model_dir.name), "version": h.hexdigest()[:16], "base_model": meta.get("base_model"),
+            "labels": {"entities": ["DRUG", "ADE"], "relations": ["ADE_OF (drug -> adverse effect)"],
+                       "tags": meta.get("labels", [])},
+            "settings": {k: meta[k] for k in ("max_length", "stride_words", "relation_threshold", "decoding") if k in meta}}
+    tj = model_dir / "training.json"
+    if tj.exists():
+        t = json.loads(tj.read_text(encoding="utf-8"))
+        info["training"] = {k: t.get(k) for k in ("train_sentences", "soft_targets", "device", "seconds")}
+        info["training"]["epochs"] = (t.get("config") or {}).get("epochs")
+    if metrics is not None:
+        m = json.loads(Path(metrics).read_text(encoding="utf-8"))
+        names = list(m.get("systems", {}))
+        pick = system or next((n for n in names if n == f"student {info['id']}"), None) or \
+            next((n for n in names if n.startswith("student")), None)
+        if pick not in m.get("systems", {}):
+            raise ModelError(f"{metrics}: no system {pick!r} (systems: {', '.join(names)})")
+        s = m["systems"][pick]
+        info["metrics"] = {"file": str(metrics), "system": pick, "test_sentences": m.get("n_sentences"),
+                           **{f"{kind}_strict_f1": s[kind]["strict"]["micro"]["f1"] for kind in ("entity", "relation")}}
+    return info
