@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install browser test test-slow test-all demo clean llama-server
+.PHONY: install browser test test-slow test-all demo clean llama-server label-studio
 
 # The teacher's local server (llama-cpp-python) compiles llama.cpp from source: ~10 min on 2 cores
 # the first time, seconds once pip has cached the wheel. The Qwen 0.5B GGUF parts (491 MB) let the
@@ -38,7 +38,7 @@ browser:
 test: $(STAMP) browser
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-slow: $(STAMP) browser
+test-slow: $(STAMP) browser label-studio
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 test-all: $(STAMP) browser
@@ -48,6 +48,13 @@ test-all: $(STAMP) browser
 # (reports/teacher_speed/). Built from the vendored llama.cpp of the pinned llama-cpp-python.
 llama-server: $(STAMP)
 	PYTHON=$(PY) bash scripts/build_llama_server.sh
+
+# Label Studio, the annotation tool of the review loop, for the slow test that runs a real one
+# (tests/test_labelstudio.py): its own virtual environment, as its pins are not ours.
+LABEL_STUDIO_VENV ?= $(HOME)/.cache/ade-distill/labelstudio-venv
+label-studio:
+	@test -x $(LABEL_STUDIO_VENV)/bin/label-studio || { $(PYTHON) -m venv $(LABEL_STUDIO_VENV) && \
+	  $(LABEL_STUDIO_VENV)/bin/pip install -q label-studio==1.23.2; }
 
 demo: $(STAMP)
 	$(VENV)/bin/ade-distill run pipelines/quickstart.yaml

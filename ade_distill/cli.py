@@ -192,8 +192,23 @@ def cmd_review(a) -> None:
                                       exclude=a.exclude, seed=a.seed, **_load(a)))
     elif a.action == "import":
         _show(workflows.review_import(a.input, a.out, append=not a.replace))
+    elif a.action == "push":
+        _show(workflows.review_push(a.tasks, a.url, key_env=a.key_env, project=a.project, title=a.title))
+    elif a.action == "pull":
+        _show(workflows.review_pull(a.url, a.project, a.out, key_env=a.key_env, append=not a.replace))
     else:
         _show(workflows.review_retrain(a.labels, a.reviewed, a.out, a.config, model=a.model, epochs=a.epochs))
+
+
+def cmd_screen(a) -> None:
+    from .workflows.screen import screen
+
+    drugs = a.drugs[0] if a.drugs and len(a.drugs) == 1 and Path(a.drugs[0]).is_file() else a.drugs
+    r = screen(a.model, a.input, a.out, drugs=drugs, query=a.query, mindate=a.mindate, maxdate=a.maxdate,
+               max_records=a.max_records, engine=a.engine, ray_address=a.ray_address, workers=a.workers,
+               threads=a.threads, excerpts=not a.no_excerpts, api_key=os.environ.get(a.api_key_env) if a.api_key_env else None,
+               email=a.email, command="ade-distill " + " ".join(shlex.quote(x) for x in sys.argv[1:]))
+    _show(r)
 
 
 def cmd_serve(a) -> None:

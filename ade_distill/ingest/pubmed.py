@@ -342,15 +342,19 @@ class EUtilsClient:
             raise EUtilsError("esearch: answer lacks Count, WebEnv or QueryKey")
         return int(count), webenv, qk
 
-    def fetch(self, query: str, *, max_records: int | None = None,
-              problems: Problems | None = None) -> Iterator[Document]:
-        """Documents for every PubMed record matching ``query`` (at most ``max_records``)."""
-        problems = problems if problems is not None else Problems()
+    def fetch_xml(self, query: str, *, max_records: int | None = None) -> Iterator[tuple[str, bytes]]:
+        """(name, PubmedArticleSet XML) per efetch batch for the records matching ``query``."""
         count, webenv, qk = self.search(query)
         total = count if max_records is None else min(count, max_records)
         log.info("esearch: %d records match, fetching %d", count, total)
         for start in range(0, total, self.batch_size):
             n = min(self.batch_size, total - start)
-            body = self._post("efetch.fcgi", db="pubmed", WebEnv=webenv, query_key=qk,
-                              retstart=start, retmax=n, rettype="abstract", retmode="xml")
-            yield from _iter_articles(io.BytesIO(body), f"efetch[{start}:{start + n}]", problems)
+            yield f"efetch[{start}:{start + n}]", self._post("efetch.fcgi", db="pubmed", WebEnv=webenv, query_key=qk,
+                                                             retstart=start, retmax=n, rettype="abstract", retmode="xml")
+
+    def fetch(self, query: str, *, max_records: int | None = None,
+              problems: Problems | None = None) -> Iterator[Document]:
+        """Documents for every PubMed record matching ``query`` (at most ``max_records``)."""
+        problems = problems if problems is not None else Problems()
+        for name, body in self.fetch_xml(query, max_records=max_records):
+            yield from _iter_articles(io.BytesIO(body), name, problems)

@@ -7,14 +7,15 @@ layer sit the stage packages (ingest, teacher, student, evaluate), which know no
 
 from .evaluate import EvaluateResult, FoldsResult, ReportResult, evaluate_files, report, summarise_folds
 from .ingest import IngestResult, ingest_ade_corpus, ingest_ade_splits, ingest_pubmed, ingest_text
-from .review import ExportResult, ReviewImportResult, review_export, review_import, review_retrain, with_reviewed
+from .review import (ExportResult, PushResult, ReviewImportResult, review_export, review_import, review_pull, review_push,
+                     review_retrain, with_reviewed)
 from .student import ExtractResult, PredictResult, compress, extract, predict, train
 from .teacher import LabelResult, label, pack_labels, rescore, unpack_labels
 
 __all__ = [
     "EvaluateResult", "ExportResult", "ExtractResult", "FoldsResult", "IngestResult", "LabelResult", "PredictResult",
-    "ReportResult", "ReviewImportResult",
+    "PushResult", "ReportResult", "ReviewImportResult",
     "compress", "evaluate_files", "extract", "ingest_ade_corpus", "ingest_ade_splits", "ingest_pubmed",
     "ingest_text", "label", "pack_labels", "predict", "report", "rescore", "review_export", "review_import",
-    "review_retrain", "summarise_folds", "train", "unpack_labels", "with_reviewed",
+    "review_pull", "review_push", "review_retrain", "summarise_folds", "train", "unpack_labels", "with_reviewed",
 ]

@@ -130,3 +130,51 @@ def with_reviewed(labels: Iterable[Sentence] | str | Path, reviewed: Iterable[Se
 def review_retrain(labels, reviewed, out: str | Path, config=None, **kw):
     """Train a student on the teacher's labels with the reviewed gold in their place."""
     return train(with_reviewed(labels, reviewed), out, config, **kw)
+
+
+def _label_studio(url: str, key_env: str):
+    import os
+
+    from ..labelstudio import LabelStudio
+
+    key = os.environ.get(key_env)
+    if not key:
+        raise InputError(f"the environment variable {key_env} (the Label Studio API key) is not set")
+    return LabelStudio(url, key)
+
+
+@dataclass
+class PushResult:
+    url: str
+    project: int
+    tasks: int
+
+    def lines(self) -> list[str]:
+        return [f"{self.tasks:,} task(s) -> Label Studio project {self.project}: {self.url}/projects/{self.project}/data"]
+
+
+def review_push(tasks: str | Path, url: str, *, key_env: str = "LABEL_STUDIO_API_KEY", project: int | None = None,
+                title: str = "ade-distill review") -> PushResult:
+    """Tasks from `review export` into a Label Studio project (a new one, with the ADE labelling
+    interface, unless ``project`` names an existing one)."""
+    from ..review import LABEL_CONFIG
+
+    items = json.loads(Path(tasks).read_text(encoding="utf-8"))
+    with _label_studio(url, key_env) as ls:
+        if project is None:
+            project = ls.create_project(title, LABEL_CONFIG, "Adverse drug events pre-annotated by an ade-distill student")
+        n = ls.import_tasks(project, items)
+    return PushResult(url.rstrip("/"), project, n)
+
+
+def review_pull(url: str, project: int, out: str | Path, *, key_env: str = "LABEL_STUDIO_API_KEY",
+                append: bool = True) -> ReviewImportResult:
+    """A Label Studio project's reviewed tasks as gold sentences (the export is kept beside
+    ``out`` as <out>.labelstudio.json)."""
+    with _label_studio(url, key_env) as ls:
+        export = ls.export(project)
+    out = Path(out)
+    raw = out.with_name(out.name.removesuffix(".jsonl") + ".labelstudio.json")
+    with atomic_open(raw) as fh:
+        json.dump(export, fh, ensure_ascii=False)
+    return review_import(raw, out, append=append)
