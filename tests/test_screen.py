@@ -171,3 +171,19 @@ def test_screen_report_renders_in_headless_chromium(tmp_path, week1, forced_mode
 
     img = Image.open(shot).convert("RGB")
     assert len(img.resize((300, 400)).getcolors(maxcolors=1 << 20)) > 100  # a rendered page, not a blank one
+
+
+def test_ray_engine_writes_what_the_local_engine_writes(tmp_path, week1, forced_model):
+    """Ray Data in local mode, two workers, each loading the model once."""
+    ray = pytest.importorskip("ray")
+    d, _ = week1
+    screen(forced_model, [d], tmp_path / "local")
+    try:
+        r = screen(forced_model, [d], tmp_path / "ray", engine="ray", workers=2, threads=1)
+    finally:
+        ray.shutdown()
+    assert r.engine == "ray" and r.shards_run == 3
+    a = pd.read_parquet(tmp_path / "local" / "articles.parquet").drop(columns=["run"])
+    b = pd.read_parquet(tmp_path / "ray" / "articles.parquet").drop(columns=["run"])
+    pd.testing.assert_frame_equal(a, b)
+    assert (tmp_path / "local" / "problems.txt").read_text() == (tmp_path / "ray" / "problems.txt").read_text()
