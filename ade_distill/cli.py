@@ -172,7 +172,7 @@ def cmd_compress(a) -> None:
 
 
 def _load(a) -> dict:
-    return {"quantize": a.quantize, "batch_size": a.batch_size, "threads": a.threads}
+    return {"quantize": a.quantize, "batch_size": a.batch_size, "threads": a.threads, "runtime": a.runtime}
 
 
 def cmd_predict(a) -> None:
@@ -200,12 +200,20 @@ def cmd_review(a) -> None:
         _show(workflows.review_retrain(a.labels, a.reviewed, a.out, a.config, model=a.model, epochs=a.epochs))
 
 
+def cmd_export_onnx(a) -> None:
+    from .student.onnx import export_onnx
+
+    for kind, path in export_onnx(a.model, int8=not a.no_int8).items():
+        print(f"{kind}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
 def cmd_screen(a) -> None:
     from .workflows.screen import screen
 
     drugs = a.drugs[0] if a.drugs and len(a.drugs) == 1 and Path(a.drugs[0]).is_file() else a.drugs
     r = screen(a.model, a.input, a.out, drugs=drugs, query=a.query, mindate=a.mindate, maxdate=a.maxdate,
                max_records=a.max_records, engine=a.engine, ray_address=a.ray_address, workers=a.workers,
+               runtime=a.runtime, quantize=None if a.quantize == "none" else a.quantize,
                threads=a.threads, excerpts=not a.no_excerpts, api_key=os.environ.get(a.api_key_env) if a.api_key_env else None,
                email=a.email, command="ade-distill " + " ".join(shlex.quote(x) for x in sys.argv[1:]))
     _show(r)
@@ -224,7 +232,7 @@ def cmd_serve(a) -> None:
     print(f"serving {a.model} on http://{a.host}:{a.port} (API docs: /docs)"
           + ("; API token required" if token else ""), flush=True)
     serve(a.model, host=a.host, port=a.port, token=token, limits=limits, metrics=a.metrics,
-          quantize=None if a.quantize == "none" else a.quantize, threads=a.threads,
+          quantize=None if a.quantize == "none" else a.quantize, threads=a.threads, runtime=a.runtime,
           log_level="info" if a.verbose else "warning")
 
 

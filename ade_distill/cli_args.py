@@ -148,7 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="int8: dynamic quantization of Linear layers (CPU)")
         px.add_argument("--batch-size", type=int, default=32)
         px.add_argument("--threads", type=int, help="torch CPU threads")
+        px.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                        help="onnx: the encoder on ONNX Runtime (CPU), exported into the model folder on first use")
         px.set_defaults(func=verb)
+
+    ox = sub.add_parser("export-onnx", help="export a student's encoder to ONNX (fp32 and int8) for --runtime onnx")
+    ox.add_argument("--model", type=Path, required=True, help="a trained student folder (the export goes into it)")
+    ox.add_argument("--no-int8", action="store_true", help="skip the int8 quantized copy")
+    ox.set_defaults(func="export_onnx")
 
     sc = sub.add_parser("screen", help="screen PubMed (files or a dated query) for suspected ADEs: article table + report")
     sc.add_argument("--model", type=Path, required=True, help="a trained student folder")
@@ -167,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--ray-address", help="a Ray cluster (default: start a local Ray)")
     sc.add_argument("--workers", type=int, help="Ray workers (default: one per CPU)")
     sc.add_argument("--threads", type=int, help="torch threads per worker")
+    sc.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                    help="onnx: the encoder on ONNX Runtime (with --quantize int8: its int8 export)")
+    sc.add_argument("--quantize", choices=["none", "int8"], default="none")
     sc.add_argument("--no-excerpts", action="store_true", help="leave sentence text out of the HTML report")
     sc.set_defaults(func="screen")
 
@@ -179,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--metrics", type=Path, help="an evaluate metrics.json: GET /model reports its scores")
     sv.add_argument("--quantize", choices=["none", "int8"], default="none")
     sv.add_argument("--threads", type=int, help="torch CPU threads")
+    sv.add_argument("--runtime", choices=["torch", "onnx"], default="torch")
     sv.add_argument("--max-body-bytes", type=int, default=1_000_000)
     sv.add_argument("--max-documents", type=int, default=64, help="documents per request")
     sv.add_argument("--max-chars", type=int, default=100_000, help="characters per document")
@@ -200,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     rx.add_argument("--quantize", choices=["none", "int8"], default="none")
     rx.add_argument("--batch-size", type=int, default=32)
     rx.add_argument("--threads", type=int)
+    rx.add_argument("--runtime", choices=["torch", "onnx"], default="torch")
     rx.set_defaults(func="review")
     ri = rsub.add_parser("import", help="a Label Studio JSON export -> reviewed gold sentences JSONL")
     ri.add_argument("--in", dest="input", type=Path, required=True, help="Label Studio export (JSON)")

@@ -174,12 +174,12 @@ class Batcher:
 
 def create_app(model_dir: str | Path, *, token: str | None = None, limits: ServiceLimits = ServiceLimits(),
                metrics: str | Path | None = None, quantize: str | None = None, device: str | None = None,
-               threads: int | None = None):
+               threads: int | None = None, runtime: str = "torch"):
     """The FastAPI application serving one student folder."""
     from .student import Student
 
     info = model_info(model_dir, metrics)
-    student = Student.from_pretrained(model_dir, quantize=quantize, device=device, threads=threads)
+    student = Student.from_pretrained(model_dir, quantize=quantize, device=device, threads=threads, runtime=runtime)
     state: dict = {}
 
     @asynccontextmanager
@@ -254,10 +254,10 @@ def create_app(model_dir: str | Path, *, token: str | None = None, limits: Servi
 
 def serve(model_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
           limits: ServiceLimits = ServiceLimits(), metrics: str | Path | None = None, quantize: str | None = None,
-          device: str | None = None, threads: int | None = None, log_level: str = "info") -> None:
+          device: str | None = None, threads: int | None = None, runtime: str = "torch", log_level: str = "info") -> None:
     """Run the service until interrupted (uvicorn, one process)."""
     import uvicorn
 
     app = create_app(model_dir, token=token, limits=limits, metrics=metrics, quantize=quantize, device=device,
-                     threads=threads)
+                     threads=threads, runtime=runtime)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

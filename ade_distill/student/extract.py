@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+import numpy as np
 import torch
 
 from ..errors import InputError, ModelError
@@ -17,6 +18,8 @@ from .encoding import candidate_pairs, make_windows, owner_windows, pieces_in_wi
 from .model import AdeStudent, load_student
 
 log = logging.getLogger(__name__)
+
+_ALL_O = np.eye(9, dtype=np.float32)[0]  # a word without a piece in any window: O in both layers
 
 
 @torch.inference_mode()
@@ -39,7 +42,7 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
     for k, w in enumerate(windows):
         by_sent.setdefault(w.sentence, []).append(k)
     order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
-    word_probs: dict[int, torch.Tensor] = {}
+    word_probs: dict[int, np.ndarray] = {}
     hidden_of: dict[int, torch.Tensor] = {}
     pad = tokenizer.pad_token_id or 0
     for i in range(0, len(order), batch_size):
@@ -52,7 +55,7 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
             ids[b, :n] = torch.tensor(windows[k].input_ids)
             att[b, :n] = 1
         logits, _, hidden = model(ids.to(device), att.to(device))
-        probs = torch.softmax(logits.float(), -1).cpu()
+        probs = torch.softmax(logits.float(), -1).cpu().numpy()
         hidden = hidden.float().cpu()
         for b, k in enumerate(ks):
             word_probs[k] = probs[b]
@@ -63,14 +66,11 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
         ks = by_sent[si]
         wins = [windows[k] for k in ks]
         owner = owner_windows(wins, len(words))
-        wp = torch.zeros(len(words), 9)
-        for wi in range(len(words)):
-            win = wins[owner[wi]]
-            pos = win.first_piece.get(wi)
-            if pos is not None:
-                wp[wi] = word_probs[ks[owner[wi]]][pos]
-            else:
-                wp[wi, 0] = 1.0
+        rows = []
+        for wi in range(len(words)):  # each word from its first piece in the window that owns it
+            pos = wins[owner[wi]].first_piece.get(wi)
+            rows.append(word_probs[ks[owner[wi]]][pos] if pos is not None else _ALL_O)
+        wp = np.stack(rows) if rows else np.zeros((0, 9), dtype=np.float32)
         ents = spans_from_word_predictions(s.text, words, wp, decoding)
         relations = []
         pairs = candidate_pairs(ents)
@@ -127,10 +127,23 @@ class Student:
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, *, quantize: str | None = None, device: str | None = None,
-                        batch_size: int = 32, threads: int | None = None) -> "Student":
-        """Load a student folder (GPU when there is one, unless ``quantize="int8"``, a CPU method)."""
+                        batch_size: int = 32, threads: int | None = None, runtime: str = "torch") -> "Student":
+        """Load a student folder (GPU when there is one, unless ``quantize="int8"``, a CPU method).
+        ``runtime="onnx"``: the encoder on ONNX Runtime (CPU; ``quantize="int8"`` picks its int8
+        export), exported into the folder on first use."""
         if threads:
             torch.set_num_threads(threads)
+        if runtime == "onnx":
+            from .onnx import export_onnx, load_onnx_student, onnx_path
+
+            q = None if quantize in (None, "none") else quantize
+            if not onnx_path(model_dir, q).exists():
+                log.warning("%s: exporting the encoder to ONNX (once)", model_dir)
+                export_onnx(model_dir, int8=q == "int8")
+            model, tok = load_onnx_student(model_dir, q, threads=threads)
+            return cls(model, tok, batch_size=batch_size, device="cpu")
+        if runtime != "torch":
+            raise InputError(f"unknown runtime {runtime!r} (torch or onnx)")
         device = device or ("cuda" if torch.cuda.is_available() and not quantize else "cpu")
         model, tok = load_student(model_dir, device)
         if quantize == "int8":

@@ -122,10 +122,12 @@ def process_shard(student, shard: Shard, out: Path, *, drugs, model: str, run: s
 class _ShardWorker:
     """Ray Data callable: one model per worker, one shard per call."""
 
-    def __init__(self, model_dir: str, out: str, drugs, model: str, run: str, skip: set[str], threads: int | None):
+    def __init__(self, model_dir: str, out: str, drugs, model: str, run: str, skip: set[str], threads: int | None,
+                 runtime: str = "torch", quantize: str | None = None):
         from ..student import Student
 
-        self.student = Student.from_pretrained(model_dir, device="cpu", threads=threads)
+        self.student = Student.from_pretrained(model_dir, device="cpu", threads=threads, runtime=runtime,
+                                               quantize=quantize)
         self.args = (Path(out), drugs, model, run, skip)
 
     def __call__(self, batch: dict) -> dict:
@@ -164,7 +166,8 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
            mindate: str | None = None, maxdate: str | None = None, max_records: int = 10_000, engine: str = "local",
            ray_address: str | None = None, workers: int | None = None, threads: int | None = None,
            excerpts: bool = True, api_key: str | None = None, email: str | None = None,
-           eutils_url: str | None = None, command: str = "ade-distill screen") -> ScreenResult:
+           eutils_url: str | None = None, command: str = "ade-distill screen", runtime: str = "torch",
+           quantize: str | None = None) -> ScreenResult:
     """Screen PubMed files (and/or a query) for suspected ADEs into ``out``: articles.parquet,
     articles.csv, report.html (and the per-shard files under shards/)."""
     import pandas as pd
@@ -192,7 +195,7 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
         if engine == "local":
             from ..student import Student
 
-            st = Student.from_pretrained(model, device="cpu", threads=threads)
+            st = Student.from_pretrained(model, device="cpu", threads=threads, runtime=runtime, quantize=quantize)
             skip = set(seen_before)
             for s in todo:
                 d = process_shard(st, s, out, drugs=drug_list, model=model_id, run=run, skip=skip)
@@ -200,7 +203,7 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
                 log.info("shard %s: %d articles, %d rows", s.key, len(d["pmids"]), d["rows"])
         elif engine == "ray":
             _run_ray(todo, model, out, drugs=drug_list, model_id=model_id, run=run, skip=set(seen_before),
-                     address=ray_address, workers=workers, threads=threads)
+                     address=ray_address, workers=workers, threads=threads, runtime=runtime, quantize=quantize)
         else:
             raise InputError(f"unknown engine {engine!r} (local or ray)")
     seconds = time.monotonic() - t0
@@ -249,7 +252,8 @@ def _csv_safe(v):
 
 
 def _run_ray(todo: list[Shard], model, out: Path, *, drugs, model_id: str, run: str, skip: set[str],
-             address: str | None, workers: int | None, threads: int | None) -> None:
+             address: str | None, workers: int | None, threads: int | None, runtime: str = "torch",
+             quantize: str | None = None) -> None:
     import ray
 
     if not ray.is_initialized():
@@ -257,8 +261,13 @@ def _run_ray(todo: list[Shard], model, out: Path, *, drugs, model_id: str, run: 
                  **({} if address else {"num_cpus": workers or None}))
     n = max(1, min(len(todo), workers or int(ray.available_resources().get("CPU", 1))))
     ds = ray.data.from_items([{"path": s.path, "key": s.key} for s in todo], override_num_blocks=len(todo))
+    if runtime == "onnx":  # export once here, not in every worker at the same time
+        from ..student.onnx import export_onnx, onnx_path
+
+        if not onnx_path(model, quantize).exists():
+            export_onnx(model, int8=quantize == "int8")
     done = ds.map_batches(_ShardWorker, fn_constructor_args=(str(model), str(out), drugs, model_id, run, skip,
-                                                             threads or 1),
+                                                             threads or 1, runtime, quantize),
                           batch_size=1, concurrency=n, num_cpus=1)
     for _ in done.iter_rows():  # run it; each shard's outputs are written by its worker
         pass

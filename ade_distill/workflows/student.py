@@ -115,12 +115,12 @@ class PredictResult:
 
 
 def as_student(model: Student | str | Path, *, quantize: str | None = None, batch_size: int = 32,
-                 threads: int | None = None, device: str | None = None) -> Student:
+               threads: int | None = None, device: str | None = None, runtime: str = "torch") -> Student:
     if isinstance(model, Student):
         return model
     try:
         return Student.from_pretrained(model, quantize=None if quantize == "none" else quantize,
-                                       batch_size=batch_size, threads=threads, device=device)
+                                       batch_size=batch_size, threads=threads, device=device, runtime=runtime)
     except FileNotFoundError as exc:
         raise InputError(str(exc)) from exc
 
@@ -135,7 +135,8 @@ def predict(model: Student | str | Path, sentences: Iterable[Sentence] | str | P
     dt = time.perf_counter() - t
     if out is not None:
         write_jsonl(out, preds)
-    return PredictResult(Path(out) if out else None, st.name, preds, dt, sum(p.numel() for p in st.model.parameters()))
+    n_params = getattr(st.model, "n_parameters", None) or sum(p.numel() for p in st.model.parameters())
+    return PredictResult(Path(out) if out else None, st.name, preds, dt, n_params)
 
 
 @dataclass
