@@ -108,6 +108,10 @@ class LabelConfig(BaseModel):
     seed_test_labels: str | list[str] | None = None
     soft: Literal["none", "rescore"] = "none"  # rescore: logprob confidences from the local GGUF model
     label_test: bool = True  # label the test part too, so the teacher is scored beside the students
+    # false: never call the teacher; only the seed labels are used (a train sentence they lack is
+    # left out, a test sentence they lack counts as the teacher predicting nothing), so a run
+    # from committed labels cannot start an LLM, whatever the seeds miss
+    call_teacher: bool = True
     checkpoint_every: int = Field(default=25, ge=1)
 
 
@@ -756,6 +760,9 @@ class Pipeline:
 
                 n = write_jsonl(out, seeded())
                 log.info("%s: %d seed labels from %s", part, n, seed)
+            if not lc.call_teacher:
+                summary[part] = self._seeds_only(part, sentences, out)
+                continue
             stats = label(sentences, out, tc, checkpoint_every=lc.checkpoint_every, progress=self.progress).stats
             if lc.soft == "rescore" and part == "train":  # soft targets are for training
                 self._rescore(out, tc)
@@ -772,6 +779,26 @@ class Pipeline:
         if failed_total:
             line += f"; {failed_total:,} FAILED (see label/*.failures.jsonl; rerun to retry them)"
         return {**summary, "status": "partial" if failed_total else "done", "line": line}
+
+    def _seeds_only(self, part: str, sentences: list[Sentence], out: Path) -> dict:
+        """The label stage without a teacher: what the seeds cover, and (test part) an empty
+        prediction, marked, for each sentence they do not."""
+        have = {s.id: s for s in read_sentences(out)} if out.exists() else {}
+        missing = [s for s in sentences if s.id not in have]
+        if part == "test" and missing:
+            name = f"teacher:{self.teacher_name}"
+            for s in missing:
+                have[s.id] = s.model_copy(update={"entities": [], "relations": [], "source": name,
+                                                  "meta": {"teacher_label": "missing"}})
+            write_jsonl(out, (have[s.id] for s in sentences))
+        elif not out.exists():
+            write_jsonl(out, [])
+        if missing:
+            log.warning("%s: %d sentence(s) have no seed label (%s)", part, len(missing),
+                        "scored as the teacher predicting nothing" if part == "test" else "left out of training")
+        return {"labelled": 0, "skipped_existing": len(sentences) - len(missing), "failed": 0, "calls": 0,
+                "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "reference_cost_usd": 0.0,
+                "without_label": len(missing), "failure_reasons": {}}
 
     def _rescore(self, path: Path, tc: TeacherConfig) -> None:
         from .teacher.rescore import rescore

@@ -186,3 +186,39 @@ def test_k_fold_run_out_of_fold_predictions_report_skip_and_resume(tmp_path, spl
     assert "train-distilled" in redone and redone <= {"train-distilled", "evaluate", "report"}, redone
     assert after[1]["train-distilled"]["status"] == "done"
     assert "[aggregate]" in out
+
+
+def test_call_teacher_false_uses_the_seeds_only(tmp_path, sample_dir, monkeypatch):
+    """No teacher is started; a test sentence the seeds lack counts as the teacher predicting
+    nothing, a train sentence they lack is left out."""
+    gold = list(read_sentences(sample_dir / "gold.jsonl"))
+    train, test = gold[:30], gold[30:]
+    from ade_distill.schema import write_jsonl
+
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "test.jsonl", test)
+    teach = lambda ss: [s.model_copy(update={"source": "teacher:fake-gpt"}) for s in ss]  # noqa: E731
+    write_packed(teach(train[:20]), tmp_path / "seed_train.jsonl")
+    write_packed(teach(test[:-3]), tmp_path / "seed_test.jsonl")
+    (tmp_path / "t.yaml").write_text("backend: openai\nmodel: fake-gpt\nbase_url: http://127.0.0.1:9/v1\n"
+                                     f"api_key_env: ADE_TEST_KEY\nretries: 0\ncache: {tmp_path / 'c.sqlite'}\n")
+    p = tmp_path / "p.yaml"
+    p.write_text(f"""name: seeds
+run_dir: {tmp_path / 'run'}
+inputs: {{kind: jsonl, train: {tmp_path / 'train.jsonl'}, test: {tmp_path / 'test.jsonl'}}}
+label:
+  teacher: {tmp_path / 't.yaml'}
+  seed_labels: {tmp_path / 'seed_train.jsonl'}
+  seed_test_labels: {tmp_path / 'seed_test.jsonl'}
+  call_teacher: false
+evaluate: {{bootstrap: 0}}
+""")
+    m = Pipeline(p, progress=False).run()
+    lab = m["stages"]["label"]["summary"]
+    assert lab["train"]["without_label"] == 10 and lab["test"]["without_label"] == 3 and lab["test"]["calls"] == 0
+    assert len(list(read_sentences(tmp_path / "run" / "label" / "train.teacher.jsonl"))) == 20
+    t = {s.id: s for s in read_sentences(tmp_path / "run" / "label" / "test.teacher.jsonl")}
+    assert len(t) == len(test) and all(t[s.id].meta == {"teacher_label": "missing"} and not t[s.id].entities
+                                        for s in test[-3:])
+    metrics = json.loads((tmp_path / "run" / "evaluate" / "metrics.json").read_text())
+    assert metrics["n_sentences"] == len(test)
