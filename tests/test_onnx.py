@@ -11,7 +11,7 @@ from ade_distill.cli import main
 from ade_distill.schema import read_sentences
 
 pytest.importorskip("onnxruntime")
-pytestmark = pytest.mark.slow  # trains a student and exports it twice: about 2 minutes on 2 cores
+
 
 
 @pytest.fixture(scope="module")
