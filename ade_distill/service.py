@@ -31,7 +31,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .io import records_of
+from .io import AdeRecord, records_of
 from .schema import Document
 from .student.model import model_info
 
@@ -75,24 +75,8 @@ class ExtractRequest(BaseModel):
         return [Document(id=d.id, title=d.title, text=d.text) for d in self.documents or []]
 
 
-class AdeRecordOut(BaseModel):
-    doc_id: str | None
-    sentence_id: str
-    drug: str
-    drug_start: int | None
-    drug_end: int | None
-    effect: str
-    effect_start: int | None
-    effect_end: int | None
-    confidence: float | None
-    drug_confidence: float | None
-    effect_confidence: float | None
-
-
-
-
 class ExtractResponse(BaseModel):
-    records: list[AdeRecordOut]
+    records: list[AdeRecord]  # the dataclass `extract` writes: one schema for both
     documents: int
     sentences: int
     errors: list[str] = Field(default_factory=list)

