@@ -207,23 +207,16 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
         else:
             raise InputError(f"unknown engine {engine!r} (local or ray)")
     seconds = time.monotonic() - t0
-    # the table: every finished shard's rows; a PMID that two shards of one parallel run both
-    # screened keeps the rows of the first shard (by name) only
+    # the table: every finished shard's rows in this folder (this run's and earlier runs'); a PMID
+    # that two shards of one parallel run both screened keeps the rows of the first (by name) only
+    current = {s.key for s in shards}
     owner: dict[str, str] = {}
     frames, problems, n_sent = [], [], 0
-    for s in sorted(shards, key=lambda s: s.key):
-        d = json.loads(_done_path(out, s).read_text(encoding="utf-8"))
-        problems += d["problems"]
-        if d["run"] == run:
-            n_sent += d["sentences"]
-        for p in d["pmids"]:
-            owner.setdefault(p, s.key)
-        f = pd.read_parquet(_rows_path(out, s))
-        frames.append(f[f["pmid"].map(owner.get) == s.key])
-    for f in sorted((out / "shards").glob("*.done.json")):  # shards of earlier runs over other files
+    for f in sorted((out / "shards").glob("*.done.json")):
         d = json.loads(f.read_text(encoding="utf-8"))
-        if d["key"] in {s.key for s in shards}:
-            continue
+        if d["key"] in current:
+            problems += d["problems"]
+            n_sent += d["sentences"] if d["run"] == run else 0
         for p in d["pmids"]:
             owner.setdefault(p, d["key"])
         g = pd.read_parquet(out / "shards" / f"{d['key']}.parquet")
