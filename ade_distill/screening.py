@@ -72,6 +72,10 @@ class DrugList:
                 return name
         return None
 
+    def mentioned(self, text: str) -> list[str]:
+        """Every listed drug the text names (one regex pass per drug: linear in the text)."""
+        return [name for name, pat in self._patterns if pat.search(text)]
+
 
 def article_rows(doc: Document, sentences: Iterable[Sentence], *, drugs: DrugList, model: str, run: str) -> list[dict]:
     """The table rows of one article: one per drug -> effect relation the student found."""
@@ -117,8 +121,11 @@ def _marked(text: str, spans: list[tuple[int, int, str]]) -> str:
 
 
 def report_html(rows: list[dict], *, title: str, articles_screened: int, new_pmids: set[str], drugs: DrugList,
-                command: str, problems: Sequence[str] = (), excerpts: bool = True, max_articles: int = 200) -> str:
-    """The screening report (self-contained HTML)."""
+                command: str, problems: Sequence[str] = (), excerpts: bool = True, max_articles: int = 200,
+                mentions: Sequence[dict] = ()) -> str:
+    """The screening report (self-contained HTML). ``mentions``: the articles whose title or
+    abstract names a drug of interest (pmid, title, journal, year, drugs), ADE found or not: each
+    needs a reviewer's look, and those without a suspected ADE get their own list."""
     by_article: dict[str, list[dict]] = {}
     for r in rows:
         by_article.setdefault(r["pmid"], []).append(r)
@@ -135,9 +142,12 @@ def report_html(rows: list[dict], *, title: str, articles_screened: int, new_pmi
          "<div class='kpi'>", f"<div><b>{articles_screened:,}</b>articles screened</div>",
          f"<div><b>{len(by_article):,}</b>with a suspected ADE</div>",
          f"<div><b>{len(rows):,}</b>drug-ADE pairs</div>",
-         f"<div><b>{len([p for p in by_article if p in new_pmids]):,}</b>new since the previous run</div>"]
+         f"<div><b>{len(new_pmids):,}</b>new since the previous run "
+         f"({len([p for p in by_article if p in new_pmids]):,} with an ADE)</div>"]
     if drugs:
-        h.append(f"<div><b>{len(interest):,}</b>mention a drug of interest</div>")
+        named = {m["pmid"] for m in mentions} | set(interest)
+        h.append(f"<div><b>{len(named):,}</b>mention a drug of interest</div>")
+        h.append(f"<div><b>{len(interest):,}</b>with an ADE of a drug of interest</div>")
     h.append("</div>")
     if drugs:
         h.append("<p>Drugs of interest: " + ", ".join(f"<mark class='drug interest'>{html.escape(n)}</mark>"
@@ -149,11 +159,15 @@ def report_html(rows: list[dict], *, title: str, articles_screened: int, new_pmi
     for pmid, rs in by_article.items():
         for key in {(r["drug_of_interest"] or r["drug"].lower(), r["effect"].lower()) for r in rs}:
             pairs[key] += 1
-    h += ["<h2>Drug x adverse effect (articles)</h2>", "<table><tr><th>drug</th><th>adverse effect</th><th>articles</th></tr>"]
-    for (d, e), n in pairs.most_common(50):
-        cls = " class='interest'" if drugs and drugs.match(d) else ""
-        h.append(f"<tr><td{cls}>{html.escape(d)}</td><td>{html.escape(e)}</td><td class='n'>{n}</td></tr>")
-    h.append("</table>")
+    h.append("<h2>Drug x adverse effect (articles)</h2>")
+    if pairs:
+        h.append("<table><tr><th>drug</th><th>adverse effect</th><th>articles</th></tr>")
+        for (d, e), n in pairs.most_common(50):
+            cls = " class='interest'" if drugs and drugs.match(d) else ""
+            h.append(f"<tr><td{cls}>{html.escape(d)}</td><td>{html.escape(e)}</td><td class='n'>{n}</td></tr>")
+        h.append("</table>")
+    else:
+        h.append("<p>No drug-ADE pair found.</p>")
     h.append(f"<h2>Articles, strongest signal first{' (drugs of interest first)' if drugs else ''}</h2>")
     for pmid in ranked[:max_articles]:
         rs = by_article[pmid]
@@ -184,7 +198,24 @@ def report_html(rows: list[dict], *, title: str, articles_screened: int, new_pmi
             else:
                 h.append(f"<div class='ev'>{pairs_txt}</div>")
         h.append("</div>")
+    if not ranked:
+        h.append("<p>No suspected ADE in the articles screened.</p>")
     if len(ranked) > max_articles:
         h.append(f"<p>{len(ranked) - max_articles:,} more articles in articles.parquet / articles.csv.</p>")
+    if drugs:
+        quiet = sorted((m for m in mentions if m["pmid"] not in by_article), key=lambda m: m["pmid"])
+        h.append("<h2>Drugs of interest named, no suspected ADE found</h2>")
+        h.append("<p class='sub'>The student found no drug-ADE pair in these articles, but their title or abstract names "
+                 "a drug of interest: screen them by hand (full text, case reports).</p>")
+        for m in quiet[:max_articles]:
+            new = "<span class='new'>new</span>" if m["pmid"] in new_pmids else ""
+            names = ", ".join(f"<mark class='drug interest'>{html.escape(n)}</mark>" for n in m["drugs"])
+            h.append(f"<div class='art interest'><h3><a href='https://pubmed.ncbi.nlm.nih.gov/{html.escape(m['pmid'])}/'>"
+                     f"PMID {html.escape(m['pmid'])}</a>{new} {html.escape(m['title'])}</h3>"
+                     f"<div class='meta'>{html.escape(m['journal'])} {html.escape(m['year'])} &middot; names {names}</div></div>")
+        if not quiet:
+            h.append("<p>None.</p>")
+        elif len(quiet) > max_articles:
+            h.append(f"<p>{len(quiet) - max_articles:,} more in mentions.csv.</p>")
     h.append("</body></html>")
     return "\n".join(h)

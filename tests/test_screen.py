@@ -120,6 +120,28 @@ def test_next_week_screens_only_new_pmids_and_marks_them(tmp_path, week1, forced
     assert html.count("class='new'") == 2
 
 
+def test_articles_naming_a_drug_of_interest_are_listed_ade_or_not(tmp_path, week1, forced_model):
+    """GVP screening: every article whose title or abstract names a drug of interest needs a look,
+    also when the student found no ADE in it (mentions.csv and its own list in the report)."""
+    d, arts = week1
+    out = tmp_path / "out"
+    syn = tmp_path / "drugs.txt"
+    syn.write_text("NSAIDs; NSAID; nonsteroidal anti-inflammatory drugs\nisoniazid\n")
+    f = tmp_path / "upd0200.xml.gz"
+    f.write_bytes(gzip.compress(_set(arts[:4])))  # isoniazid only in a reference list: not named
+    screen(forced_model, [f], out, drugs=syn)
+    m = pd.read_csv(out / "mentions.csv", dtype=str)
+    assert list(m["pmid"]) == ["36400559"] and list(m["drugs"]) == ["NSAIDs"]  # the back pain review's abstract
+    html = (out / "report.html").read_text()
+    assert "<b>1</b>mention a drug of interest" in html
+    t = pd.read_parquet(out / "articles.parquet")
+    quiet = set(m["pmid"]) - set(t["pmid"])
+    assert html.count("names <mark class='drug interest'>") == len(quiet)
+    # a rerun with no drug list keeps the table and names no list
+    screen(forced_model, [f], out)
+    assert "no suspected ADE found" not in (out / "report.html").read_text()
+
+
 def test_drug_list_matches_synonyms_as_whole_words(tmp_path):
     f = tmp_path / "d.txt"
     f.write_text("Methotrexate; MTX\n# comment\nAspirin | acetylsalicylic acid\n")

@@ -8,6 +8,10 @@ unfinished shard and loses or duplicates no article. An article whose PMID an ea
 this run or an earlier one) covered is skipped: a rerun over the same input does nothing, and a
 new week's files only cost their new PMIDs.
 
+Outputs: articles.parquet / articles.csv (one row per drug -> ADE pair, with its evidence),
+mentions.csv (every article whose title or abstract names a drug of interest, ADE found or not;
+found with the drug list of the run that screened the article), problems.txt and report.html.
+
 Engines: ``local`` (one process) or ``ray`` (Ray Data: shards spread over workers, the model
 loaded once per worker; ``ray_address`` for a cluster, a local Ray otherwise).
 """
@@ -103,16 +107,20 @@ def process_shard(student, shard: Shard, out: Path, *, drugs, model: str, run: s
         except InputError as exc:  # a truncated .gz or malformed XML: what was read counts, the rest is reported
             problems.add(f"{exc} (rest of this file skipped)")
 
-    n_sent = 0
+    n_sent, mentions = 0, []
     for doc, sents in student.extract_documents(fresh(), problems=problems):
         pmids.append(doc.id)
         n_sent += len(sents)
         rows += article_rows(doc, sents, drugs=drugs, model=model, run=run)
+        named = drugs.mentioned(doc.full_text) if drugs else []
+        if named:
+            mentions.append({"pmid": doc.id, "title": doc.title, "journal": doc.meta.get("journal", ""),
+                             "year": str(doc.meta.get("year", "")), "drugs": named})
     frame = pd.DataFrame(rows, columns=COLUMNS)
     with atomic_open(_rows_path(out, shard), "wb") as fh:
         frame.to_parquet(fh, index=False)
     done = {"shard": shard.path, "key": shard.key, "run": run, "pmids": pmids, "skipped_seen": skipped,
-            "sentences": n_sent, "rows": len(rows), "problems": list(problems.messages),
+            "sentences": n_sent, "rows": len(rows), "mentions": mentions, "problems": list(problems.messages),
             "seconds": round(time.monotonic() - t0, 2)}
     with atomic_open(_done_path(out, shard)) as fh:
         json.dump(done, fh)
@@ -211,7 +219,7 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
     # that two shards of one parallel run both screened keeps the rows of the first (by name) only
     current = {s.key for s in shards}
     owner: dict[str, str] = {}
-    frames, problems, n_sent = [], [], 0
+    frames, problems, n_sent, mentions = [], [], 0, []
     for f in sorted((out / "shards").glob("*.done.json")):
         d = json.loads(f.read_text(encoding="utf-8"))
         if d["key"] in current:
@@ -219,6 +227,7 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
             n_sent += d["sentences"] if d["run"] == run else 0
         for p in d["pmids"]:
             owner.setdefault(p, d["key"])
+        mentions += [m for m in d.get("mentions", []) if owner[m["pmid"]] == d["key"]]
         g = pd.read_parquet(out / "shards" / f"{d['key']}.parquet")
         frames.append(g[g["pmid"].map(owner.get) == d["key"]])
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
@@ -228,14 +237,18 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
         table.to_parquet(fh, index=False)
     with atomic_open(out / "articles.csv") as fh:
         table.map(_csv_safe).to_csv(fh, index=False)
+    with atomic_open(out / "mentions.csv") as fh:
+        pd.DataFrame([{**m, "drugs": "; ".join(m["drugs"])} for m in mentions],
+                     columns=["pmid", "title", "journal", "year", "drugs"]).map(_csv_safe).to_csv(fh, index=False)
     with atomic_open(out / "problems.txt") as fh:
         fh.write("".join(p + "\n" for p in problems))
     with atomic_open(out / "report.html") as fh:
         fh.write(report_html(table.to_dict("records"), title="PubMed screening for suspected adverse drug reactions",
                              articles_screened=len(owner), new_pmids=new, drugs=drug_list, command=command,
-                             problems=problems, excerpts=excerpts))
+                             problems=problems, excerpts=excerpts, mentions=mentions))
     return ScreenResult(out, len(shards), len(todo), len(owner), len(new), len(table), seconds, n_sent, engine,
-                        {"parquet": out / "articles.parquet", "csv": out / "articles.csv", "html": out / "report.html"},
+                        {"parquet": out / "articles.parquet", "csv": out / "articles.csv", "html": out / "report.html",
+                         "mentions": out / "mentions.csv"},
                         problems)
 
 
@@ -261,7 +274,7 @@ def _run_ray(todo: list[Shard], model, out: Path, *, drugs, model_id: str, run: 
             export_onnx(model, int8=quantize == "int8")
     done = ds.map_batches(_ShardWorker, fn_constructor_args=(str(model), str(out), drugs, model_id, run, skip,
                                                              threads or 1, runtime, quantize),
-                          batch_size=1, concurrency=n, num_cpus=1)
+                          batch_size=1, compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1)
     for _ in done.iter_rows():  # run it; each shard's outputs are written by its worker
         pass
 

@@ -10,7 +10,7 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 .venv/bin/ade-distill screen --model "$MODEL" --input ../shared/data/pubmed --drugs budesonide formoterol terbutaline \
   --engine ray --workers 2 --out "$OUT/screen"
-cp "$OUT/screen/report.html" "$OUT/screen/articles.csv" "$OUT/screen/problems.txt" reports/screen/
+cp "$OUT/screen/report.html" "$OUT/screen/articles.csv" "$OUT/screen/mentions.csv" "$OUT/screen/problems.txt" reports/screen/
 chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
   --user-data-dir="$OUT/profile" --window-size=1200,1500 --screenshot=reports/screen/screenshot.png \
   "file://$PWD/reports/screen/report.html"
