@@ -6,7 +6,8 @@ import torch
 
 from ade_distill.cli import main
 from ade_distill.schema import Entity, Sentence, read_sentences
-from ade_distill.student.encoding import (JOINT_LABELS, bio_viterbi, make_windows, owner_windows, soft_word_targets,
+from ade_distill.student.encoding import (JOINT_LABELS, bio_viterbi, make_windows, make_windows_many, owner_windows,
+                                          soft_word_targets,
                                           spans_from_word_predictions, split_joint, tags_to_spans, word_tags)
 from ade_distill.student.losses import hard_tag_loss, kd_tag_loss, relation_loss, tag_loss
 from ade_distill.text import word_spans
@@ -127,6 +128,37 @@ def test_windows_cover_long_sentences_without_cutting_spans(tokenizer):
         w = wins[k]
         margin = min(i - w.w0, w.w1 - 1 - i)
         assert all(margin >= min(i - x.w0, x.w1 - 1 - i) for x in wins if x.w0 <= i < x.w1)
+
+
+def test_batched_windows_equal_per_sentence_windows(tokenizer):
+    """One tokenizer call for many sentences gives what the per-sentence search gives, long and
+    empty sentences included."""
+    texts = ["Azithromycin-induced ototoxicity.", "", "   ",
+             " ".join(f"word{i} causes hepatotoxicity" for i in range(40)) + ".", "Rash after amoxicillin."]
+    many = make_windows_many(tokenizer, texts, max_length=32, stride_words=6)
+    for i, t in enumerate(texts):
+        assert many[i] == make_windows(tokenizer, t, i, 32, 6)
+    assert len(many[3]) > 3 and [len(w) for w in many] == [1, 1, 1, len(many[3]), 1]
+
+
+@needs_minilm
+def test_batched_pair_scoring_equals_the_heads_per_window_forward():
+    from ade_distill.student import AdeStudent
+    from ade_distill.student.extract import _score_pairs
+
+    torch.manual_seed(0)
+    model = AdeStudent.from_encoder(MODEL, {"name": "x", "max_length": 64}).eval()
+    hidden_of = {0: torch.randn(7, model.tagger.config.hidden_size), 5: torch.randn(11, model.tagger.config.hidden_size)}
+    items = [(0, None, None, 0, [1, 2], [4]), (1, None, None, 5, [3], [6, 7, 8]), (1, None, None, 5, [9], [1]),
+             (2, None, None, 0, [5], [6])]
+    got = _score_pairs(model, hidden_of, items, "cpu", chunk=3)  # two chunks
+    for it, p in zip(items, got):
+        h = hidden_of[it[3]]
+        dm, am = torch.zeros(1, h.shape[0]), torch.zeros(1, h.shape[0])
+        dm[0, it[4]], am[0, it[5]] = 1, 1
+        with torch.no_grad():
+            want = torch.sigmoid(model.relation_head(h[None], torch.zeros(1, dtype=torch.long), dm, am)).item()
+        assert p == pytest.approx(want, abs=1e-6)
 
 
 def test_losses_against_hand_computed_values():

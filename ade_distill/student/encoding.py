@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import product
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -92,9 +93,12 @@ class Window:
 def encode_words(tokenizer, text: str, words: list[tuple[int, int]], w0: int, w1: int) -> tuple[list[int], list[int | None], dict, dict]:
     """Word pieces for words[w0:w1] of ``text`` (one pass of the fast tokenizer)."""
     chunk = [text[s:e] for s, e in words[w0:w1]]
-    enc = tokenizer(chunk, is_split_into_words=True, add_special_tokens=True, truncation=False)
-    ids = enc["input_ids"]
-    wids = enc.word_ids()
+    enc = tokenizer(chunk, is_split_into_words=True, add_special_tokens=True, truncation=False, verbose=False)
+    return (enc["input_ids"], *_piece_maps(enc.word_ids(), w0))
+
+
+def _piece_maps(wids: list[int | None], w0: int) -> tuple[list[int | None], dict, dict]:
+    """word_of_piece, first_piece and pieces_of_word from a fast tokenizer's word ids."""
     word_of_piece: list[int | None] = []
     first: dict[int, int] = {}
     pieces: dict[int, list[int]] = {}
@@ -109,7 +113,7 @@ def encode_words(tokenizer, text: str, words: list[tuple[int, int]], w0: int, w1
             word_of_piece.append(sw)
         else:
             word_of_piece.append(None)
-    return ids, word_of_piece, first, pieces
+    return word_of_piece, first, pieces
 
 
 def make_windows(tokenizer, text: str, sentence: int, max_length: int, stride_words: int = 16) -> list[Window]:
@@ -139,6 +143,27 @@ def make_windows(tokenizer, text: str, sentence: int, max_length: int, stride_wo
         if w1 >= len(words):
             return out
         w0 = max(w0 + 1, w1 - stride_words)
+
+
+def make_windows_many(tokenizer, texts: Sequence[str], max_length: int, stride_words: int = 16,
+                      words_of: Sequence[list[tuple[int, int]]] | None = None) -> list[list[Window]]:
+    """``make_windows`` for many sentences (window sentence index = position in ``texts``): one
+    batched call of the fast tokenizer for all of them; only a sentence whose pieces exceed
+    ``max_length`` (or one without words) takes the per-window search."""
+    words_of = words_of if words_of is not None else [word_spans(t) for t in texts]
+    todo = [i for i, w in enumerate(words_of) if w]
+    out: list[list[Window]] = [[] for _ in texts]
+    if todo:
+        enc = tokenizer([[texts[i][s:e] for s, e in words_of[i]] for i in todo], is_split_into_words=True,
+                        add_special_tokens=True, truncation=False, verbose=False)
+        for b, i in enumerate(todo):
+            ids = enc["input_ids"][b]
+            if len(ids) <= max_length:
+                out[i] = [Window(i, 0, len(words_of[i]), ids, *_piece_maps(enc.word_ids(b), 0))]
+    for i, t in enumerate(texts):
+        if not out[i]:
+            out[i] = make_windows(tokenizer, t, i, max_length, stride_words)
+    return out
 
 
 def owner_windows(windows: list[Window], n_words: int) -> list[int]:

@@ -14,7 +14,7 @@ from ..errors import InputError, ModelError
 from ..io import AdeRecord, records_of
 from ..schema import Document, Relation, Sentence
 from ..text import split_document, word_spans
-from .encoding import candidate_pairs, make_windows, owner_windows, pieces_in_window, spans_from_word_predictions
+from .encoding import candidate_pairs, make_windows_many, owner_windows, pieces_in_window, spans_from_word_predictions
 from .model import AdeStudent, load_student
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
     max_len = model.max_length
     stride = int(model.settings.get("stride_words", 16))
     words_of = [word_spans(s.text) for s in sentences]
-    windows = [w for i, s in enumerate(sentences) for w in make_windows(tokenizer, s.text, i, max_len, stride)]
+    windows = [w for ws in make_windows_many(tokenizer, [s.text for s in sentences], max_len, stride, words_of) for w in ws]
     by_sent: dict[int, list[int]] = {}
     for k, w in enumerate(windows):
         by_sent.setdefault(w.sentence, []).append(k)
@@ -60,7 +60,8 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
         for b, k in enumerate(ks):
             word_probs[k] = probs[b]
             hidden_of[k] = hidden[b, :len(windows[k].input_ids)]
-    out = []
+    pair_items: list[tuple] = []  # (sentence, drug, ade, window key, drug pieces, ade pieces)
+    ents_of: list[list] = []
     for si, s in enumerate(sentences):
         words = words_of[si]
         ks = by_sent[si]
@@ -72,33 +73,58 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
             rows.append(word_probs[ks[owner[wi]]][pos] if pos is not None else _ALL_O)
         wp = np.stack(rows) if rows else np.zeros((0, 9), dtype=np.float32)
         ents = spans_from_word_predictions(s.text, words, wp, decoding)
-        relations = []
-        pairs = candidate_pairs(ents)
-        if pairs:
-            groups: dict[int, list] = {}
-            for d, a in pairs:
-                found = _pair_window(wins, owner, words, d, a)
-                if found is not None:
-                    groups.setdefault(found[0], []).append((d, a, found[1], found[2]))
-            for j, items in groups.items():
-                h = hidden_of[ks[j]].to(device)
-                L = h.shape[0]
-                dm = torch.zeros(len(items), L, device=device)
-                am = torch.zeros(len(items), L, device=device)
-                for r, (_, _, dp, ap) in enumerate(items):
-                    dm[r, dp] = 1
-                    am[r, ap] = 1
-                # int8 dynamic quantization leaves the head without float parameters: feed fp32
-                head_dtype = next(iter(model.relation_head.parameters()), h).dtype
-                logits_r = model.relation_head(h[None].to(head_dtype), torch.zeros(len(items), dtype=torch.long,
-                                               device=device), dm, am)
-                for (d, a, _, _), p in zip(items, torch.sigmoid(logits_r.float()).cpu().tolist()):
-                    if p >= thr:
-                        relations.append(Relation(drug=d.id, ade=a.id, confidence=round(p, 4)))
-        out.append(Sentence(id=s.id, doc_id=s.doc_id, text=s.text, doc_offset=s.doc_offset, entities=ents,
-                            relations=relations, source=f"student:{name}", meta={}))
+        groups: dict[int, list] = {}  # the pairs of each window, scored below in one batch for all sentences
+        for d, a in candidate_pairs(ents):
+            found = _pair_window(wins, owner, words, d, a)
+            if found is not None:
+                groups.setdefault(found[0], []).append((si, d, a, ks[found[0]], found[1], found[2]))
+        pair_items += [it for items in groups.values() for it in items]
+        ents_of.append(ents)
+    relations: list[list[Relation]] = [[] for _ in sentences]
+    for (si, d, a, *_), p in zip(pair_items, _score_pairs(model, hidden_of, pair_items, device)):
+        if p >= thr:
+            relations[si].append(Relation(drug=d.id, ade=a.id, confidence=round(p, 4)))
+    out = [Sentence(id=s.id, doc_id=s.doc_id, text=s.text, doc_offset=s.doc_offset, entities=ents_of[si],
+                    relations=relations[si], source=f"student:{name}", meta={}) for si, s in enumerate(sentences)]
     if was_training:
         model.train()
+    return out
+
+
+def _score_pairs(model: AdeStudent, hidden_of: dict[int, torch.Tensor], items: list[tuple], device,
+                 chunk: int = 4096) -> list[float]:
+    """Relation probabilities of many (drug, ADE) pairs at once: each span's word pieces are
+    mean-pooled from its window's hidden states by one gather, and the head runs once per chunk
+    (one call per pair window was a third of extraction time on 2 cores)."""
+    if not items:
+        return []
+    head = model.relation_head
+    # int8 dynamic quantization leaves the head without float parameters: feed fp32
+    dtype = next((p.dtype for p in head.parameters() if p.is_floating_point()), torch.float32)
+    out: list[float] = []
+    for c in range(0, len(items), chunk):
+        part = items[c:c + chunk]
+        keys = list(dict.fromkeys(it[3] for it in part))
+        start, n = {}, 0
+        for k in keys:
+            start[k] = n
+            n += hidden_of[k].shape[0]
+        flat = torch.cat([hidden_of[k] for k in keys]).to(device)
+
+        def pooled(col: int) -> torch.Tensor:
+            width = max(len(it[col]) for it in part)
+            idx = np.zeros((len(part), width), dtype=np.int64)
+            mask = np.zeros((len(part), width), dtype=np.float32)
+            for r, it in enumerate(part):
+                idx[r, :len(it[col])] = np.asarray(it[col]) + start[it[3]]
+                mask[r, :len(it[col])] = 1.0
+            m = torch.from_numpy(mask).to(device)
+            g = flat[torch.from_numpy(idx).to(device)] * m[..., None]
+            return g.sum(1) / m.sum(1, keepdim=True).clamp(min=1)
+
+        cls = flat[torch.tensor([start[it[3]] for it in part], device=device)]
+        logits = head.score(pooled(4).to(dtype), pooled(5).to(dtype), cls.to(dtype))
+        out += torch.sigmoid(logits.float()).cpu().tolist()
     return out
 
 

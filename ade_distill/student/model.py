@@ -38,7 +38,11 @@ class RelationHead(nn.Module):
         am = ade_mask.to(h.dtype)
         hd = torch.einsum("pl,plh->ph", dm / dm.sum(1, keepdim=True).clamp(min=1), h)
         ha = torch.einsum("pl,plh->ph", am / am.sum(1, keepdim=True).clamp(min=1), h)
-        feats = torch.cat([hd, ha, hd * ha, (hd - ha).abs(), h[:, 0]], dim=-1)
+        return self.score(hd, ha, h[:, 0])
+
+    def score(self, drug: torch.Tensor, ade: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
+        """Pair logits (P,) from the pooled drug and ADE states and the window's [CLS] state (P, H) each."""
+        feats = torch.cat([drug, ade, drug * ade, (drug - ade).abs(), cls], dim=-1)
         return self.mlp(feats).squeeze(-1)
 
 
