@@ -527,8 +527,31 @@ class Pipeline:
                          + (f", first {t.layers} layers" if t.layers else "")
                          + f", {t.epochs} epochs, batch {t.batch_size}, lr {t.lr:g}; {how}. "
                          + ("No gold label reaches it." if spec.labels != "gold" else "Trained on the fold's gold train labels."))
-        lines += ["", "Each fold's test part is scored once per model.", "", ""]
-        return "\n".join(lines)
+        lines += ["", "Each fold's test part is scored once per model.", ""]
+        lines += self._fold_times()
+        return "\n".join(lines + ["", ""])
+
+    def _fold_times(self) -> list[str]:
+        """Wall seconds of each fold's stages, from its manifest (the last attempt of a resumed
+        stage only; other work on the machine makes them longer)."""
+        rows, names, total = [], [], 0.0
+        for k, f in sorted(self.fold_runs.items()):
+            stages = f.manifest.get("stages", {})
+            row = {n: e.get("seconds") for n, e in stages.items() if e.get("status") == "done"}
+            names += [n for n in row if n not in names]
+            rows.append((k, row))
+        if not rows:
+            return []
+        out = ["## Run time (wall seconds per stage, from each fold's manifest.json)", "",
+               "| fold | " + " | ".join(names) + " | fold total |", "|---" * (len(names) + 2) + "|"]
+        for k, row in rows:
+            t = sum(v or 0 for v in row.values())
+            total += t
+            out.append(f"| {k} | " + " | ".join("-" if row.get(n) is None else f"{row[n]:,.0f}" for n in names)
+                       + f" | {t:,.0f} |")
+        out += ["", f"All folds: {total:,.0f} s ({total / 3600:.2f} h). A stage resumed after an interruption counts "
+                    "its last attempt only; other work on the machine during the run makes stages longer."]
+        return out
 
     def _seeds(self, value: str | list[str] | None) -> list[Path]:
         if not value:
