@@ -21,7 +21,8 @@ _LAZY = {
     "documents_from": "ade_distill.ingest", "sentences_of": "ade_distill.ingest",
     "label": "ade_distill.workflows", "train": "ade_distill.workflows", "predict": "ade_distill.workflows",
     "extract": "ade_distill.workflows", "evaluate_files": "ade_distill.workflows", "report": "ade_distill.workflows",
-    "compress": "ade_distill.workflows", "ingest_ade_corpus": "ade_distill.workflows",
+    "compress": "ade_distill.workflows", "clean_labels": "ade_distill.workflows",
+    "ingest_ade_corpus": "ade_distill.workflows",
     "ingest_ade_splits": "ade_distill.workflows", "ingest_pubmed": "ade_distill.workflows",
     "ingest_text": "ade_distill.workflows", "pack_labels": "ade_distill.workflows",
     "unpack_labels": "ade_distill.workflows", "Pipeline": "ade_distill.pipeline",
@@ -30,7 +31,7 @@ _LAZY = {
 
 __all__ = [
     "AdeDistillError", "AdeRecord", "AdeWriter", "Document", "Entity", "InputError", "ModelError", "Pipeline",
-    "Relation", "Sentence", "Student", "Teacher", "TeacherConfig", "TrainConfig", "__version__", "compress",
+    "Relation", "Sentence", "Student", "Teacher", "TeacherConfig", "TrainConfig", "__version__", "clean_labels", "compress",
     "documents_from", "evaluate_files", "extract", "ingest_ade_corpus", "ingest_ade_splits", "ingest_pubmed",
     "ingest_text", "label", "pack_labels", "predict", "read_documents", "read_sentences", "report", "run_pipeline",
     "sentences_of", "train", "unpack_labels", "write_jsonl",

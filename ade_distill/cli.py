@@ -154,6 +154,9 @@ def cmd_teacher_batch(a) -> None:
 def cmd_labels(a) -> None:
     if a.action == "pack":
         print(f"packed {workflows.pack_labels(a.input, a.out):,} labelled sentences (no text) -> {a.out}")
+    elif a.action == "clean":
+        _show(workflows.clean_labels(a.labels, a.out, config=a.config, folds=a.folds, action=a.clean_action,
+                                     model=a.model, epochs=a.epochs))
     else:
         print(f"unpacked {workflows.unpack_labels(a.input, a.sentences, a.out):,} labelled sentences -> {a.out}")
 

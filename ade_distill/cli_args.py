@@ -118,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--sentences", type=Path, required=True, help="the sentences they were made on")
     up.add_argument("--out", type=Path, required=True)
     up.set_defaults(func="labels")
+    cl = lsub.add_parser("clean", help="confident learning (cleanlab): flag likely label errors with cross-validated students")
+    cl.add_argument("--labels", type=Path, required=True, help="teacher-labelled sentences JSONL")
+    cl.add_argument("--out", type=Path, required=True)
+    cl.add_argument("--config", type=Path, help="student training YAML for the cross-validated students")
+    cl.add_argument("--model", help="encoder (HF id or local folder), overriding the config")
+    cl.add_argument("--epochs", type=int)
+    cl.add_argument("--folds", type=int, default=4)
+    cl.add_argument("--action", dest="clean_action", choices=["weight", "drop"], default="weight",
+                    help="weight: keep all, with meta.label_quality (train with sentence_weight: label_quality); "
+                         "drop: leave out sentences with a flagged word")
+    cl.set_defaults(func="labels")
 
     tr = sub.add_parser("train", help="fine-tune a student encoder on labelled sentences")
     tr.add_argument("--train", type=Path, required=True, help="teacher-labelled (or gold) sentences JSONL")

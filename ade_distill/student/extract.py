@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -34,6 +35,59 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
     thr = relation_threshold if relation_threshold is not None else model.settings.get("relation_threshold", 0.5)
     name = name or model.settings.get("name", "student")
     decoding = decoding or model.settings.get("decoding", "viterbi")
+    run = _run_encoder(model, tokenizer, sentences, batch_size, device)
+    words_of, windows, by_sent, hidden_of = run.words_of, run.windows, run.by_sent, run.hidden_of
+    pair_items: list[tuple] = []  # (sentence, drug, ade, window key, drug pieces, ade pieces)
+    ents_of: list[list] = []
+    for si, s in enumerate(sentences):
+        words = words_of[si]
+        ks = by_sent[si]
+        wins = [windows[k] for k in ks]
+        owner = owner_windows(wins, len(words))
+        ents = spans_from_word_predictions(s.text, words, run.sentence_word_probs(si, owner), decoding)
+        groups: dict[int, list] = {}  # the pairs of each window, scored below in one batch for all sentences
+        for d, a in candidate_pairs(ents):
+            found = _pair_window(wins, owner, words, d, a)
+            if found is not None:
+                groups.setdefault(found[0], []).append((si, d, a, ks[found[0]], found[1], found[2]))
+        pair_items += [it for items in groups.values() for it in items]
+        ents_of.append(ents)
+    relations: list[list[Relation]] = [[] for _ in sentences]
+    for (si, d, a, *_), p in zip(pair_items, _score_pairs(model, hidden_of, pair_items, device)):
+        if p >= thr:
+            relations[si].append(Relation(drug=d.id, ade=a.id, confidence=round(p, 4)))
+    out = [Sentence(id=s.id, doc_id=s.doc_id, text=s.text, doc_offset=s.doc_offset, entities=ents_of[si],
+                    relations=relations[si], source=f"student:{name}", meta={}) for si, s in enumerate(sentences)]
+    if was_training:
+        model.train()
+    return out
+
+
+@dataclass
+class _EncoderRun:
+    """The encoder over a list of sentences: their words, windows, each window's per-piece joint
+    label probabilities and hidden states."""
+
+    words_of: list
+    windows: list
+    by_sent: dict[int, list[int]]
+    word_probs: dict[int, np.ndarray]
+    hidden_of: dict[int, torch.Tensor]
+
+    def sentence_word_probs(self, si: int, owner: list[int] | None = None) -> np.ndarray:
+        """(n_words, 9): each word from its first piece in the window that owns it."""
+        ks = self.by_sent[si]
+        wins = [self.windows[k] for k in ks]
+        words = self.words_of[si]
+        owner = owner if owner is not None else owner_windows(wins, len(words))
+        rows = []
+        for wi in range(len(words)):
+            pos = wins[owner[wi]].first_piece.get(wi)
+            rows.append(self.word_probs[ks[owner[wi]]][pos] if pos is not None else _ALL_O)
+        return np.stack(rows) if rows else np.zeros((0, 9), dtype=np.float32)
+
+
+def _run_encoder(model, tokenizer, sentences: Sequence[Sentence], batch_size: int, device) -> _EncoderRun:
     max_len = model.max_length
     stride = int(model.settings.get("stride_words", 16))
     words_of = [word_spans(s.text) for s in sentences]
@@ -60,32 +114,19 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
         for b, k in enumerate(ks):
             word_probs[k] = probs[b]
             hidden_of[k] = hidden[b, :len(windows[k].input_ids)]
-    pair_items: list[tuple] = []  # (sentence, drug, ade, window key, drug pieces, ade pieces)
-    ents_of: list[list] = []
-    for si, s in enumerate(sentences):
-        words = words_of[si]
-        ks = by_sent[si]
-        wins = [windows[k] for k in ks]
-        owner = owner_windows(wins, len(words))
-        rows = []
-        for wi in range(len(words)):  # each word from its first piece in the window that owns it
-            pos = wins[owner[wi]].first_piece.get(wi)
-            rows.append(word_probs[ks[owner[wi]]][pos] if pos is not None else _ALL_O)
-        wp = np.stack(rows) if rows else np.zeros((0, 9), dtype=np.float32)
-        ents = spans_from_word_predictions(s.text, words, wp, decoding)
-        groups: dict[int, list] = {}  # the pairs of each window, scored below in one batch for all sentences
-        for d, a in candidate_pairs(ents):
-            found = _pair_window(wins, owner, words, d, a)
-            if found is not None:
-                groups.setdefault(found[0], []).append((si, d, a, ks[found[0]], found[1], found[2]))
-        pair_items += [it for items in groups.values() for it in items]
-        ents_of.append(ents)
-    relations: list[list[Relation]] = [[] for _ in sentences]
-    for (si, d, a, *_), p in zip(pair_items, _score_pairs(model, hidden_of, pair_items, device)):
-        if p >= thr:
-            relations[si].append(Relation(drug=d.id, ade=a.id, confidence=round(p, 4)))
-    out = [Sentence(id=s.id, doc_id=s.doc_id, text=s.text, doc_offset=s.doc_offset, entities=ents_of[si],
-                    relations=relations[si], source=f"student:{name}", meta={}) for si, s in enumerate(sentences)]
+    return _EncoderRun(words_of, windows, by_sent, word_probs, hidden_of)
+
+
+@torch.inference_mode()
+def word_probabilities(model: AdeStudent, tokenizer, sentences: Sequence[Sentence], *, batch_size: int = 32,
+                       device=None) -> list[np.ndarray]:
+    """Per sentence, the student's (n_words, 9) joint (DRUG x ADE) B/I/O probabilities of each
+    word (``encoding.JOINT_LABELS`` order): what confident learning compares with given labels."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    run = _run_encoder(model, tokenizer, sentences, batch_size, device)
+    out = [run.sentence_word_probs(si) for si in range(len(sentences))]
     if was_training:
         model.train()
     return out

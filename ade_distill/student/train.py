@@ -52,7 +52,9 @@ class TrainConfig(BaseModel):
     relation_weight: float = Field(default=1.0, ge=0)
     relation_pos_weight: float = Field(default=1.0, gt=0)
     min_confidence: float = Field(default=0.0, ge=0, le=1)  # teacher spans below it are not hard labels
-    sentence_weight: Literal["none", "mean_confidence"] = "none"
+    # per-sentence loss weight: 1, the mean of the teacher's span confidences, or the label quality
+    # score confident learning gave the sentence (`ade-distill labels clean`, meta.label_quality)
+    sentence_weight: Literal["none", "mean_confidence", "label_quality"] = "none"
     relation_threshold: float = Field(default=0.5, gt=0, lt=1)
     decoding: Literal["viterbi", "argmax"] = "viterbi"  # how tags become spans at prediction time
     # mention replacement (student/augment.py): this many extra copies of each labelled sentence
@@ -87,6 +89,8 @@ def build_examples(sentences: Iterable[Sentence], tokenizer, cfg: TrainConfig) -
         hard, soft = soft_word_targets(s, words, cfg.min_confidence)
         confs = [e.confidence for e in s.entities if e.confidence is not None]
         weight = float(sum(confs) / len(confs)) if cfg.sentence_weight == "mean_confidence" and confs else 1.0
+        if cfg.sentence_weight == "label_quality":
+            weight = float(s.meta.get("label_quality", 1.0))
         targets = pair_targets(s)
         for w in make_windows(tokenizer, s.text, si, cfg.max_length, cfg.stride_words):
             L = len(w.input_ids)

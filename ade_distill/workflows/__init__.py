@@ -5,6 +5,7 @@ The command line (``cli``) parses arguments, calls one of these and prints its r
 layer sit the stage packages (ingest, teacher, student, evaluate), which know nothing of either.
 """
 
+from .clean import CleanResult, clean_labels
 from .evaluate import EvaluateResult, FoldsResult, ReportResult, evaluate_files, report, summarise_folds
 from .ingest import IngestResult, ingest_ade_corpus, ingest_ade_splits, ingest_pubmed, ingest_text
 from .review import (ExportResult, PushResult, ReviewImportResult, review_export, review_import, review_pull, review_push,
@@ -13,9 +14,9 @@ from .student import ExtractResult, PredictResult, compress, extract, predict, t
 from .teacher import LabelResult, label, pack_labels, rescore, unpack_labels
 
 __all__ = [
-    "EvaluateResult", "ExportResult", "ExtractResult", "FoldsResult", "IngestResult", "LabelResult", "PredictResult",
+    "CleanResult", "EvaluateResult", "ExportResult", "ExtractResult", "FoldsResult", "IngestResult", "LabelResult", "PredictResult",
     "PushResult", "ReportResult", "ReviewImportResult",
-    "compress", "evaluate_files", "extract", "ingest_ade_corpus", "ingest_ade_splits", "ingest_pubmed",
+    "clean_labels", "compress", "evaluate_files", "extract", "ingest_ade_corpus", "ingest_ade_splits", "ingest_pubmed",
     "ingest_text", "label", "pack_labels", "predict", "report", "rescore", "review_export", "review_import",
     "review_pull", "review_push", "review_retrain", "summarise_folds", "train", "unpack_labels", "with_reviewed",
 ]
