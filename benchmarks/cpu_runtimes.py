@@ -162,7 +162,7 @@ def roofline(model: Path, gold, threads: int) -> dict:
             "max_sentences_per_second_fp32": round(fp32 * 1e9 / flops, 1),
             "max_sentences_per_second_int8": round(int8 * 1e9 / flops, 1),
             "rate_needed_for_target_gops": round(TARGET * flops / 1e9, 1),
-            "layers_of_this_width_at_target_int8": round(int8 / TARGET / (flops / layers), 2)}
+            "layers_of_this_width_at_target_int8": round(int8 * 1e9 / TARGET / (flops / layers), 2)}
 
 
 def main() -> None:
