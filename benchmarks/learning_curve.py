@@ -3,7 +3,12 @@ of teacher-labelled train sentences, with the teacher's F1 as a line and a super
 the same sentences (gold labels) as a second line.
 
   python benchmarks/learning_curve.py [--sizes 750 1500 3845] [--layers 3] [--epochs 6] \
-      [--out reports/ade_benchmark]
+      [--reuse distilled=runs/ade_10fold/fold-0/train-distilled/model \
+       --reuse supervised=runs/ade_10fold/fold-0/train-supervised/model] [--out reports/ade_benchmark]
+
+``--reuse KIND=DIR``: at the size that is every labelled sentence, score an already trained student
+(e.g. fold 0 of pipelines/ade_10fold.yaml, the same recipe on all 3,845 sentences) instead of
+training it again; refused unless its training.json shows this recipe and that many sentences.
 
 For each size N, the first N fold 0 train sentences (file order) that the teacher labelled (the
 committed packed labels) train a distilled student on the teacher's labels (soft targets from its
@@ -45,6 +50,16 @@ def rel(metrics: dict, name: str) -> dict:
             "entity_f1": round(100 * e["f1"], 2)}
 
 
+def check_recipe(model_dir: Path, cfg: dict, n: int) -> None:
+    """A reused student was trained by this recipe on n sentences, or SystemExit says what differs."""
+    t = json.loads((model_dir / "training.json").read_text())
+    diff = {k: (t["config"].get(k), v) for k, v in cfg.items() if t["config"].get(k) != v}
+    if t.get("train_sentences") != n:
+        diff["train_sentences"] = (t.get("train_sentences"), n)
+    if diff:
+        raise SystemExit(f"{model_dir}: not this recipe (theirs, ours): {diff}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[750, 1500, 3845])
@@ -54,7 +69,10 @@ def main() -> None:
     ap.add_argument("--test-limit", type=int)
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "ade_benchmark")
     ap.add_argument("--work", type=Path)
+    ap.add_argument("--reuse", action="append", default=[], metavar="KIND=DIR",
+                    help="distilled=DIR or supervised=DIR: a trained student for the full-size point")
     a = ap.parse_args()
+    reuse = dict(r.split("=", 1) for r in a.reuse)
     splits = default_shared_data() / "ade_splits"
     gold_train = list(ingest_ade_splits(splits, 0, "train"))
     test = list(ingest_ade_splits(splits, 0, "test"))[: a.test_limit]
@@ -72,7 +90,12 @@ def main() -> None:
         row = {"sentences": n_eff}
         for kind, data in (("distilled", [labelled[s.id] for s in chosen]), ("supervised", chosen)):
             out = work / f"{kind}-{n_eff}"
-            train(data, out, None, progress=False, name=kind, **cfg)
+            if kind in reuse and n_eff == len(order):
+                out = Path(reuse[kind])
+                check_recipe(out, cfg, n_eff)
+                row.setdefault("reused", {})[kind] = str(out)
+            else:
+                train(data, out, None, progress=False, name=kind, **cfg)
             preds = Student.from_pretrained(out, device="cpu").predict(test)
             row[kind] = rel(evaluate(test, {kind: preds}, n_bootstrap=1000), kind)
         print(json.dumps(row), flush=True)
@@ -93,6 +116,10 @@ def main() -> None:
         d, s = p["distilled"], p["supervised"]
         lines.append(f"| {p['sentences']:,} | {d['relation_f1']:.1f} ({d['ci'][0]:.1f}-{d['ci'][1]:.1f}) | "
                      f"{s['relation_f1']:.1f} ({s['ci'][0]:.1f}-{s['ci'][1]:.1f}) | {teacher['relation_f1']:.1f} |")
+    for p in points:
+        for kind, where in p.get("reused", {}).items():
+            lines.append(f"\nAt {p['sentences']:,} sentences the {kind} student is the one already trained by the same "
+                         f"recipe on the same sentences in `{where}` (its training.json checked), scored here.")
     (a.out / "learning_curve.md").write_text("\n".join(lines) + "\n")
     import matplotlib
 

@@ -68,3 +68,31 @@ def test_onnx_extract_and_a_clear_error_without_export(student, exported, tmp_pa
         assert main(["extract", "--model", str(exported), "--input", str(doc), "--out", str(tmp_path / f"{runtime}.jsonl"),
                      "--runtime", runtime]) == 0
     assert (tmp_path / "torch.jsonl").read_text() == (tmp_path / "onnx.jsonl").read_text()
+
+
+def test_int8_export_is_fused_per_channel_and_a_stale_export_is_redone(exported, sample_dir, tmp_path):
+    """The int8 recipe: the transformer optimizer's fused operators, one weight scale per output
+    channel; a folder exported by an older recipe (no or another export.json) is exported again."""
+    import onnx
+
+    from ade_distill.student.onnx import RECIPE, export_is_current, onnx_path
+
+    gold = sample_dir / "gold.jsonl"
+    assert main(["predict", "--model", str(exported), "--in", str(gold), "--out", str(tmp_path / "q.jsonl"),
+                 "--runtime", "onnx", "--quantize", "int8"]) == 0
+    assert export_is_current(exported, "int8")
+    g = onnx.load(str(onnx_path(exported, "int8"))).graph
+    ops = {n.op_type for n in g.node}
+    assert {"SkipLayerNormalization", "BiasGelu"} <= ops  # fused by the optimizer
+    init = {i.name: i for i in g.initializer}
+    weights = [n.input[1] for n in g.node if n.op_type == "MatMulInteger"]
+    assert len(weights) >= 2 * 6  # the two layers' six weight matrices (and the classifier)
+    scales = [init[w.replace("_quantized", "_scale")] for w in weights]
+    assert all(len(s.dims) == 1 and s.dims[0] > 1 for s in scales)  # a scale per output channel
+
+    rec = exported / "onnx" / "export.json"
+    rec.write_text(json.dumps(dict(RECIPE, version=1)))
+    assert not export_is_current(exported, "int8")
+    assert main(["predict", "--model", str(exported), "--in", str(gold), "--out", str(tmp_path / "r.jsonl"),
+                 "--runtime", "onnx", "--quantize", "int8"]) == 0
+    assert json.loads(rec.read_text())["version"] == RECIPE["version"]  # exported again

@@ -201,10 +201,10 @@ class Student:
         if threads:
             torch.set_num_threads(threads)
         if runtime == "onnx":
-            from .onnx import export_onnx, load_onnx_student, onnx_path
+            from .onnx import export_is_current, export_onnx, load_onnx_student
 
             q = None if quantize in (None, "none") else quantize
-            if not onnx_path(model_dir, q).exists():
+            if not export_is_current(model_dir, q):
                 log.warning("%s: exporting the encoder to ONNX (once)", model_dir)
                 export_onnx(model_dir, int8=q == "int8")
             model, tok = load_onnx_student(model_dir, q, threads=threads)
