@@ -150,14 +150,15 @@ def roofline(model: Path, gold, threads: int) -> dict:
     dense = 2 * lens * layers * (4 * h * h + 2 * h * inter)      # Q, K, V, output; FFN up and down
     attn = 2 * layers * 2 * lens * lens * h                      # scores and weighted sum
     flops = float((dense + attn).mean())
-    rates = _gemm_rates(h, inter, rows=64 * int(lens.mean()), threads=threads)
+    rows = 64 * int(lens.mean())  # a batch of 64 mean-length sentences
+    rates = _gemm_rates(h, inter, rows=rows, threads=threads)
     # the dense work is 4 h x h matrices per layer and 2 FFN matrices: weight the rates by that work
     share = {"qkv/out": 4 * h * h, "ffn up": h * inter, "ffn down": h * inter}
     tot = sum(share.values())
     fp32 = tot / sum(share[k] / rates[k]["fp32_gflops"] for k in share)
     int8 = tot / sum(share[k] / rates[k]["int8_gops"] for k in share)
     return {"layers": layers, "hidden": h, "intermediate": inter, "mean_tokens": round(float(lens.mean()), 1),
-            "encoder_gflop_per_sentence": round(flops / 1e9, 4), "gemm": rates,
+            "encoder_gflop_per_sentence": round(flops / 1e9, 4), "gemm_rows": rows, "gemm": rates,
             "gemm_fp32_gflops": round(fp32, 1), "gemm_int8_gops": round(int8, 1),
             "max_sentences_per_second_fp32": round(fp32 * 1e9 / flops, 1),
             "max_sentences_per_second_int8": round(int8 * 1e9 / flops, 1),
@@ -236,7 +237,7 @@ def main() -> None:
            f"The encoder ({roof['layers']} layers, hidden {roof['hidden']}, FFN {roof['intermediate']}) does "
            f"{roof['encoder_gflop_per_sentence']:.3f} GFLOP a sentence on this file (mean {roof['mean_tokens']:.1f} "
            f"tokens, no padding; dense layers and attention). Matrix multiplies at its shapes "
-           f"({64 * int(round(roof['mean_tokens']))} rows, i.e. a batch of 64 mean-length sentences), measured here "
+           f"({roof['gemm_rows']} rows, i.e. a batch of 64 mean-length sentences), measured here "
            f"on {a.threads} threads:", "",
            "| matrix | torch fp32 GFLOP/s | ONNX Runtime int8 GOP/s |", "|---|---|---|"]
     md += [f"| {k} | {v['fp32_gflops']:.1f} | {v['int8_gops']:.1f} |" for k, v in g.items()]

@@ -75,7 +75,7 @@ def test_int8_export_is_fused_per_channel_and_a_stale_export_is_redone(exported,
     channel; a folder exported by an older recipe (no or another export.json) is exported again."""
     import onnx
 
-    from ade_distill.student.onnx import RECIPE, export_is_current, onnx_path
+    from ade_distill.student.onnx import RECIPE_VERSION, export_is_current, onnx_path
 
     gold = sample_dir / "gold.jsonl"
     assert main(["predict", "--model", str(exported), "--in", str(gold), "--out", str(tmp_path / "q.jsonl"),
@@ -91,8 +91,8 @@ def test_int8_export_is_fused_per_channel_and_a_stale_export_is_redone(exported,
     assert all(len(s.dims) == 1 and s.dims[0] > 1 for s in scales)  # a scale per output channel
 
     rec = exported / "onnx" / "export.json"
-    rec.write_text(json.dumps(dict(RECIPE, version=1)))
+    rec.write_text(json.dumps({"version": RECIPE_VERSION - 1}))
     assert not export_is_current(exported, "int8")
     assert main(["predict", "--model", str(exported), "--in", str(gold), "--out", str(tmp_path / "r.jsonl"),
                  "--runtime", "onnx", "--quantize", "int8"]) == 0
-    assert json.loads(rec.read_text())["version"] == RECIPE["version"]  # exported again
+    assert json.loads(rec.read_text())["version"] == RECIPE_VERSION  # exported again

@@ -201,12 +201,10 @@ class Student:
         if threads:
             torch.set_num_threads(threads)
         if runtime == "onnx":
-            from .onnx import export_is_current, export_onnx, load_onnx_student
+            from .onnx import ensure_export, load_onnx_student
 
             q = None if quantize in (None, "none") else quantize
-            if not export_is_current(model_dir, q):
-                log.warning("%s: exporting the encoder to ONNX (once)", model_dir)
-                export_onnx(model_dir, int8=q == "int8")
+            ensure_export(model_dir, q)
             model, tok = load_onnx_student(model_dir, q, threads=threads)
             return cls(model, tok, batch_size=batch_size, device="cpu")
         if runtime != "torch":

@@ -5,9 +5,9 @@ length) and, with ``int8``, ``encoder.int8.onnx``: the export's operators fused 
 transformer optimizer (bias+GELU, residual+LayerNorm; BERT-shaped encoders only), then ONNX Runtime's
 dynamic int8 quantization of the matrix multiplications with one scale per output channel (per
 channel keeps relation F1 within a few tenths of fp32 where one scale per matrix lost more than two
-points: reports/screen/cpu_runtimes.md). ``onnx/export.json`` records the recipe; a folder exported
-by an older recipe is exported again on first use. ``OnnxAdeStudent`` runs that encoder in an ONNX Runtime session and keeps
-the small relation head in torch; it stands in for ``AdeStudent`` in ``predict_sentences``, so
+points: reports/screen/cpu_runtimes.md). ``onnx/export.json`` records the recipe; ``ensure_export``
+exports a folder again when its export is missing or by an older recipe. ``OnnxAdeStudent`` runs
+that encoder in an ONNX Runtime session and keeps the small relation head in torch; it stands in for ``AdeStudent`` in ``predict_sentences``, so
 spans and relations are decoded by the same code as the torch model's.
 """
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 ONNX_DIR = "onnx"
 #: bump when the export or quantization changes, so stale exports are redone
-RECIPE = {"version": 2, "int8": "transformer-optimizer fusion, dynamic QInt8 weights, per channel"}
+RECIPE_VERSION = 2
 _FUSABLE = {"bert", "roberta", "xlm-roberta", "electra", "distilbert"}
 
 
@@ -52,9 +52,16 @@ def export_is_current(model_dir: str | Path, quantize: str | None = None) -> boo
     if not onnx_path(model_dir, quantize).exists() or not rec.exists():
         return False
     try:
-        return json.loads(rec.read_text()).get("version") == RECIPE["version"]
+        return json.loads(rec.read_text()).get("version") == RECIPE_VERSION
     except (OSError, ValueError):
         return False
+
+
+def ensure_export(model_dir: str | Path, quantize: str | None = None) -> None:
+    """Export the folder's encoder unless an export of this kind by the current recipe is there."""
+    if not export_is_current(model_dir, quantize):
+        log.warning("%s: exporting the encoder to ONNX (once)", model_dir)
+        export_onnx(model_dir, int8=quantize == "int8")
 
 
 def _fuse(src: Path, dst: Path, config) -> bool:
@@ -103,10 +110,9 @@ def export_onnx(model_dir: str | Path, *, int8: bool = True, opset: int = 18,
             fused.unlink(missing_ok=True)
         qtmp.replace(q)
         files["int8"] = q
-    recipe = dict(RECIPE, int8=f"{'fused, ' if fuse else ''}dynamic QInt8 weights, "
-                  f"{'per channel' if per_channel else 'per tensor'}")
-    if not (fuse and per_channel):
-        recipe["version"] = 0  # not the default recipe: a later plain use exports again
+    # another recipe than the default gets version 0, so a later plain use exports again
+    recipe = {"version": RECIPE_VERSION if fuse and per_channel else 0, "int8": int8, "fused": fuse,
+              "per_channel": per_channel}
     (out.parent / "export.json").write_text(json.dumps(recipe, indent=2) + "\n")
     return files
 

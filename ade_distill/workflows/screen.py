@@ -268,10 +268,9 @@ def _run_ray(todo: list[Shard], model, out: Path, *, drugs, model_id: str, run: 
     n = max(1, min(len(todo), workers or int(ray.available_resources().get("CPU", 1))))
     ds = ray.data.from_items([{"path": s.path, "key": s.key} for s in todo], override_num_blocks=len(todo))
     if runtime == "onnx":  # export once here, not in every worker at the same time
-        from ..student.onnx import export_is_current, export_onnx
+        from ..student.onnx import ensure_export
 
-        if not export_is_current(model, quantize):
-            export_onnx(model, int8=quantize == "int8")
+        ensure_export(model, quantize)
     done = ds.map_batches(_ShardWorker, fn_constructor_args=(str(model), str(out), drugs, model_id, run, skip,
                                                              threads or 1, runtime, quantize),
                           batch_size=1, compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1)
