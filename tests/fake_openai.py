@@ -105,10 +105,10 @@ class FakeOpenAI:
         self.server.server_close()
 
 
-def gold_answers(sentences) -> dict[str, str]:
-    from ade_distill.teacher.prompts import answer_of
+def gold_answers(sentences, fmt: str = "json") -> dict[str, str]:
+    from ade_distill.teacher.prompts import FORMATS
 
-    return {s.text: answer_of(s) for s in sentences}
+    return {s.text: FORMATS[fmt].answer_of(s) for s in sentences}
 
 
 if __name__ == "__main__":  # for the kill-and-resume test: serve until killed

@@ -17,7 +17,7 @@ from ade_distill.teacher.cache import CompletionCache, cache_key
 from ade_distill.teacher.confidence import TokenLogprob, token_probability, value_confidences
 from ade_distill.teacher.grounding import Match, find_spans, resolve_pair
 from ade_distill.teacher.labeler import _Pair, ground_pairs, parse_answer
-from ade_distill.teacher.prompts import answer_of, build_messages, load_shots
+from ade_distill.teacher.prompts import FORMATS, SYSTEM, answer_of, build_messages, load_shots
 from tests.fake_openai import FakeOpenAI, gold_answers
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,6 +93,41 @@ def test_value_confidences_geometric_mean_of_value_tokens():
     assert [(k, v) for k, v, _ in vals] == [("drug", "Aspirin"), ("effect", "rash")]
     assert vals[0][2] == pytest.approx(math.sqrt(0.5 * 0.8))
     assert vals[1][2] == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("text, pairs", [
+    ("Aspirin => rash", [("Aspirin", "rash")]),
+    ("- Aspirin => rash\n2. \"ibuprofen\" =>  renal failure \n", [("Aspirin", "rash"), ("ibuprofen", "renal failure")]),
+    ("```\nA => b\n```", [("A", "b")]),
+    ("none", []), ("None.", []), ("No ADEs", []),
+    ("A =>", None), ("I cannot answer that.", None), ('{"ades": []}', None),
+])
+def test_parse_lines_answer(text, pairs):
+    assert parse_answer(text, FORMATS["lines"]) == pairs
+
+
+def test_lines_format_prompt_shots_and_confidences(sample_dir):
+    lines = FORMATS["lines"]
+    shots = load_shots()
+    msgs = build_messages("X.", shots, lines)
+    # the rules are the JSON prompt's, word for word; only the answer's shape differs
+    assert msgs[0]["content"].split("- If the sentence reports")[0] == SYSTEM.split("- If the sentence reports")[0]
+    assert "drug => effect" in msgs[0]["content"] and '{"ades"' not in msgs[0]["content"]
+    for shot, answer in zip(shots, msgs[2::2]):
+        assert parse_answer(answer["content"], lines) == parse_answer(answer_of(shot))
+    assert lines.version != FORMATS["json"].version  # never shares a cache key with JSON answers
+    toks = [TokenLogprob(x, lp, []) for x, lp in [
+        ("Asp", math.log(0.5)), ("irin", math.log(0.8)), (" =>", 0.0), (" rash", math.log(0.9)), ("\n", 0.0),
+        ("B", math.log(0.6)), (" =>", 0.0), (" fever", math.log(0.7))]]
+    vals = value_confidences(toks, lines.value_spans)
+    assert [(k, v) for k, v, _ in vals] == [("drug", "Aspirin"), ("effect", "rash"), ("drug", "B"), ("effect", "fever")]
+    assert [round(c, 4) for _, _, c in vals] == [round(math.sqrt(0.4), 4), 0.9, 0.6, 0.7]
+
+
+def test_lines_format_needs_no_json_grammar():
+    with pytest.raises(ValueError, match="response_format: none"):
+        TeacherConfig(prompt={"format": "lines"})
+    assert TeacherConfig(prompt={"format": "lines"}, response_format="none").prompt.answer_format.name == "lines"
 
 
 def test_self_consistency_votes_by_hand():
@@ -177,6 +212,22 @@ def test_rerun_makes_zero_calls_and_key_never_written(tmp_path, sample, monkeypa
     for f in tmp_path.rglob("*"):
         if f.is_file():
             assert SENTINEL.encode() not in f.read_bytes(), f
+
+
+def test_lines_answers_label_like_json_answers(tmp_path, sample, monkeypatch):
+    monkeypatch.setenv("ADE_TEST_KEY", "k")
+    got = {}
+    for fmt, rf in (("json", "json_schema"), ("lines", "none")):
+        with FakeOpenAI(gold_answers(sample, fmt)) as api:
+            with Teacher(cfg(tmp_path, api.base_url, prompt={"format": fmt}, response_format=rf)) as t:
+                stats = t.label(sample, tmp_path / f"{fmt}.jsonl", progress=False)
+            assert stats.failed == 0 and len(api.requests) == len(sample)  # separate cache keys
+        got[fmt] = list(read_sentences(tmp_path / f"{fmt}.jsonl"))
+    for a, b in zip(got["json"], got["lines"]):
+        assert b.meta["prompt_version"] == "ade-v3-lines" and a.meta["prompt_version"] == "ade-v2"
+        assert [(e.label, e.start, e.end) for e in a.entities] == [(e.label, e.start, e.end) for e in b.entities]
+        assert len(a.relations) == len(b.relations)
+        assert all(e.confidence is not None and 0 < e.confidence <= 1 for e in b.entities)
 
 
 def test_unparseable_and_budget_failures_are_kept(tmp_path, sample, monkeypatch, capsys):

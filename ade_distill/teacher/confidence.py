@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
-_VALUE = re.compile(r'"(drug|effect)"\s*:\s*"((?:[^"\\]|\\.)*)"')
+from .prompts import json_value_spans
 
 
 @dataclass
@@ -33,8 +32,11 @@ def token_probability(t: TokenLogprob) -> float:
     return min(1.0, p / mass) if mass > 0 else p
 
 
-def value_confidences(tokens: Sequence[TokenLogprob]) -> list[tuple[str, str, float]]:
-    """(key, value, confidence) for each "drug"/"effect" string in the generated JSON.
+def value_confidences(tokens: Sequence[TokenLogprob],
+                      value_spans: Callable[[str], list[tuple[str, int, int]]] = json_value_spans,
+                      ) -> list[tuple[str, str, float]]:
+    """(key, value, confidence) for each drug and effect value in the generated answer
+    (``value_spans`` finds them in the answer's format: JSON by default).
 
     A value's confidence is the geometric mean of its tokens' renormalised probabilities
     (the first token, where the model decides what to copy, is included).
@@ -44,10 +46,9 @@ def value_confidences(tokens: Sequence[TokenLogprob]) -> list[tuple[str, str, fl
         starts.append(len(text))
         text += t.token
     out = []
-    for m in _VALUE.finditer(text):
-        s, e = m.start(2), m.end(2)
+    for key, s, e in value_spans(text):
         logs = [math.log(max(token_probability(t), 1e-12))
                 for t, ts in zip(tokens, starts) if ts < e and ts + len(t.token) > s]
         conf = math.exp(sum(logs) / len(logs)) if logs else 1.0
-        out.append((m.group(1), m.group(2), conf))
+        out.append((key, text[s:e], conf))
     return out

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import re
 import threading
 import time
 from collections import Counter
@@ -29,7 +28,7 @@ from .backends import AccessDenied, Completion, RequestRejected, SamplingParams,
 from .cache import CompletionCache, cache_key
 from .confidence import value_confidences
 from .grounding import find_spans, looks_like_instruction, resolve_pair
-from .prompts import PROMPT_VERSION, build_messages, load_shots
+from .prompts import FORMATS, JSON, AnswerFormat, build_messages, load_shots
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +52,12 @@ class PromptConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     shots: str | None = None  # JSONL of gold example sentences; default data/prompts/few_shot.jsonl
     n_shots: int | None = Field(default=None, ge=0)
+    # the answer's shape: json (prompt ade-v2) or lines, one "drug => effect" a line (ade-v3-lines)
+    format: Literal["json", "lines"] = "json"
+
+    @property
+    def answer_format(self) -> AnswerFormat:
+        return FORMATS[self.format]
 
 
 class TeacherConfig(BaseModel):
@@ -99,6 +104,9 @@ class TeacherConfig(BaseModel):
         if self.parallel > 1 and not (self.backend == "local-server" and self.server == "llama.cpp"):
             raise ValueError("parallel > 1 needs backend: local-server with server: llama.cpp "
                              "(llama-cpp-python's server answers one request at a time)")
+        if not self.prompt.answer_format.json_grammar and self.response_format != "none":
+            raise ValueError(f"prompt format {self.prompt.format!r} is not JSON: set response_format: none "
+                             f"(a {self.response_format} response format would force a JSON answer)")
         return self
 
     @classmethod
@@ -167,38 +175,10 @@ class LabelStats:
         return d
 
 
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
-
-
-def parse_answer(text: str) -> list[tuple[str, str]] | None:
-    """(drug, effect) pairs from the model's answer, tolerant of fences and chatter; None if
-    no usable JSON is found."""
-    t = _FENCE.sub("", text.strip())
-    start, end = t.find("{"), t.rfind("}")
-    candidates = [t]
-    if start != -1 and end > start:
-        candidates.append(t[start:end + 1])
-    lb, rb = t.find("["), t.rfind("]")
-    if lb != -1 and rb > lb:
-        candidates.append(t[lb:rb + 1])
-    for cand in candidates:
-        try:
-            data = json.loads(cand)
-        except json.JSONDecodeError:
-            continue
-        items = data.get("ades", data.get("ADEs", data.get("pairs"))) if isinstance(data, dict) else data
-        if not isinstance(items, list):
-            continue
-        pairs = []
-        for it in items:
-            if not isinstance(it, dict):
-                continue
-            drug = it.get("drug")
-            effect = it.get("effect", it.get("adverse_effect", it.get("ade")))
-            if isinstance(drug, str) and isinstance(effect, str) and drug.strip() and effect.strip():
-                pairs.append((drug, effect))
-        return pairs
-    return None
+def parse_answer(text: str, fmt: AnswerFormat = JSON) -> list[tuple[str, str]] | None:
+    """(drug, effect) pairs from the model's answer in format ``fmt`` (JSON by default),
+    tolerant of fences and chatter; None if the answer holds no usable pairs or "none"."""
+    return fmt.parse(text)
 
 
 @dataclass
@@ -267,11 +247,12 @@ def ground_pairs(sentence: Sentence, samples: list[list[_Pair]], *, fuzzy_thresh
     return entities, relations, rejected
 
 
-def pairs_with_confidence(comp: Completion, pairs: list[tuple[str, str]], confidence: str) -> list[_Pair]:
+def pairs_with_confidence(comp: Completion, pairs: list[tuple[str, str]], confidence: str,
+                          fmt: AnswerFormat = JSON) -> list[_Pair]:
     """Parsed pairs, with logprob confidences attached when asked for and available."""
     out = [_Pair(d, e) for d, e in pairs]
     if confidence == "logprobs" and comp.tokens:
-        vals = value_confidences(comp.tokens)
+        vals = value_confidences(comp.tokens, fmt.value_spans)
         drugs = [c for k, v, c in vals if k == "drug"]
         effects = [c for k, v, c in vals if k == "effect"]
         if len(drugs) == len(out) == len(effects):
@@ -287,6 +268,7 @@ class Teacher:
         self.cfg = cfg
         self._backend = backend
         self.shots = load_shots(cfg.prompt.shots, cfg.prompt.n_shots)
+        self.fmt = cfg.prompt.answer_format
         self.cache = CompletionCache(cfg.cache)
         self.stats = LabelStats()
         self._consecutive_errors = 0
@@ -344,7 +326,7 @@ class Teacher:
                               response_format=c.response_format)
 
     def cache_key(self, messages: list[dict], params: SamplingParams, sample: int, attempt: int) -> str:
-        return cache_key(backend=self.cfg.backend, model=self.model_name, prompt=PROMPT_VERSION,
+        return cache_key(backend=self.cfg.backend, model=self.model_name, prompt=self.fmt.version,
                          messages=messages, params=params.key(), sample=sample, attempt=attempt)
 
     def _complete(self, messages: list[dict], params: SamplingParams, sample: int, attempt: int) -> Completion:
@@ -379,7 +361,7 @@ class Teacher:
 
     def label_one(self, s: Sentence) -> Sentence:
         """One sentence -> a teacher-labelled Sentence (gold labels of the input are dropped)."""
-        messages = build_messages(s.text, self.shots)
+        messages = build_messages(s.text, self.shots, self.fmt)
         c = self.cfg
         n = c.samples if c.confidence == "self-consistency" else 1
         samples: list[list[_Pair]] = []
@@ -390,9 +372,9 @@ class Teacher:
                 params = self.params(k, attempt)
                 comp = self._complete(messages, params, k, attempt)
                 usage.update(prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens)
-                pairs = parse_answer(comp.text)
+                pairs = parse_answer(comp.text, self.fmt)
                 if pairs is not None:
-                    samples.append(pairs_with_confidence(comp, pairs, c.confidence))
+                    samples.append(pairs_with_confidence(comp, pairs, c.confidence, self.fmt))
                     break
                 unparseable.append(self.cache_key(messages, params, k, attempt))
             else:
@@ -402,7 +384,7 @@ class Teacher:
                 raise UnparseableAnswer(f"unparseable answer after {c.parse_retries + 1} tries")
         entities, relations, rejected = ground_pairs(s, samples, fuzzy_threshold=c.fuzzy_threshold,
                                                      majority=c.majority, stats=self.stats)
-        meta = {"prompt_version": PROMPT_VERSION, "model": self.model_name, "backend": c.backend,
+        meta = {"prompt_version": self.fmt.version, "model": self.model_name, "backend": c.backend,
                 "samples": n, "confidence": c.confidence, "usage": dict(usage), "rejected_pairs": rejected}
         if c.backend == "local-server" and c.server != "llama-cpp-python":
             meta["server"] = c.server
@@ -517,7 +499,7 @@ class Teacher:
 def write_run_summary(stats: LabelStats, cfg: TeacherConfig, path: str | Path) -> None:
     """The run's numbers and settings (the config holds env-var names, never keys)."""
     with atomic_open(path) as fh:
-        json.dump({"stats": stats.to_json(), "config": cfg.model_dump(), "prompt_version": PROMPT_VERSION},
+        json.dump({"stats": stats.to_json(), "config": cfg.model_dump(), "prompt_version": cfg.prompt.answer_format.version},
                   fh, indent=2)
         fh.write("\n")
 
@@ -527,11 +509,14 @@ def write_run_summary(stats: LabelStats, cfg: TeacherConfig, path: str | Path) -
 def export_batch(sentences: Iterable[Sentence], cfg: TeacherConfig, path: str | Path) -> int:
     """OpenAI Batch API request JSONL (custom_id = sentence id); half the price at scale."""
     shots = load_shots(cfg.prompt.shots, cfg.prompt.n_shots)
+    fmt = cfg.prompt.answer_format
     n = 0
     with atomic_open(path) as fh:
         for s in sentences:
-            body = {"model": cfg.model, "messages": build_messages(s.text, shots), "temperature": cfg.temperature,
-                    "max_tokens": cfg.max_tokens, "response_format": {"type": "json_object"}}
+            body = {"model": cfg.model, "messages": build_messages(s.text, shots, fmt), "temperature": cfg.temperature,
+                    "max_tokens": cfg.max_tokens}
+            if fmt.json_grammar:
+                body["response_format"] = {"type": "json_object"}
             if cfg.confidence == "logprobs":
                 body.update(logprobs=True, top_logprobs=5)
             fh.write(json.dumps({"custom_id": s.id, "method": "POST", "url": "/v1/chat/completions",
@@ -577,7 +562,8 @@ def import_batch(sentences: Iterable[Sentence], results: str | Path, cfg: Teache
             tokens.append(TokenLogprob(c["token"], c["logprob"], [(t["token"], t["logprob"])
                                                                    for t in c.get("top_logprobs", [])]))
         comp = Completion(text=choice["message"]["content"] or "", tokens=tokens)
-        parsed = parse_answer(comp.text)
+        fmt = cfg.prompt.answer_format
+        parsed = parse_answer(comp.text, fmt)
         if parsed is None:
             stats.failed += 1
             yield s.id, "unparseable answer in batch results"
@@ -586,9 +572,9 @@ def import_batch(sentences: Iterable[Sentence], results: str | Path, cfg: Teache
         stats.prompt_tokens += usage.get("prompt_tokens", 0)
         stats.completion_tokens += usage.get("completion_tokens", 0)
         stats.labelled += 1
-        yield _label_from_pairs(s, pairs_with_confidence(comp, parsed, cfg.confidence),
+        yield _label_from_pairs(s, pairs_with_confidence(comp, parsed, cfg.confidence, fmt),
                                 f"teacher:{body.get('model', cfg.model)}",
-                                cfg, stats, {"prompt_version": PROMPT_VERSION, "backend": "batch", "usage": usage})
+                                cfg, stats, {"prompt_version": fmt.version, "backend": "batch", "usage": usage})
 
 
 def import_replay(sentences: Iterable[Sentence], path: str | Path, cfg: TeacherConfig, *, name: str = "replay",

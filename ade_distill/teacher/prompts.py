@@ -1,14 +1,20 @@
-"""Versioned prompt templates and few-shot examples for the teacher LLM.
+"""Versioned prompt templates, answer formats and few-shot examples for the teacher LLM.
 
 The prompt version is part of every cache key and every labelled record's meta, so a
-change here never mixes with labels made by an older prompt.
+change here never mixes with labels made by an older prompt. Two answer formats share the
+rules and the shots: ``json`` (prompt ade-v2, {"ades": [{"drug", "effect"}]}, which a JSON
+grammar can enforce) and ``lines`` (prompt ade-v3-lines, one ``drug => effect`` line per pair,
+``none`` for no ADE): the same pairs in about a third of the answer tokens, and decoding answer
+tokens is most of what a local teacher spends its time on (reports/teacher_speed/).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..schema import Sentence, read_sentences
 
@@ -31,6 +37,11 @@ Answer with JSON only: {"ades": [{"drug": "...", "effect": "..."}]}"""
 
 ZERO_SHOT_SYSTEM = SYSTEM
 
+# The same rules; only the last two lines (what "no ADE" looks like, the answer's shape) differ.
+LINES_SYSTEM = SYSTEM.rsplit("- If the sentence reports", 1)[0] + (
+    "- If the sentence reports no adverse drug event, answer: none\n"
+    "Answer with one line per pair and nothing else: drug => effect")
+
 OUTPUT_SCHEMA = {
     "type": "object",
     "properties": {"ades": {"type": "array", "items": {
@@ -43,10 +54,101 @@ OUTPUT_SCHEMA = {
 DEFAULT_SHOTS = Path(__file__).resolve().parents[2] / "data" / "prompts" / "few_shot.jsonl"
 
 
-def answer_of(s: Sentence) -> str:
-    """The JSON answer a gold sentence implies, in the teacher's output schema."""
-    ades = [{"drug": s.entity(r.drug).text, "effect": s.entity(r.ade).text} for r in s.relations]
-    return json.dumps({"ades": ades}, ensure_ascii=False)
+_FENCE = re.compile(r"^```(?:json|text)?\s*|\s*```$", re.MULTILINE)
+_JSON_VALUE = re.compile(r'"(drug|effect)"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_LINE = re.compile(r"^[ \t]*(?:[-*][ \t]+|\d+[.)][ \t]+)?(?P<drug>[^\n]*?)[ \t]*=>[ \t]*(?P<effect>[^\n]*?)[ \t]*$",
+                   re.MULTILINE)
+_NONE = re.compile(r"(?i)\s*(none|no ades?|no adverse drug events?)\.?\s*")
+
+
+def _json_answer(pairs: Sequence[tuple[str, str]]) -> str:
+    return json.dumps({"ades": [{"drug": d, "effect": e} for d, e in pairs]}, ensure_ascii=False)
+
+
+def _lines_answer(pairs: Sequence[tuple[str, str]]) -> str:
+    return "\n".join(f"{d} => {e}" for d, e in pairs) or "none"
+
+
+def parse_json(text: str) -> list[tuple[str, str]] | None:
+    """(drug, effect) pairs from a JSON answer, tolerant of fences and chatter; None if no
+    usable JSON is found."""
+    t = _FENCE.sub("", text.strip())
+    start, end = t.find("{"), t.rfind("}")
+    candidates = [t]
+    if start != -1 and end > start:
+        candidates.append(t[start:end + 1])
+    lb, rb = t.find("["), t.rfind("]")
+    if lb != -1 and rb > lb:
+        candidates.append(t[lb:rb + 1])
+    for cand in candidates:
+        try:
+            data = json.loads(cand)
+        except json.JSONDecodeError:
+            continue
+        items = data.get("ades", data.get("ADEs", data.get("pairs"))) if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            continue
+        pairs = []
+        for it in items:
+            if not isinstance(it, dict):
+                continue
+            drug = it.get("drug")
+            effect = it.get("effect", it.get("adverse_effect", it.get("ade")))
+            if isinstance(drug, str) and isinstance(effect, str) and drug.strip() and effect.strip():
+                pairs.append((drug, effect))
+        return pairs
+    return None
+
+
+def parse_lines(text: str) -> list[tuple[str, str]] | None:
+    """(drug, effect) pairs from ``drug => effect`` lines (bullets, numbers and quotes
+    tolerated); [] for an answer of ``none``; None when the answer is neither."""
+    t = _FENCE.sub("", text.strip())
+    pairs = [(m["drug"].strip('"'), m["effect"].strip('"')) for m in _LINE.finditer(t)]
+    pairs = [(d, e) for d, e in pairs if d.strip() and e.strip()]
+    if pairs:
+        return pairs
+    return [] if _NONE.fullmatch(t) else None
+
+
+def json_value_spans(text: str) -> list[tuple[str, int, int]]:
+    """(key, start, end) of every "drug"/"effect" string value in a JSON answer."""
+    return [(m.group(1), m.start(2), m.end(2)) for m in _JSON_VALUE.finditer(text)]
+
+
+def lines_value_spans(text: str) -> list[tuple[str, int, int]]:
+    """(key, start, end) of the drug and the effect of every ``drug => effect`` line."""
+    return [(k, m.start(k), m.end(k)) for m in _LINE.finditer(text) for k in ("drug", "effect")]
+
+
+@dataclass(frozen=True)
+class AnswerFormat:
+    """How the teacher is asked to answer, how its answer is read, and where its values sit
+    (for token-probability confidences)."""
+    name: str
+    version: str  # the prompt version: in every cache key and every label's meta
+    system: str
+    render: Callable[[Sequence[tuple[str, str]]], str]
+    parse: Callable[[str], list[tuple[str, str]] | None]
+    value_spans: Callable[[str], list[tuple[str, int, int]]]
+    json_grammar: bool  # whether a JSON grammar / json_object response format fits the answer
+
+    def answer_of(self, s: Sentence) -> str:
+        """The answer a gold sentence implies, in this format."""
+        return self.render([(s.entity(r.drug).text, s.entity(r.ade).text) for r in s.relations])
+
+
+FORMATS = {
+    "json": AnswerFormat("json", PROMPT_VERSION, SYSTEM, _json_answer, parse_json, json_value_spans, True),
+    "lines": AnswerFormat("lines", "ade-v3-lines", LINES_SYSTEM, _lines_answer, parse_lines, lines_value_spans,
+                          False),
+}
+JSON = FORMATS["json"]
+
+
+def answer_of(s: Sentence, fmt: AnswerFormat = JSON) -> str:
+    """The answer a gold sentence implies, in the teacher's output format (JSON by default)."""
+    return fmt.answer_of(s)
 
 
 def load_shots(path: str | Path | None = None, n: int | None = None) -> list[Sentence]:
@@ -59,11 +161,11 @@ def user_message(text: str) -> str:
     return f"Sentence: {text}"
 
 
-def build_messages(text: str, shots: Sequence[Sentence]) -> list[dict]:
+def build_messages(text: str, shots: Sequence[Sentence], fmt: AnswerFormat = JSON) -> list[dict]:
     """Chat messages: rules, then each example as a user/assistant turn, then the sentence."""
-    messages = [{"role": "system", "content": SYSTEM}]
+    messages = [{"role": "system", "content": fmt.system}]
     for shot in shots:
         messages.append({"role": "user", "content": user_message(shot.text)})
-        messages.append({"role": "assistant", "content": answer_of(shot)})
+        messages.append({"role": "assistant", "content": fmt.answer_of(shot)})
     messages.append({"role": "user", "content": user_message(text)})
     return messages

@@ -102,7 +102,7 @@ class LlamaScorer:
 def cached_answer(teacher: Teacher, s: Sentence) -> tuple[list[dict], str] | None:
     """The messages and the first parseable greedy answer the teacher gave for ``s``, from its
     cache (the same keys ``Teacher.label_one`` uses with confidence none or logprobs)."""
-    messages = build_messages(s.text, teacher.shots)
+    messages = build_messages(s.text, teacher.shots, teacher.fmt)
     for logprobs in (False, True):
         for attempt in range(teacher.cfg.parse_retries + 1):
             key = teacher.cache_key(messages, teacher.params(0, attempt, logprobs=logprobs), 0, attempt)
@@ -110,7 +110,7 @@ def cached_answer(teacher: Teacher, s: Sentence) -> tuple[list[dict], str] | Non
             if hit is None:
                 continue
             text = Completion.from_json(hit).text
-            if parse_answer(text) is not None:
+            if parse_answer(text, teacher.fmt) is not None:
                 return messages, text
     return None
 
@@ -154,7 +154,7 @@ def rescore(labels: Iterable[Sentence], cfg: TeacherConfig, out: str | Path, *, 
                     scorer = LlamaScorer(cfg.model, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads)
                 tokens = scorer.score(messages, text)
                 comp = Completion(text=text, tokens=tokens)
-                pairs = pairs_with_confidence(comp, parse_answer(text) or [], "logprobs")
+                pairs = pairs_with_confidence(comp, parse_answer(text, teacher.fmt) or [], "logprobs", teacher.fmt)
                 if pairs and any(p.drug_conf is None for p in pairs):
                     failed.append({"id": s.id, "reason": "answer's values and scored tokens do not line up"})
                     fh.write(dump_record(s) + "\n")
