@@ -34,6 +34,7 @@ from . import __version__
 from .config import ConfigError, load_yaml_model
 from .errors import AdeDistillError
 from .schema import Sentence, atomic_open, read_sentences, write_jsonl
+from .student.compress import CompressConfig
 from .student.train import TrainConfig
 from .teacher.labeler import TeacherConfig
 
@@ -129,6 +130,12 @@ class StudentSpec(BaseModel):
     # kept is the one that agrees best with those labels (a distilled student's are the teacher's:
     # no gold label chooses it), and training stops early after config.patience worse epochs
     dev_share: float | None = Field(default=None, gt=0, lt=0.5)
+    # second-stage (self-)distillation: this student learns the logits, hidden states and attentions
+    # of an earlier student (``distill_from``) on the same labelled sentences, with their labels as
+    # the hard targets; as many layers as the earlier student ("born again") unless distill.layers
+    # says fewer. No LLM call and no gold label unless the labels are gold. ``config`` is not used.
+    distill_from: str | None = None
+    distill: CompressConfig | None = None
 
 
 class EvaluateConfig(BaseModel):
@@ -183,6 +190,15 @@ class PipelineConfig(BaseModel):
                                      "listed before it")
                 if not spec.self_train:
                     raise ValueError(f"student {name!r}: self_train_from needs self_train: true")
+            if spec.distill is not None and spec.distill_from is None:
+                raise ValueError(f"student {name!r}: distill settings need distill_from (the student it learns from)")
+            if spec.distill_from is not None:
+                earlier = list(self.students)[:list(self.students).index(name)]
+                if spec.distill_from not in earlier:
+                    raise ValueError(f"student {name!r}: distill_from {spec.distill_from!r} is not a student "
+                                     "listed before it")
+                if spec.self_train or spec.dev_share:
+                    raise ValueError(f"student {name!r}: distill_from does not combine with self_train or dev_share")
         if self.extract.student and self.extract.student not in self.students:
             raise ValueError(f"extract.student {self.extract.student!r} is not one of the students")
         return self
@@ -404,6 +420,8 @@ class Pipeline:
             srcs = [src] + ([self.run_path("ingest", "unlabeled.jsonl")] if spec.self_train else [])
             if spec.self_train_from:
                 srcs.append(self.run_path(f"train-{spec.self_train_from}", "model"))
+            if spec.distill_from:
+                srcs.append(self.run_path(f"train-{spec.distill_from}", "model"))
             st.append(Stage(f"train-{name}", srcs, {"student": spec.model_dump(mode="json")},
                             [self.run_path(f"train-{name}", "model")], self._run_train, self.run_path(f"train-{name}")))
         if self._has_test() and (c.students or c.label):
@@ -843,6 +861,8 @@ class Pipeline:
         if spec.labels == "gold" and train and train[0].source != "gold":
             raise StageFailed(f"student {name}: labels: gold, but the train sentences are not gold ({train[0].source})")
         out = self.run_path(stage.name, "model")
+        if spec.distill_from:
+            return self._run_distill(name, spec, train, out)
         summary: dict = {}
         dev = None
         if spec.dev_share:
@@ -866,6 +886,26 @@ class Pipeline:
                 "train_seconds": round(t.seconds, 1), "device": t.device, **summary,
                 "line": f"student {name} ({spec.labels} labels{', soft targets' if t.soft_targets else ''}"
                         f"{st}): {len(train):,} sentences, {t.epochs} epochs on {t.device}"}
+
+    def _run_distill(self, name: str, spec: StudentSpec, train: list[Sentence], out: Path) -> dict:
+        """Second stage: ``spec.distill_from``'s trained model teaches a new student on ``train``."""
+        from .student.compress import compress_student
+
+        src = self.run_path(f"train-{spec.distill_from}", "model")
+        ccfg = spec.distill or CompressConfig()
+        if ccfg.layers is None and ccfg.hidden is None:  # born again: the earlier student's depth
+            depth = json.loads((src / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"]
+            ccfg = ccfg.model_copy(update={"layers": depth})
+        tmp = out.with_name(out.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        compress_student(src, train, ccfg, tmp, progress=self.progress)
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp, out)
+        info = json.loads((out / "compress.json").read_text())
+        return {"sentences": len(train), "epochs": ccfg.epochs, "train_seconds": round(info["seconds"], 1),
+                "device": "cpu", "distilled_from": spec.distill_from, "layers": ccfg.layers,
+                "line": f"student {name} ({spec.labels} labels, second stage from {spec.distill_from}, "
+                        f"{ccfg.layers} layers): {len(train):,} sentences, {ccfg.epochs} epochs on cpu"}
 
     def _self_train_data(self, stage: Stage, name: str, spec: StudentSpec, cfg, train: list[Sentence]
                          ) -> tuple[list[Sentence], dict]:

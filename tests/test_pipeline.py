@@ -91,8 +91,7 @@ def test_config_errors_name_key_and_line(tmp_path):
 
 @pytest.mark.parametrize("name, stages", [
     ("quickstart", ["ingest", "label", "train-distilled", "evaluate", "report", "extract"]),
-    ("ade_benchmark", ["ingest", "label", "train-distilled-soft", "train-distilled-hard", "train-distilled-self",
-                       "train-supervised",
+    ("ade_benchmark", ["ingest", "label", "train-distilled", "train-distilled-again", "train-supervised",
                        "evaluate", "report"]),
     ("pubmed", ["ingest", "label", "train-student", "extract"]),
 ])
@@ -195,6 +194,34 @@ students:
 """)
     assert main(["run", str(p)]) == 1
     assert "self_train needs unlabelled train sentences" in capsys.readouterr().err
+
+
+def test_second_stage_student_learns_from_an_earlier_student(tmp_path, split, capsys):
+    """distill_from: a born-again student (same depth) trained on the earlier student's outputs on
+    the same sentences, scored beside it; a bad reference is a config error naming the key."""
+    p = tmp_path / "p.yaml"
+    p.write_text(f"""name: t
+run_dir: {tmp_path / 'run'}
+inputs: {{kind: jsonl, train: {tmp_path / 'train.jsonl'}, test: {tmp_path / 'test.jsonl'}}}
+label: null
+students:
+  first: {{labels: gold, config: {{model: "{_minilm()}", layers: 2, epochs: 1, batch_size: 8}}}}
+  second: {{labels: gold, distill_from: first, distill: {{epochs: 1, batch_size: 8}}}}
+evaluate: {{bootstrap: 0}}
+""")
+    assert main(["run", str(p)]) == 0
+    run = tmp_path / "run"
+    info = json.loads((run / "train-second" / "model" / "compress.json").read_text())
+    assert info["teacher"].endswith("train-first/model") and info["train_sentences"] == 30
+    assert json.loads((run / "train-second" / "model" / "config.json").read_text())["num_hidden_layers"] == 2
+    assert not (run / "train-second" / "model.partial").exists()
+    metrics = json.loads((run / "evaluate" / "metrics.json").read_text())
+    assert {"student first", "student second"} <= set(metrics["systems"])
+    summary = json.loads((run / "manifest.json").read_text())["stages"]["train-second"]["summary"]
+    assert summary["distilled_from"] == "first" and summary["layers"] == 2
+    p.write_text(p.read_text().replace("distill_from: first", "distill_from: third"))
+    with pytest.raises(ConfigError, match="distill_from 'third' is not a student listed before it"):
+        load_pipeline(p)
 
 
 def test_failed_stage_is_named_and_marked(tmp_path, split, monkeypatch, capsys):
