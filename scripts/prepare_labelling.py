@@ -7,11 +7,12 @@ Writes, under --out:
   teacher_fold0_train.jsonl  the committed fold 0 train labels unpacked onto it (the resume point)
   neg_shuffled.jsonl         ADE-NEG sentences from documents with no sentence in fold 0 test,
                              shuffled with seed 0 (in-domain text the benchmark never tests on)
+  teacher_neg_lines.jsonl    the committed ADE-NEG labels (lines teacher) unpacked onto it (the resume point)
 Then label (resumes where the committed labels stop; --checkpoint-every keeps the file fresh):
   ade-distill label --in runs/label/fold0_train.jsonl --out runs/label/teacher_fold0_train.jsonl \
       --teacher pipelines/teachers/qwen1.5b-llamacpp.yaml --checkpoint-every 20
-  ade-distill label --in runs/label/neg_shuffled.jsonl --out runs/label/teacher_neg.jsonl \
-      --teacher pipelines/teachers/qwen1.5b-llamacpp.yaml --checkpoint-every 20
+  ade-distill label --in runs/label/neg_shuffled.jsonl --out runs/label/teacher_neg_lines.jsonl \
+      --teacher pipelines/teachers/qwen1.5b-llamacpp-lines.yaml --checkpoint-every 20
 and pack for committing: ade-distill labels pack --in ... --out data/teacher_labels/...
 """
 
@@ -27,6 +28,7 @@ from ade_distill.schema import write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_LABELS = REPO / "data" / "teacher_labels" / "ade_fold0_train.qwen2.5-coder-1.5b.jsonl"
+NEG_LABELS = REPO / "data" / "teacher_labels" / "ade_neg.qwen2.5-coder-1.5b.lines.jsonl"
 
 
 def main() -> None:
@@ -43,8 +45,9 @@ def main() -> None:
            for s in ingest_ade_corpus(shared / "ade_corpus_v2") if s.meta.get("negative") and s.doc_id not in test_docs]
     random.Random(0).shuffle(neg)
     write_jsonl(out / "neg_shuffled.jsonl", neg)
+    m = write_jsonl(out / "teacher_neg_lines.jsonl", read_unpacked(NEG_LABELS, neg)) if NEG_LABELS.exists() else 0
     print(f"fold 0 train {len(train):,} sentences ({n:,} labelled so far); {len(neg):,} ADE-NEG sentences from "
-          f"documents outside fold 0 test -> {out}")
+          f"documents outside fold 0 test ({m:,} labelled so far) -> {out}")
 
 
 if __name__ == "__main__":
