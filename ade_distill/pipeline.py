@@ -178,27 +178,22 @@ class PipelineConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "PipelineConfig":
-        for name, spec in self.students.items():
+        names = list(self.students)
+        for i, (name, spec) in enumerate(self.students.items()):
             if not name.replace("-", "").replace("_", "").isalnum():
                 raise ValueError(f"student name {name!r}: letters, digits, - and _ only")
             if spec.labels != "gold" and self.label is None:
                 raise ValueError(f"student {name!r} learns from the teacher, but there is no label stage")
-            if spec.self_train_from is not None:
-                earlier = list(self.students)[:list(self.students).index(name)]
-                if spec.self_train_from not in earlier:
-                    raise ValueError(f"student {name!r}: self_train_from {spec.self_train_from!r} is not a student "
-                                     "listed before it")
-                if not spec.self_train:
-                    raise ValueError(f"student {name!r}: self_train_from needs self_train: true")
+            for key in ("self_train_from", "distill_from"):  # each names a student trained before this one
+                ref = getattr(spec, key)
+                if ref is not None and ref not in names[:i]:
+                    raise ValueError(f"student {name!r}: {key} {ref!r} is not a student listed before it")
+            if spec.self_train_from is not None and not spec.self_train:
+                raise ValueError(f"student {name!r}: self_train_from needs self_train: true")
             if spec.distill is not None and spec.distill_from is None:
                 raise ValueError(f"student {name!r}: distill settings need distill_from (the student it learns from)")
-            if spec.distill_from is not None:
-                earlier = list(self.students)[:list(self.students).index(name)]
-                if spec.distill_from not in earlier:
-                    raise ValueError(f"student {name!r}: distill_from {spec.distill_from!r} is not a student "
-                                     "listed before it")
-                if spec.self_train or spec.dev_share:
-                    raise ValueError(f"student {name!r}: distill_from does not combine with self_train or dev_share")
+            if spec.distill_from is not None and (spec.self_train or spec.dev_share):
+                raise ValueError(f"student {name!r}: distill_from does not combine with self_train or dev_share")
         if self.extract.student and self.extract.student not in self.students:
             raise ValueError(f"extract.student {self.extract.student!r} is not one of the students")
         return self
@@ -270,10 +265,11 @@ def _import_graph():
     return grimp.build_graph("ade_distill", cache_dir=None)
 
 
-def stage_modules(stage: str) -> list[str]:
-    """The modules a stage's code version covers: its entry modules and all they import."""
+def stage_modules(stage: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """The modules a stage's code version covers: its entry modules (plus ``extra`` entry modules
+    of this stage only) and all they import."""
     graph = _import_graph()
-    roots = STAGE_CODE[stage.split("-")[0]]
+    roots = STAGE_CODE[stage.split("-")[0]] + list(extra)
     mods = set(roots)
     for r in roots:
         mods |= graph.find_upstream_modules(r)
@@ -285,11 +281,11 @@ def _module_file(module: str) -> Path:
     return PACKAGE_DIR / rel / "__init__.py" if (PACKAGE_DIR / rel).is_dir() else PACKAGE_DIR / rel.with_suffix(".py")
 
 
-def code_version(stage: str | None = None) -> str:
+def code_version(stage: str | None = None, extra: tuple[str, ...] = ()) -> str:
     """ade-distill's version plus a hash of the source files a stage runs (all of them without a
     stage); any edit to those files, comments included, counts as a new version."""
     if stage:
-        files = [_module_file(m) for m in stage_modules(stage)]
+        files = [_module_file(m) for m in stage_modules(stage, extra)]
     else:
         files = sorted(PACKAGE_DIR.rglob("*.py"))
     h = hashlib.sha256()
@@ -331,6 +327,7 @@ class Stage:
     outputs: list[Path]
     run: Callable[["Stage"], dict]
     folder: Path
+    code: tuple[str, ...] = ()  # entry modules beyond the stage kind's (STAGE_CODE), for its code version
 
 
 # ---------------------------------------------------------------- the runner
@@ -423,7 +420,8 @@ class Pipeline:
             if spec.distill_from:
                 srcs.append(self.run_path(f"train-{spec.distill_from}", "model"))
             st.append(Stage(f"train-{name}", srcs, {"student": spec.model_dump(mode="json")},
-                            [self.run_path(f"train-{name}", "model")], self._run_train, self.run_path(f"train-{name}")))
+                            [self.run_path(f"train-{name}", "model")], self._run_train, self.run_path(f"train-{name}"),
+                            code=("ade_distill.student.compress",) if spec.distill_from else ()))
         if self._has_test() and (c.students or c.label):
             preds = ([self.run_path("label", "test.teacher.jsonl")] if c.label and c.label.label_test else [])
             models = [self.run_path(f"train-{n}", "model") for n in c.students]
@@ -619,7 +617,7 @@ class Pipeline:
                 raise StageFailed(f"{stage.name}: input {p} is missing (run the earlier stages first)")
             hashes[str(p)] = sha256_path(p)
         blob = json.dumps({"settings": stage.settings, "inputs": sorted(hashes.values()),
-                           "code": code_version(stage.name)}, sort_keys=True)
+                           "code": code_version(stage.name, stage.code)}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest(), hashes
 
     def is_current(self, stage: Stage, fp: str) -> bool:
@@ -677,7 +675,7 @@ class Pipeline:
             if not resumable and stage.folder.exists():
                 # other settings, inputs or code (or --force): a checkpoint there belongs to another run
                 shutil.rmtree(stage.folder)
-            entry = {"status": "running", "fingerprint": fp, "code_version": code_version(stage.name),
+            entry = {"status": "running", "fingerprint": fp, "code_version": code_version(stage.name, stage.code),
                      "git_commit": self.commit,
                      "inputs": in_hashes, "settings": stage.settings,
                      "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

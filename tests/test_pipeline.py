@@ -318,3 +318,10 @@ def test_stage_code_versions_follow_the_import_graph():
     assert set(stage_modules("report")).isdisjoint({"ade_distill.student.train", "ade_distill.teacher.labeler"})
     versions = {s: code_version(s) for s in ("ingest", "label", "train-x", "evaluate", "report", "extract")}
     assert len(set(versions.values())) == 6 and versions["train-x"] == code_version("train-y")
+    # a second-stage student also runs the compression code: its version covers it, a plain one's does not
+    assert "ade_distill.student.compress" not in train
+    assert "ade_distill.student.compress" in stage_modules("train-x", ("ade_distill.student.compress",))
+    assert code_version("train-x", ("ade_distill.student.compress",)) != versions["train-x"]
+    pipe = Pipeline(REPO / "pipelines" / "ade_benchmark.yaml")
+    codes = {s.name: s.code for s in pipe.stages}
+    assert codes["train-distilled-again"] == ("ade_distill.student.compress",) and codes["train-distilled"] == ()
