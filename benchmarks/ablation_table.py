@@ -63,6 +63,17 @@ def main() -> int:
                      }.get(name, name)
             rows.append(_row(label, m[0], m[1], m[2], vs, "reports/ade_benchmark/metrics.json"))
 
+    gens = _load("reports/ade_benchmark/born_again_generations.json")
+    if gens:
+        for name in gens["systems"]:
+            if not name.startswith("born again, generation") or name.endswith("generation 1"):
+                continue  # generation 1 is distilled-again above
+            m = _micro(gens, name)
+            pb = gens["paired_bootstrap"].get(f"teacher vs {name}", {}).get("relation.strict", {})
+            vs = f"teacher better in {100 * pb['p_a_better']:.1f}% of paired resamples" if pb else "–"
+            rows.append(_row(f"+ {name} (each from the one before, same settings)", m[0], m[1], m[2], vs,
+                             "reports/ade_benchmark/born_again_generations.json"))
+
     curve = _load("reports/ade_benchmark/learning_curve.json")
     if curve:
         for p in curve["points"]:
