@@ -546,6 +546,7 @@ def import_batch(sentences: Iterable[Sentence], results: str | Path, cfg: Teache
                     by_id[rec["custom_id"]] = rec
                 except (json.JSONDecodeError, KeyError):
                     log.warning("%s:%d: not a batch result line", results, line_no)
+    fmt = cfg.prompt.answer_format  # the format the exported requests asked for
     for s in sentences:
         stats.sentences_in += 1
         rec = by_id.get(s.id)
@@ -562,7 +563,6 @@ def import_batch(sentences: Iterable[Sentence], results: str | Path, cfg: Teache
             tokens.append(TokenLogprob(c["token"], c["logprob"], [(t["token"], t["logprob"])
                                                                    for t in c.get("top_logprobs", [])]))
         comp = Completion(text=choice["message"]["content"] or "", tokens=tokens)
-        fmt = cfg.prompt.answer_format
         parsed = parse_answer(comp.text, fmt)
         if parsed is None:
             stats.failed += 1
