@@ -141,24 +141,44 @@ def test_batched_windows_equal_per_sentence_windows(tokenizer):
     assert len(many[3]) > 3 and [len(w) for w in many] == [1, 1, 1, len(many[3]), 1]
 
 
+def test_context_pieces_lie_strictly_between_the_spans():
+    from ade_distill.student.encoding import context_pieces
+
+    assert context_pieces([1, 2], [6]) == [3, 4, 5]
+    assert context_pieces([9], [1, 2]) == [3, 4, 5, 6, 7, 8]  # the ADE first
+    assert context_pieces([3], [4, 5]) == []  # touching
+    assert context_pieces([4], [3, 4, 5]) == []  # the drug nested in its ADE
+    assert context_pieces([2, 3], [3, 4]) == []  # overlapping
+
+
 @needs_minilm
-def test_batched_pair_scoring_equals_the_heads_per_window_forward():
+@pytest.mark.parametrize("context", [False, True])
+def test_batched_pair_scoring_equals_the_heads_per_window_forward(context):
+    """Extraction scores pairs from piece lists; training from collated masks: both agree."""
     from ade_distill.student import AdeStudent
+    from ade_distill.student.encoding import context_pieces
     from ade_distill.student.extract import _score_pairs
 
     torch.manual_seed(0)
-    model = AdeStudent.from_encoder(MODEL, {"name": "x", "max_length": 64}).eval()
+    model = AdeStudent.from_encoder(MODEL, {"name": "x", "max_length": 64, "relation_context": context}).eval()
+    assert model.relation_head.mlp[0].in_features == (6 if context else 5) * model.tagger.config.hidden_size
     hidden_of = {0: torch.randn(7, model.tagger.config.hidden_size), 5: torch.randn(11, model.tagger.config.hidden_size)}
     items = [(0, None, None, 0, [1, 2], [4]), (1, None, None, 5, [3], [6, 7, 8]), (1, None, None, 5, [9], [1]),
              (2, None, None, 0, [5], [6])]
     got = _score_pairs(model, hidden_of, items, "cpu", chunk=3)  # two chunks
     for it, p in zip(items, got):
         h = hidden_of[it[3]]
-        dm, am = torch.zeros(1, h.shape[0]), torch.zeros(1, h.shape[0])
-        dm[0, it[4]], am[0, it[5]] = 1, 1
+        dm, am, cm = (torch.zeros(1, h.shape[0]) for _ in range(3))
+        dm[0, it[4]], am[0, it[5]], cm[0, context_pieces(it[4], it[5])] = 1, 1, 1
         with torch.no_grad():
-            want = torch.sigmoid(model.relation_head(h[None], torch.zeros(1, dtype=torch.long), dm, am)).item()
+            want = torch.sigmoid(model.relation_head(h[None], torch.zeros(1, dtype=torch.long), dm, am, cm)).item()
         assert p == pytest.approx(want, abs=1e-6)
+    if context:  # the context is read: changing a piece between the spans changes the score
+        h2 = {k: v.clone() for k, v in hidden_of.items()}
+        h2[5][4] += 5.0
+        assert _score_pairs(model, h2, items[1:2], "cpu")[0] != pytest.approx(got[1], abs=1e-6)
+        with pytest.raises(ValueError, match="context"):
+            model.relation_head(h[None], torch.zeros(1, dtype=torch.long), dm, am)
 
 
 def test_losses_against_hand_computed_values():
@@ -252,7 +272,8 @@ def test_int8_quantized_student_scores_relations(tmp_path):
 
     from ade_distill.student import AdeStudent, Student
 
-    model = AdeStudent.from_encoder(MODEL, {"name": "forced", "max_length": 64, "relation_threshold": 0.01})
+    model = AdeStudent.from_encoder(MODEL, {"name": "forced", "max_length": 64, "relation_threshold": 0.01,
+                                            "relation_context": True})
     with torch.no_grad():  # every word B-DRUG|B-ADE: each word is a drug and an ADE, so pairs exist
         model.tagger.classifier.bias.fill_(-50.0)
         model.tagger.classifier.bias[JOINT_LABELS.index("B-DRUG|B-ADE")] = 50.0

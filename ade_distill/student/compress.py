@@ -204,7 +204,7 @@ def _forward(model: AdeStudent, batch: dict, attentions: bool):
     out = model.tagger(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                        output_hidden_states=True, output_attentions=attentions)
     hidden = out.hidden_states[-1]
-    rel = model.relation_head(hidden, batch["pair_batch"], batch["drug_mask"], batch["ade_mask"])
+    rel = model.relation_head(hidden, batch["pair_batch"], batch["drug_mask"], batch["ade_mask"], batch["context_mask"])
     return out, rel
 
 

@@ -281,6 +281,15 @@ def pair_targets(s: Sentence) -> list[tuple[Entity, Entity, float, float]]:
     return out
 
 
+def context_pieces(drug_pieces: Sequence[int], ade_pieces: Sequence[int]) -> list[int]:
+    """Piece positions strictly between two spans' pieces (none when they touch, overlap or nest):
+    the relation head's localized context."""
+    lo = min(max(drug_pieces), max(ade_pieces))
+    hi = max(min(drug_pieces), min(ade_pieces))
+    taken = set(drug_pieces) | set(ade_pieces)
+    return [p for p in range(lo + 1, hi) if p not in taken]
+
+
 def pieces_in_window(window, words, span) -> list[int]:
     """Positions of the word pieces, inside ``window``, of the words that overlap ``span``
     (``words``: the sentence's (start, end) word spans)."""

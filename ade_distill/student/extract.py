@@ -15,8 +15,9 @@ from ..errors import InputError, ModelError
 from ..io import AdeRecord, records_of
 from ..schema import Document, Relation, Sentence
 from ..text import split_document, word_spans
-from .encoding import candidate_pairs, make_windows_many, owner_windows, pieces_in_window, spans_from_word_predictions
-from .model import AdeStudent, load_student
+from .encoding import (candidate_pairs, context_pieces, make_windows_many, owner_windows, pieces_in_window,
+                       spans_from_word_predictions)
+from .model import AdeStudent, load_student, max_pool
 
 log = logging.getLogger(__name__)
 
@@ -152,19 +153,24 @@ def _score_pairs(model: AdeStudent, hidden_of: dict[int, torch.Tensor], items: l
             n += hidden_of[k].shape[0]
         flat = torch.cat([hidden_of[k] for k in keys]).to(device)
 
-        def pooled(col: int) -> torch.Tensor:
-            width = max(len(it[col]) for it in part)
+        def gathered(pieces: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+            width = max(1, max(len(p) for p in pieces))
             idx = np.zeros((len(part), width), dtype=np.int64)
             mask = np.zeros((len(part), width), dtype=np.float32)
-            for r, it in enumerate(part):
-                idx[r, :len(it[col])] = np.asarray(it[col]) + start[it[3]]
-                mask[r, :len(it[col])] = 1.0
-            m = torch.from_numpy(mask).to(device)
-            g = flat[torch.from_numpy(idx).to(device)] * m[..., None]
-            return g.sum(1) / m.sum(1, keepdim=True).clamp(min=1)
+            for r, (it, p) in enumerate(zip(part, pieces)):
+                idx[r, :len(p)] = np.asarray(p, dtype=np.int64) + start[it[3]]
+                mask[r, :len(p)] = 1.0
+            return flat[torch.from_numpy(idx).to(device)], torch.from_numpy(mask).to(device)
+
+        def pooled(col: int) -> torch.Tensor:
+            g, m = gathered([it[col] for it in part])
+            return (g * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
 
         cls = flat[torch.tensor([start[it[3]] for it in part], device=device)]
-        logits = head.score(pooled(4).to(dtype), pooled(5).to(dtype), cls.to(dtype))
+        ctx = None
+        if head.context:
+            ctx = max_pool(*gathered([context_pieces(it[4], it[5]) for it in part])).to(dtype)
+        logits = head.score(pooled(4).to(dtype), pooled(5).to(dtype), cls.to(dtype), ctx)
         out += torch.sigmoid(logits.float()).cpu().tolist()
     return out
 

@@ -3,7 +3,9 @@
 The tagger is a plain Hugging Face ``AutoModelForTokenClassification`` (PubMedBERT, MiniLM or
 any encoder), saved with ``save_pretrained`` so transformers alone loads it. The relation head
 scores every candidate (drug, ADE) pair from span-pooled hidden states of the same pass:
-[drug, ade, drug*ade, |drug-ade|, [CLS]] -> MLP -> logit. Its weights sit beside the tagger in
+[drug, ade, drug*ade, |drug-ade|, [CLS]] -> MLP -> logit; with ``relation_context`` the
+max-pooled states of the word pieces between the two spans are a sixth part (SpERT's localized
+context; zeros when the spans touch or nest). Its weights sit beside the tagger in
 ``relation_head.safetensors``; ``ade_student.json`` records the label scheme and settings.
 """
 
@@ -23,14 +25,25 @@ from .encoding import JOINT_LABELS, LABEL2ID
 FORMAT_VERSION = 1
 
 
+def max_pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Max over the masked positions of h (P, L, H) per row of mask (P, L); zeros for an empty row."""
+    m = mask.bool()
+    pooled = h.masked_fill(~m[..., None], torch.finfo(h.dtype).min).amax(1)
+    return torch.where(m.any(1, keepdim=True), pooled, torch.zeros_like(pooled))
+
+
 class RelationHead(nn.Module):
-    def __init__(self, hidden: int, dropout: float = 0.1) -> None:
+    def __init__(self, hidden: int, dropout: float = 0.1, context: bool = False) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(5 * hidden, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+        self.context = context
+        parts = 6 if context else 5
+        self.mlp = nn.Sequential(nn.Linear(parts * hidden, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
 
     def forward(self, hidden: torch.Tensor, pair_batch: torch.Tensor, drug_mask: torch.Tensor,
-                ade_mask: torch.Tensor) -> torch.Tensor:
-        """hidden (B, L, H); pair_batch (P,); drug_mask/ade_mask (P, L) with 1 on the span's pieces."""
+                ade_mask: torch.Tensor, context_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """hidden (B, L, H); pair_batch (P,); drug_mask/ade_mask (P, L) with 1 on the span's pieces;
+        context_mask (P, L) with 1 on the pieces between them (``encoding.context_pieces``), needed
+        when the head uses the context."""
         if pair_batch.numel() == 0:
             return hidden.new_zeros(0)
         h = hidden[pair_batch]  # (P, L, H)
@@ -38,12 +51,23 @@ class RelationHead(nn.Module):
         am = ade_mask.to(h.dtype)
         hd = torch.einsum("pl,plh->ph", dm / dm.sum(1, keepdim=True).clamp(min=1), h)
         ha = torch.einsum("pl,plh->ph", am / am.sum(1, keepdim=True).clamp(min=1), h)
-        return self.score(hd, ha, h[:, 0])
+        ctx = None
+        if self.context:
+            if context_mask is None:
+                raise ValueError("this relation head pools the context between the spans: pass context_mask")
+            ctx = max_pool(h, context_mask)
+        return self.score(hd, ha, h[:, 0], ctx)
 
-    def score(self, drug: torch.Tensor, ade: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
-        """Pair logits (P,) from the pooled drug and ADE states and the window's [CLS] state (P, H) each."""
-        feats = torch.cat([drug, ade, drug * ade, (drug - ade).abs(), cls], dim=-1)
-        return self.mlp(feats).squeeze(-1)
+    def score(self, drug: torch.Tensor, ade: torch.Tensor, cls: torch.Tensor,
+              context: torch.Tensor | None = None) -> torch.Tensor:
+        """Pair logits (P,) from the pooled drug and ADE states, the window's [CLS] state and, for a
+        head with context, the max-pooled states between the spans (P, H) each."""
+        parts = [drug, ade, drug * ade, (drug - ade).abs(), cls]
+        if self.context:
+            if context is None:
+                raise ValueError("this relation head pools the context between the spans: pass context")
+            parts.append(context)
+        return self.mlp(torch.cat(parts, dim=-1)).squeeze(-1)
 
 
 class AdeStudent(nn.Module):
@@ -53,7 +77,8 @@ class AdeStudent(nn.Module):
         super().__init__()
         self.tagger = tagger
         self.settings = settings
-        self.relation_head = RelationHead(tagger.config.hidden_size, settings.get("dropout", 0.1))
+        self.relation_head = RelationHead(tagger.config.hidden_size, settings.get("dropout", 0.1),
+                                          context=bool(settings.get("relation_context", False)))
 
     @classmethod
     def from_encoder(cls, name_or_path: str, settings: dict | None = None, *, layers: int | None = None) -> "AdeStudent":
@@ -80,12 +105,12 @@ class AdeStudent(nn.Module):
             hf_logging.set_verbosity(level)
         return cls(tagger, {"base_model": str(name_or_path), **(settings or {})})
 
-    def forward(self, input_ids, attention_mask, pair_batch=None, drug_mask=None, ade_mask=None):
+    def forward(self, input_ids, attention_mask, pair_batch=None, drug_mask=None, ade_mask=None, context_mask=None):
         out = self.tagger(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
         hidden = out.hidden_states[-1]
         rel = None
         if pair_batch is not None:
-            rel = self.relation_head(hidden, pair_batch, drug_mask, ade_mask)
+            rel = self.relation_head(hidden, pair_batch, drug_mask, ade_mask, context_mask)
         return out.logits, rel, hidden
 
     @property

@@ -19,7 +19,7 @@ from ..errors import ModelError
 from ..config import load_yaml_model
 from ..schema import Sentence
 from ..text import word_spans
-from .encoding import IGNORE, make_windows, pair_targets, pieces_in_window, soft_word_targets
+from .encoding import IGNORE, context_pieces, make_windows, pair_targets, pieces_in_window, soft_word_targets
 from .losses import relation_loss, tag_loss
 from .model import AdeStudent
 
@@ -51,6 +51,8 @@ class TrainConfig(BaseModel):
     relation_alpha: float = Field(default=0.5, ge=0, le=1)
     relation_weight: float = Field(default=1.0, ge=0)
     relation_pos_weight: float = Field(default=1.0, gt=0)
+    # the relation head also reads the max-pooled word pieces between the drug and the ADE
+    relation_context: bool = False
     min_confidence: float = Field(default=0.0, ge=0, le=1)  # teacher spans below it are not hard labels
     # per-sentence loss weight: 1, the mean of the teacher's span confidences, or the label quality
     # score confident learning gave the sentence (`ade-distill labels clean`, meta.label_quality)
@@ -118,7 +120,7 @@ def collate(batch: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]:
     labels = torch.full((B, L), IGNORE, dtype=torch.long)
     soft = torch.zeros(B, L, 9)
     smask = torch.zeros(B, L, dtype=torch.long)
-    pb, dm, am, ph, ps = [], [], [], [], []
+    pb, dm, am, cm, ph, ps = [], [], [], [], [], []
     for b, e in enumerate(batch):
         n = len(e.input_ids)
         ids[b, :n] = torch.tensor(e.input_ids)
@@ -131,9 +133,12 @@ def collate(batch: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]:
             d[dp] = 1
             a = torch.zeros(L)
             a[ap] = 1
+            c = torch.zeros(L)
+            c[context_pieces(dp, ap)] = 1
             pb.append(b)
             dm.append(d)
             am.append(a)
+            cm.append(c)
             ph.append(h)
             ps.append(s)
     return {"input_ids": ids, "attention_mask": att, "labels": labels, "soft": soft, "soft_mask": smask,
@@ -141,6 +146,7 @@ def collate(batch: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]:
             "pair_batch": torch.tensor(pb, dtype=torch.long),
             "drug_mask": torch.stack(dm) if dm else torch.zeros(0, L),
             "ade_mask": torch.stack(am) if am else torch.zeros(0, L),
+            "context_mask": torch.stack(cm) if cm else torch.zeros(0, L),
             "pair_hard": torch.tensor(ph), "pair_soft": torch.tensor(ps)}
 
 
@@ -163,7 +169,7 @@ def has_soft_targets(sentences: Sequence[Sentence]) -> bool:
 
 def compute_loss(model, batch, cfg: TrainConfig, use_soft: bool):
     logits, rel_logits, _ = model(batch["input_ids"], batch["attention_mask"], batch["pair_batch"],
-                                  batch["drug_mask"], batch["ade_mask"])
+                                  batch["drug_mask"], batch["ade_mask"], batch["context_mask"])
     logits = logits.float()
     weights = batch["weights"] if cfg.sentence_weight != "none" else None
     t_loss = tag_loss(logits, batch["labels"], batch["soft"] if use_soft else None, batch["soft_mask"],
@@ -231,7 +237,8 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{cfg.model}: a fast tokenizer is needed for offset alignment")
     settings = {"max_length": cfg.max_length, "stride_words": cfg.stride_words, "dropout": cfg.dropout,
-                "relation_threshold": cfg.relation_threshold, "decoding": cfg.decoding, "name": name or out_dir.name}
+                "relation_threshold": cfg.relation_threshold, "decoding": cfg.decoding, "name": name or out_dir.name,
+                "relation_context": cfg.relation_context}
     model = AdeStudent.from_encoder(model_ref, settings, layers=cfg.layers)
     use_soft = cfg.soft_labels and has_soft_targets(train)
     t0 = time.monotonic()

@@ -1,0 +1,122 @@
+"""Choose a student recipe without gold: train each variant on the teacher-labelled fold 0 train
+sentences minus a dev split (whole documents held out), and score it against the *teacher's* labels
+on that dev split (agreement with the teacher, the only yardstick a distilled student may be chosen
+by). No gold label and no test sentence is read.
+
+  python benchmarks/dev_selection.py --variant base --variant context=relation_context:true \
+      [--share 0.1] [--epochs 6] [--out reports/ade_benchmark/dev_selection]
+
+A variant is NAME or NAME=key:value[,key:value...]: TrainConfig settings on top of the
+ade_benchmark recipe (pipelines/ade_benchmark.yaml, students.distilled.config). Writes
+dev_selection.json and .md: each variant's relation and entity strict F1 against the teacher on
+dev, with 95% bootstrap intervals, and how often each variant beats the first one over paired
+resamples of the dev sentences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from ade_distill.evaluate import evaluate  # noqa: E402
+from ade_distill.ingest import ingest_ade_splits  # noqa: E402
+from ade_distill.labels import read_unpacked  # noqa: E402
+from ade_distill.pipeline import default_shared_data  # noqa: E402
+from ade_distill.student import Student  # noqa: E402
+from ade_distill.workflows import train  # noqa: E402
+from ade_distill.workflows.student import dev_split  # noqa: E402
+
+TRAIN = REPO / "data" / "teacher_labels" / "ade_fold0_train.qwen2.5-coder-1.5b.jsonl"
+PIPELINE = REPO / "pipelines" / "ade_benchmark.yaml"
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    name, _, rest = text.partition("=")
+    settings = {}
+    for part in filter(None, rest.split(",")):
+        key, sep, value = part.partition(":")
+        if not sep:
+            raise SystemExit(f"variant {text!r}: write key:value, not {part!r}")
+        settings[key] = yaml.safe_load(value)
+    return name, settings
+
+
+def scores(m: dict, name: str) -> dict:
+    out = {}
+    for kind in ("relation", "entity"):
+        s = m["systems"][name][kind]["strict"]["micro"]
+        out[kind] = {k: round(100 * s[k], 2) for k in ("precision", "recall", "f1")}
+        out[kind]["ci"] = [round(100 * x, 2) for x in s["ci"]]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variant", action="append", required=True)
+    ap.add_argument("--share", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--out", type=Path, default=REPO / "reports" / "ade_benchmark" / "dev_selection")
+    ap.add_argument("--work", type=Path)
+    a = ap.parse_args()
+    variants = [parse_variant(v) for v in a.variant]
+    recipe = yaml.safe_load(PIPELINE.read_text())["students"]["distilled"]["config"]
+    gold_train = list(ingest_ade_splits(default_shared_data() / "ade_splits", 0, "train"))
+    labelled = list(read_unpacked(TRAIN, gold_train, unknown="skip"))  # the teacher's labels only
+    fit, dev = dev_split(labelled, a.share, seed=a.seed)
+    work = a.work or Path(tempfile.mkdtemp(prefix="ade-devsel-"))
+    t0 = time.monotonic()
+    preds, rows = {}, []
+    for name, settings in variants:
+        out = work / name
+        t1 = time.monotonic()
+        train(fit, out, None, progress=False, name=name, **{**recipe, **settings})
+        seconds = round(time.monotonic() - t1, 1)
+        preds[name] = Student.from_pretrained(out, device="cpu").predict(dev)
+        rows.append({"variant": name, "settings": settings, "train_seconds": seconds})
+        print(json.dumps(rows[-1]), flush=True)
+    m = evaluate(dev, preds, n_bootstrap=1000, seed=a.seed)
+    base = variants[0][0]
+    for row in rows:
+        row.update(scores(m, row["variant"]))
+        pair = m["paired_bootstrap"].get(f"{base} vs {row['variant']}")
+        if pair:  # share of paired dev resamples in which this variant beats the first
+            row["better_than_first"] = {kind: pair[f"{kind}.strict"]["p_b_better"] for kind in ("relation", "entity")}
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    result = {"command": "python benchmarks/dev_selection.py " + " ".join(sys.argv[1:]), "git_commit": commit,
+              "cpus": os.cpu_count(), "recipe": recipe, "fit_sentences": len(fit), "dev_sentences": len(dev),
+              "yardstick": "the teacher's labels on the dev split (no gold)", "variants": rows,
+              "paired_bootstrap": m["paired_bootstrap"], "seconds": round(time.monotonic() - t0, 1)}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = ["# Choosing a recipe without gold: agreement with the teacher on a dev split", "",
+             f"Made by `{result['command']}` (git {commit}). {len(fit):,} teacher-labelled fold 0 train sentences "
+             f"train each variant; {len(dev):,} held out (whole documents) are the dev split, scored against the "
+             "teacher's own labels (no gold, no test). Strict F1 with 95% bootstrap intervals.", "",
+             f"| variant | settings | relation P / R / F1 (CI) | entity F1 (CI) | beats {base}: relation / entity | train s |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        rl, en = r["relation"], r["entity"]
+        b = r.get("better_than_first")
+        beats = f"{b['relation']:.1%} / {b['entity']:.1%}" if b else "-"
+        lines.append(f"| {r['variant']} | {json.dumps(r['settings']) if r['settings'] else 'the recipe'} | "
+                     f"{rl['precision']:.1f} / {rl['recall']:.1f} / {rl['f1']:.1f} ({rl['ci'][0]:.1f}-{rl['ci'][1]:.1f}) | "
+                     f"{en['f1']:.1f} ({en['ci'][0]:.1f}-{en['ci'][1]:.1f}) | {beats} | {r['train_seconds']:.0f} |")
+    lines += ["", "\"beats\": the share of 1,000 paired bootstrap resamples of the dev sentences in which the variant's "
+              f"F1 is higher than {base}'s."]
+    a.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(f"-> {a.out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
