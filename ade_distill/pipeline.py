@@ -134,8 +134,15 @@ class StudentSpec(BaseModel):
     # of an earlier student (``distill_from``) on the same labelled sentences, with their labels as
     # the hard targets; as many layers as the earlier student ("born again") unless distill.layers
     # says fewer. No LLM call and no gold label unless the labels are gold. ``config`` is not used.
-    distill_from: str | None = None
+    # A list of earlier students is an ensemble: their mean tag and pair probabilities are the
+    # soft targets (hidden states and attentions: the first one's, which the new student starts from).
+    distill_from: str | list[str] | None = None
     distill: CompressConfig | None = None
+
+    def teachers(self) -> list[str]:
+        """The earlier students this one is distilled from (none, one, or an ensemble)."""
+        d = self.distill_from
+        return [] if d is None else [d] if isinstance(d, str) else list(d)
 
 
 class EvaluateConfig(BaseModel):
@@ -185,9 +192,12 @@ class PipelineConfig(BaseModel):
             if spec.labels != "gold" and self.label is None:
                 raise ValueError(f"student {name!r} learns from the teacher, but there is no label stage")
             for key in ("self_train_from", "distill_from"):  # each names a student trained before this one
-                ref = getattr(spec, key)
-                if ref is not None and ref not in names[:i]:
-                    raise ValueError(f"student {name!r}: {key} {ref!r} is not a student listed before it")
+                refs = getattr(spec, key)
+                for ref in [refs] if isinstance(refs, str) else refs or []:
+                    if ref not in names[:i]:
+                        raise ValueError(f"student {name!r}: {key} {ref!r} is not a student listed before it")
+            if isinstance(spec.distill_from, list) and (not spec.distill_from or len(set(spec.distill_from)) < len(spec.distill_from)):
+                raise ValueError(f"student {name!r}: distill_from lists no student or one twice")
             if spec.self_train_from is not None and not spec.self_train:
                 raise ValueError(f"student {name!r}: self_train_from needs self_train: true")
             if spec.distill is not None and spec.distill_from is None:
@@ -417,8 +427,7 @@ class Pipeline:
             srcs = [src] + ([self.run_path("ingest", "unlabeled.jsonl")] if spec.self_train else [])
             if spec.self_train_from:
                 srcs.append(self.run_path(f"train-{spec.self_train_from}", "model"))
-            if spec.distill_from:
-                srcs.append(self.run_path(f"train-{spec.distill_from}", "model"))
+            srcs += [self.run_path(f"train-{ref}", "model") for ref in spec.teachers()]
             st.append(Stage(f"train-{name}", srcs, {"student": spec.model_dump(mode="json")},
                             [self.run_path(f"train-{name}", "model")], self._run_train, self.run_path(f"train-{name}"),
                             code=("ade_distill.student.compress",) if spec.distill_from else ()))
@@ -889,20 +898,20 @@ class Pipeline:
         """Second stage: ``spec.distill_from``'s trained model teaches a new student on ``train``."""
         from .student.compress import compress_student
 
-        src = self.run_path(f"train-{spec.distill_from}", "model")
+        srcs = [self.run_path(f"train-{ref}", "model") for ref in spec.teachers()]
         ccfg = spec.distill or CompressConfig()
-        if ccfg.layers is None and ccfg.hidden is None:  # born again: the earlier student's depth
-            depth = json.loads((src / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"]
+        if ccfg.layers is None and ccfg.hidden is None:  # born again: the (first) earlier student's depth
+            depth = json.loads((srcs[0] / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"]
             ccfg = ccfg.model_copy(update={"layers": depth})
         tmp = out.with_name(out.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
-        compress_student(src, train, ccfg, tmp, progress=self.progress)
+        compress_student(srcs, train, ccfg, tmp, progress=self.progress)
         shutil.rmtree(out, ignore_errors=True)
         os.replace(tmp, out)
         info = json.loads((out / "compress.json").read_text())
         return {"sentences": len(train), "epochs": ccfg.epochs, "train_seconds": round(info["seconds"], 1),
                 "device": "cpu", "distilled_from": spec.distill_from, "layers": ccfg.layers,
-                "line": f"student {name} ({spec.labels} labels, second stage from {spec.distill_from}, "
+                "line": f"student {name} ({spec.labels} labels, second stage from {' + '.join(spec.teachers())}, "
                         f"{ccfg.layers} layers): {len(train):,} sentences, {ccfg.epochs} epochs on cpu"}
 
     def _self_train_data(self, stage: Stage, name: str, spec: StudentSpec, cfg, train: list[Sentence]

@@ -211,3 +211,18 @@ def test_rank_needs_models_or_a_run(capsys, tmp_path, sample_dir):
     assert "give --gold" in capsys.readouterr().err
     assert main(["rank", "--gold", str(sample_dir / "gold.jsonl"), "--out", str(tmp_path)]) == 2
     assert "no models" in capsys.readouterr().err
+
+
+def test_ensemble_targets_average_the_members_probabilities():
+    import torch
+
+    from ade_distill.student.compress import ensemble_targets
+
+    a, b = torch.tensor([[[2.0, 0.0, -1.0]]]), torch.tensor([[[0.0, 1.0, 0.0]]])
+    ra, rb = torch.tensor([2.0, -1.0]), torch.tensor([0.0, 3.0])
+    tags, pairs = ensemble_targets([a], [ra])  # one member: its own logits, untouched
+    assert torch.equal(tags, a) and torch.allclose(pairs, torch.sigmoid(ra))
+    tags, pairs = ensemble_targets([a, b], [ra, rb])
+    want = (torch.softmax(a, -1) + torch.softmax(b, -1)) / 2
+    assert torch.allclose(torch.softmax(tags, -1), want, atol=1e-6)
+    assert torch.allclose(pairs, (torch.sigmoid(ra) + torch.sigmoid(rb)) / 2)

@@ -207,20 +207,31 @@ label: null
 students:
   first: {{labels: gold, config: {{model: "{_minilm()}", layers: 2, epochs: 1, batch_size: 8}}}}
   second: {{labels: gold, distill_from: first, distill: {{epochs: 1, batch_size: 8}}}}
+  other: {{labels: gold, config: {{model: "{_minilm()}", layers: 2, epochs: 1, batch_size: 8, seed: 5,
+          relation_context: true}}}}
+  ensemble: {{labels: gold, distill_from: [other, first], distill: {{epochs: 1, batch_size: 8}}}}
 evaluate: {{bootstrap: 0}}
 """)
     assert main(["run", str(p)]) == 0
     run = tmp_path / "run"
+    ens = json.loads((run / "train-ensemble" / "model" / "compress.json").read_text())
+    assert [Path(t).parent.name for t in ens["teacher"]] == ["train-other", "train-first"]
+    # built from the first member: its relation head (with the context) and settings
+    assert json.loads((run / "train-ensemble" / "model" / "ade_student.json").read_text())["relation_context"] is True
     info = json.loads((run / "train-second" / "model" / "compress.json").read_text())
     assert info["teacher"].endswith("train-first/model") and info["train_sentences"] == 30
     assert json.loads((run / "train-second" / "model" / "config.json").read_text())["num_hidden_layers"] == 2
     assert not (run / "train-second" / "model.partial").exists()
     metrics = json.loads((run / "evaluate" / "metrics.json").read_text())
-    assert {"student first", "student second"} <= set(metrics["systems"])
+    assert {"student first", "student second", "student ensemble"} <= set(metrics["systems"])
     summary = json.loads((run / "manifest.json").read_text())["stages"]["train-second"]["summary"]
     assert summary["distilled_from"] == "first" and summary["layers"] == 2
     p.write_text(p.read_text().replace("distill_from: first", "distill_from: third"))
     with pytest.raises(ConfigError, match="distill_from 'third' is not a student listed before it"):
+        load_pipeline(p)
+    p.write_text(p.read_text().replace("distill_from: third", "distill_from: first")
+                 .replace("distill_from: [other, first]", "distill_from: [other, other]"))
+    with pytest.raises(ConfigError, match="one twice"):
         load_pipeline(p)
 
 

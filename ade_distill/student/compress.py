@@ -208,14 +208,47 @@ def _forward(model: AdeStudent, batch: dict, attentions: bool):
     return out, rel
 
 
-def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: CompressConfig, out_dir: str | Path,
-                     *, unlabeled: Sequence[Sentence] = (), progress: bool = True) -> Path:
+def load_teachers(teacher_dirs: Sequence[str | Path]) -> tuple[list[AdeStudent], object]:
+    """Frozen teacher-students (eager attention, for their attention maps) and the first one's
+    tokenizer; an ensemble must share its word pieces and window length."""
+    teachers, tok = [], None
+    for d in teacher_dirs:
+        t, t_tok = load_student(d, "cpu")
+        if tok is None:
+            tok = t_tok
+        elif t_tok.get_vocab() != tok.get_vocab() or t.max_length != teachers[0].max_length:
+            raise InputError(f"{d}: an ensemble's students must share the tokenizer and max_length of {teacher_dirs[0]}")
+        t.tagger.set_attn_implementation("eager")
+        t.eval()
+        for p in t.parameters():
+            p.requires_grad_(False)
+        teachers.append(t)
+    if not teachers:
+        raise InputError("compress needs at least one teacher-student")
+    return teachers, tok
+
+
+def ensemble_targets(tag_logits: Sequence[torch.Tensor], pair_logits: Sequence[torch.Tensor]
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ensemble's tag targets as log mean probabilities (usable as logits) and its pair
+    probabilities (mean of the members'); one member's own logits and probabilities unchanged."""
+    if len(tag_logits) == 1:
+        return tag_logits[0], torch.sigmoid(pair_logits[0])
+    probs = torch.stack([F.softmax(t.float(), -1) for t in tag_logits]).mean(0)
+    return torch.log(probs.clamp(min=1e-12)), torch.stack([torch.sigmoid(r) for r in pair_logits]).mean(0)
+
+
+def compress_student(teacher_dir: str | Path | Sequence[str | Path], train: Sequence[Sentence], cfg: CompressConfig,
+                     out_dir: str | Path, *, unlabeled: Sequence[Sentence] = (), progress: bool = True) -> Path:
     """Distil a trained student folder into a smaller one on ``train``; returns ``out_dir``.
 
+    Several folders are an ensemble: the new student learns their mean tag and pair
+    probabilities, and the first one's hidden states and attentions (it is built from the first).
+
     ``unlabeled`` sentences (their labels, if any, are ignored) are labelled by the
-    teacher-student itself and added to ``train``: the second stage's teacher costs milliseconds
-    a sentence, so every unlabelled sentence becomes transfer data (TinyBERT's augmentation,
-    without the LLM)."""
+    teacher-student itself (the first of an ensemble) and added to ``train``: the second stage's
+    teacher costs milliseconds a sentence, so every unlabelled sentence becomes transfer data
+    (TinyBERT's augmentation, without the LLM)."""
     from tqdm import tqdm
     from transformers import get_linear_schedule_with_warmup
 
@@ -223,11 +256,9 @@ def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: Co
 
     out_dir = Path(out_dir)
     seed_all(cfg.seed)
-    teacher, tok = load_student(teacher_dir, "cpu")
-    teacher.tagger.set_attn_implementation("eager")
-    teacher.eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
+    teacher_dirs = [teacher_dir] if isinstance(teacher_dir, (str, Path)) else list(teacher_dir)
+    teachers, tok = load_teachers(teacher_dirs)
+    teacher = teachers[0]
     small, mapping = build_small(teacher, cfg)
     small.train()
     tcfg, scfg = teacher.tagger.config, small.tagger.config
@@ -263,12 +294,14 @@ def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: Co
             batch = collate([examples[i] for i in bidx], tok.pad_token_id)
             mask = batch["attention_mask"]
             with torch.no_grad():
-                t_out, t_rel = _forward(teacher, batch, need_att)
+                t_outs = [_forward(t, batch, need_att and k == 0) for k, t in enumerate(teachers)]
+                t_out = t_outs[0][0]  # hidden states and attentions: the first member's
+                t_tags, t_pairs = ensemble_targets([o.logits for o, _ in t_outs], [r for _, r in t_outs])
             s_out, s_rel = _forward(small, batch, need_att)
             hard_tags = hard_tag_loss(s_out.logits, batch["labels"])
-            kd_tags = logit_kd_loss(s_out.logits, t_out.logits, mask, T)
+            kd_tags = logit_kd_loss(s_out.logits, t_tags, mask, T)
             tag = (1 - cfg.alpha) * hard_tags + cfg.alpha * kd_tags
-            rel = relation_loss(s_rel, batch["pair_hard"], torch.sigmoid(t_rel) if t_rel.numel() else None,
+            rel = relation_loss(s_rel, batch["pair_hard"], t_pairs if t_pairs.numel() else None,
                                 alpha=cfg.alpha, T=T)
             terms = {"logits": tag + cfg.relation_weight * rel}
             if cfg.w_hidden > 0:
@@ -304,7 +337,8 @@ def compress_student(teacher_dir: str | Path, train: Sequence[Sentence], cfg: Co
     small.eval()
     small.save_pretrained(out_dir, tok, {"history": history})
     (out_dir / "compress.json").write_text(json.dumps(
-        {"config": cfg.model_dump(), "teacher": str(teacher_dir), "layer_map": mapping, "history": history,
+        {"config": cfg.model_dump(), "teacher": str(teacher_dirs[0]) if len(teacher_dirs) == 1 else [str(d) for d in teacher_dirs],
+         "layer_map": mapping, "history": history,
          "train_sentences": n_labelled, "teacher_labelled_sentences": len(train) - n_labelled,
          "parameters": sum(p.numel() for p in small.parameters()),
          "teacher_parameters": sum(p.numel() for p in teacher.parameters()),
