@@ -38,9 +38,12 @@ def main() -> int:
     ap.add_argument("--work", default="runs/teacher_quality", help="labels and cache of the variant (resumable)")
     ap.add_argument("--out", default="reports/teacher_speed/quality.json")
     ap.add_argument("--labels", help="also write the variant's labels here, packed (no text)")
+    ap.add_argument("--limit", type=int, help="only the first N test sentences (file order), for costly variants")
+    ap.add_argument("--today-name", default="today's teacher (committed labels)",
+                    help="what to call the --today labels in the table")
     args = ap.parse_args()
 
-    gold = list(ingest_ade_splits(SHARED / "ade_splits", fold=0, part="test"))
+    gold = list(ingest_ade_splits(SHARED / "ade_splits", fold=0, part="test"))[:args.limit]
     cfg = TeacherConfig.from_yaml(args.teacher)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -55,8 +58,8 @@ def main() -> int:
         print(f"{len(gold) - len(variant)} sentences failed (see {out.with_suffix('.failures.jsonl')}); "
               "rerun to retry them", file=sys.stderr)
         return 1
-    today = list(read_unpacked(args.today, gold))
-    name_today, name_variant = "today's teacher (committed labels)", f"variant ({Path(args.teacher).name})"
+    today = list(read_unpacked(args.today, gold, unknown="skip"))
+    name_today, name_variant = args.today_name, f"variant ({Path(args.teacher).name})"
     metrics = evaluate(gold, {name_today: today, name_variant: variant}, n_bootstrap=1000)
     rows = []
     for name in (name_today, name_variant):
@@ -81,7 +84,8 @@ def main() -> int:
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     if args.labels:
         write_packed(variant, args.labels)
-    md = [f"Made by `{result['command']}` on {result['time']}: all {len(gold)} sentences of ADE fold 0 test, "
+    which = f"the first {len(gold)}" if args.limit else f"all {len(gold)}"
+    md = [f"Made by `{result['command']}` on {result['time']}: {which} sentences of ADE fold 0 test, "
           "strict F1 against gold with 95% bootstrap intervals (1,000 resamples over sentences).", "",
           "| teacher | relation P / R / F1 (interval) | entity P / R / F1 (interval) |", "|---|---|---|"]
     for r in rows:
@@ -89,9 +93,9 @@ def main() -> int:
         md.append(f"| {r['system']} | {rel['p']} / {rel['r']} / {rel['f1']} ({rel['ci'][0]}-{rel['ci'][1]}) | "
                   f"{ent['p']} / {ent['r']} / {ent['f1']} ({ent['ci'][0]}-{ent['ci'][1]}) |")
     rel_p = paired["relation.strict"]
-    md += ["", f"Paired bootstrap, relation strict: today's teacher better in {100 * rel_p['p_a_better']:.1f}% of "
+    md += ["", f"Paired bootstrap, relation strict: {name_today} better in {100 * rel_p['p_a_better']:.1f}% of "
            f"resamples, the variant in {100 * rel_p['p_b_better']:.1f}%. The variant's relation F1 "
-           f"{'lies' if result['within_todays_interval'] else 'does not lie'} within today's interval "
+           f"{'lies' if result['within_todays_interval'] else 'does not lie'} within {name_today}'s interval "
            f"({lo}-{hi})."]
     Path(args.out).with_suffix(".md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
