@@ -59,6 +59,9 @@ def main() -> int:
             vs = f"teacher better in {100 * pb['p_a_better']:.1f}% of paired resamples" if pb else "–"
             label = {"student distilled": "distilled student, all 3,845 teacher-labelled sentences (3 layers, 6 epochs)",
                      "student distilled-again": "+ second-stage self-distillation (born again, same depth, 6 epochs)",
+                     "student distilled-seed14": "distilled student, seed 14 (ensemble member)",
+                     "student distilled-seed15": "distilled student, seed 15 (ensemble member)",
+                     "student distilled-ensemble": "+ second stage from the ensemble of the three seeds (one model)",
                      "student supervised": "supervised student, the same sentences with gold labels (reference)"
                      }.get(name, name)
             rows.append(_row(label, m[0], m[1], m[2], vs, "reports/ade_benchmark/metrics.json"))
@@ -103,6 +106,24 @@ def main() -> int:
                          ent["f1"], f"JSON teacher better in {100 * pb['p_a_better']:.1f}% of paired resamples",
                          "reports/teacher_speed/quality.json"))
 
+    dev_rows = []
+    sel = _load("reports/ade_benchmark/dev_selection.json")
+    if sel:
+        for r in sel["variants"]:
+            b = r.get("better_than_first")
+            settings = json.dumps(r["settings"]) if r["settings"] else "the recipe"
+            against = f"better than {sel['variants'][0]['variant']} in {100 * b['relation']:.1f}%" if b else ""
+            dev_rows.append(f"| {r['variant']} ({settings}) | {r['relation']['f1']:.1f} "
+                            f"[{r['relation']['ci'][0]:.1f}–{r['relation']['ci'][1]:.1f}] | {r['entity']['f1']:.1f} | "
+                            f"{against} | `reports/ade_benchmark/dev_selection.json` |")
+    dec = _load("reports/ade_benchmark/dev_analysis.json")
+    if dec:
+        for r in dec["decoding_sweep"]:
+            b = r["better_than_first"]
+            dev_rows.append(f"| decoding: {r['decoding']} | {r['relation']['f1']:.1f} [{r['relation_ci'][0]:.1f}–"
+                            f"{r['relation_ci'][1]:.1f}] | {r['entity_f1']:.1f} | "
+                            f"{'' if b is None else f'better than 1 in {100 * b:.1f}%'} | `reports/ade_benchmark/dev_analysis.json` |")
+
     folds = _load("reports/ade_10fold/folds.json")
     fold_rows = []
     if folds:
@@ -116,6 +137,18 @@ def main() -> int:
           "intervals. No gold label reached a distilled student or chose one; how each was chosen is in the "
           "source's report.", "",
           "| lever | relation F1 | entity F1 | against | source |", "|---|---|---|---|---|", *rows]
+    seeds = [n for n in (bench or {}).get("systems", {}) if n == "student distilled" or n.startswith("student distilled-seed")]
+    if len(seeds) > 1:
+        f1s = sorted(_micro(bench, n)[0] for n in seeds)
+        md += ["", f"Seed spread: the same distilled recipe with {len(seeds)} seeds ({', '.join(n.removeprefix('student ') for n in seeds)}) "
+               f"scores {f1s[0]:.1f} to {f1s[-1]:.1f} relation F1, a range of {f1s[-1] - f1s[0]:.1f}: a single run's difference "
+               "smaller than that is within the noise of one training run."]
+    if dev_rows:
+        md += ["", "Chosen without gold: agreement with the teacher's labels on a dev split of teacher-labelled train "
+               "sentences (not test, not gold; the yardstick a distilled student may be chosen by). Relation F1 here "
+               "is against the teacher, so it is not comparable with the rows above:", "",
+               "| variant | relation F1 vs teacher | entity F1 vs teacher | paired resamples | source |",
+               "|---|---|---|---|---|", *dev_rows]
     if fold_rows:
         md += ["", "All 10 SpERT folds (mean ± sd over folds, `reports/ade_10fold/folds.json`):", "",
                "| system | relation F1 | entity F1 |", "|---|---|---|", *fold_rows]
