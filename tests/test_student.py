@@ -153,8 +153,11 @@ def test_context_pieces_lie_strictly_between_the_spans():
 
 @needs_minilm
 @pytest.mark.parametrize("context", [False, True])
-def test_batched_pair_scoring_equals_the_heads_per_window_forward(context):
+def test_batched_pair_scoring_equals_the_heads_per_window_forward(context, monkeypatch):
     """Extraction scores pairs from piece lists; training from collated masks: both agree."""
+    import ade_distill.student.extract as extract
+
+    monkeypatch.setattr(extract, "CONTEXT_CHUNK", 2)  # the between-span gather in steps too
     from ade_distill.student import AdeStudent
     from ade_distill.student.encoding import context_pieces
     from ade_distill.student.extract import _score_pairs

@@ -21,6 +21,8 @@ from .model import AdeStudent, load_student, max_pool
 
 log = logging.getLogger(__name__)
 
+CONTEXT_CHUNK = 256  # pairs whose between-span pieces are gathered at once (bounds memory on long windows)
+
 _ALL_O = np.eye(9, dtype=np.float32)[0]  # a word without a piece in any window: O in both layers
 
 
@@ -153,23 +155,25 @@ def _score_pairs(model: AdeStudent, hidden_of: dict[int, torch.Tensor], items: l
             n += hidden_of[k].shape[0]
         flat = torch.cat([hidden_of[k] for k in keys]).to(device)
 
-        def gathered(pieces: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        def gathered(rows: list[tuple], pieces: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
             width = max(1, max(len(p) for p in pieces))
-            idx = np.zeros((len(part), width), dtype=np.int64)
-            mask = np.zeros((len(part), width), dtype=np.float32)
-            for r, (it, p) in enumerate(zip(part, pieces)):
+            idx = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.float32)
+            for r, (it, p) in enumerate(zip(rows, pieces)):
                 idx[r, :len(p)] = np.asarray(p, dtype=np.int64) + start[it[3]]
                 mask[r, :len(p)] = 1.0
             return flat[torch.from_numpy(idx).to(device)], torch.from_numpy(mask).to(device)
 
         def pooled(col: int) -> torch.Tensor:
-            g, m = gathered([it[col] for it in part])
+            g, m = gathered(part, [it[col] for it in part])
             return (g * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
 
         cls = flat[torch.tensor([start[it[3]] for it in part], device=device)]
         ctx = None
-        if head.context:
-            ctx = max_pool(*gathered([context_pieces(it[4], it[5]) for it in part])).to(dtype)
+        if head.context:  # the gap between two spans can be a whole window: a few pairs at a time
+            gaps, step = [context_pieces(it[4], it[5]) for it in part], CONTEXT_CHUNK
+            ctx = torch.cat([max_pool(*gathered(part[c:c + step], gaps[c:c + step]))
+                             for c in range(0, len(part), step)]).to(dtype)
         logits = head.score(pooled(4).to(dtype), pooled(5).to(dtype), cls.to(dtype), ctx)
         out += torch.sigmoid(logits.float()).cpu().tolist()
     return out
