@@ -91,8 +91,8 @@ def test_config_errors_name_key_and_line(tmp_path):
 
 @pytest.mark.parametrize("name, stages", [
     ("quickstart", ["ingest", "label", "train-distilled", "evaluate", "report", "extract"]),
-    ("ade_benchmark", ["ingest", "label", "train-distilled", "train-distilled-again", "train-supervised",
-                       "evaluate", "report"]),
+    ("ade_benchmark", ["ingest", "label", "train-distilled", "train-distilled-again", "train-distilled-seed14",
+                       "train-distilled-seed15", "train-distilled-ensemble", "train-supervised", "evaluate", "report"]),
     ("pubmed", ["ingest", "label", "train-student", "extract"]),
 ])
 def test_shipped_pipelines_parse_and_resolve_their_stages(name, stages, tmp_path):
