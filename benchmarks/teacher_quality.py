@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,7 @@ def main() -> int:
         rows.append(row)
     paired = metrics["paired_bootstrap"][f"{name_today} vs {name_variant}"]
     lo, hi = rows[0]["relation_strict"]["ci"]
-    result = {"command": "python " + " ".join(sys.argv), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    result = {"command": "python " + shlex.join(sys.argv), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
               "sentences": len(gold), "teacher": cfg.model_dump(exclude={"cache"}),
               "prompt_version": cfg.prompt.answer_format.version, "rows": rows,
               "paired_bootstrap": paired, "agreement": metrics["agreement"],
