@@ -137,6 +137,14 @@ def main() -> int:
           "intervals. No gold label reached a distilled student or chose one; how each was chosen is in the "
           "source's report.", "",
           "| lever | relation F1 | entity F1 | against | source |", "|---|---|---|---|---|", *rows]
+    sc = _load("reports/teacher_speed/self_consistency.json")
+    if sc:
+        md += ["", f"Self-consistency votes on the teacher (first {sc['sentences']} test sentences only: five calls a "
+               "sentence; relation strict F1 against gold, `reports/teacher_speed/self_consistency.json`):", "",
+               "| teacher labels | relation F1 | entity F1 |", "|---|---|---|"]
+        for r in sc["rows"]:
+            rel, ent = r["relation_strict"], r["entity_strict"]
+            md.append(f"| {r['system']} | {rel['f1']:.1f} [{rel['ci'][0]:.1f}–{rel['ci'][1]:.1f}] | {ent['f1']:.1f} |")
     seeds = [n for n in (bench or {}).get("systems", {}) if n == "student distilled" or n.startswith("student distilled-seed")]
     if len(seeds) > 1:
         f1s = sorted(_micro(bench, n)[0] for n in seeds)
