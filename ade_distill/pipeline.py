@@ -191,9 +191,10 @@ class PipelineConfig(BaseModel):
                 raise ValueError(f"student name {name!r}: letters, digits, - and _ only")
             if spec.labels != "gold" and self.label is None:
                 raise ValueError(f"student {name!r} learns from the teacher, but there is no label stage")
-            for key in ("self_train_from", "distill_from"):  # each names a student trained before this one
-                refs = getattr(spec, key)
-                for ref in [refs] if isinstance(refs, str) else refs or []:
+            earlier = {"self_train_from": [spec.self_train_from] if spec.self_train_from else [],
+                       "distill_from": spec.teachers()}
+            for key, refs in earlier.items():  # each names a student trained before this one
+                for ref in refs:
                     if ref not in names[:i]:
                         raise ValueError(f"student {name!r}: {key} {ref!r} is not a student listed before it")
             if isinstance(spec.distill_from, list) and (not spec.distill_from or len(set(spec.distill_from)) < len(spec.distill_from)):

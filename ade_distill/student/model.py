@@ -51,12 +51,8 @@ class RelationHead(nn.Module):
         am = ade_mask.to(h.dtype)
         hd = torch.einsum("pl,plh->ph", dm / dm.sum(1, keepdim=True).clamp(min=1), h)
         ha = torch.einsum("pl,plh->ph", am / am.sum(1, keepdim=True).clamp(min=1), h)
-        ctx = None
-        if self.context:
-            if context_mask is None:
-                raise ValueError("this relation head pools the context between the spans: pass context_mask")
-            ctx = max_pool(h, context_mask)
-        return self.score(hd, ha, h[:, 0], ctx)
+        ctx = max_pool(h, context_mask) if self.context and context_mask is not None else None
+        return self.score(hd, ha, h[:, 0], ctx)  # a context head without its mask: score says so
 
     def score(self, drug: torch.Tensor, ade: torch.Tensor, cls: torch.Tensor,
               context: torch.Tensor | None = None) -> torch.Tensor:
