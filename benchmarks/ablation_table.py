@@ -110,9 +110,9 @@ def main() -> int:
     sel = _load("reports/ade_benchmark/dev_selection.json")
     if sel:
         for r in sel["variants"]:
-            b = r.get("better_than_first")
+            b = r.get("better_than")
             settings = json.dumps(r["settings"]) if r["settings"] else "the recipe"
-            against = f"better than {sel['variants'][0]['variant']} in {100 * b['relation']:.1f}%" if b else ""
+            against = f"better than {b['variant']} in {100 * b['relation']:.1f}%" if b else ""
             dev_rows.append(f"| {r['variant']} ({settings}) | {r['relation']['f1']:.1f} "
                             f"[{r['relation']['ci'][0]:.1f}–{r['relation']['ci'][1]:.1f}] | {r['entity']['f1']:.1f} | "
                             f"{against} | `reports/ade_benchmark/dev_selection.json` |")

@@ -19,10 +19,10 @@ and pack for committing: ade-distill labels pack --in ... --out data/teacher_lab
 from __future__ import annotations
 
 import argparse
-import random
 from pathlib import Path
 
-from ade_distill.ingest import ingest_ade_corpus, ingest_ade_splits
+from ade_distill.ingest import ingest_ade_splits
+from ade_distill.ingest.ade_corpus import in_domain_negatives
 from ade_distill.labels import read_unpacked
 from ade_distill.schema import write_jsonl
 
@@ -41,9 +41,7 @@ def main() -> None:
     test_docs = {s.doc_id for s in ingest_ade_splits(shared / "ade_splits", fold=0, part="test")}
     write_jsonl(out / "fold0_train.jsonl", train)
     n = write_jsonl(out / "teacher_fold0_train.jsonl", read_unpacked(TRAIN_LABELS, train))
-    neg = [s.model_copy(update={"source": "unlabeled"})
-           for s in ingest_ade_corpus(shared / "ade_corpus_v2") if s.meta.get("negative") and s.doc_id not in test_docs]
-    random.Random(0).shuffle(neg)
+    neg = in_domain_negatives(shared / "ade_corpus_v2", test_docs, seed=0)
     write_jsonl(out / "neg_shuffled.jsonl", neg)
     m = write_jsonl(out / "teacher_neg_lines.jsonl", read_unpacked(NEG_LABELS, neg)) if NEG_LABELS.exists() else 0
     print(f"fold 0 train {len(train):,} sentences ({n:,} labelled so far); {len(neg):,} ADE-NEG sentences from "

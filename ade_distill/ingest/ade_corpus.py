@@ -200,6 +200,18 @@ def ingest_ade_corpus(source: str | Path, *, negatives: bool = True, doses: bool
         yield from _negative_sentences(require_file(source / "ADE-NEG.txt"), stats)
 
 
+def in_domain_negatives(source: str | Path, exclude_docs: set[str] = frozenset(), *, seed: int = 0) -> list[Sentence]:
+    """The ADE-NEG sentences (no ADE in the gold standard) of documents outside ``exclude_docs``,
+    shuffled with ``seed``, unlabelled (``source="unlabeled"``): in-domain text for the teacher to
+    label, or transfer data, that a benchmark on those documents never tests on."""
+    import random
+
+    neg = [s.model_copy(update={"source": "unlabeled"}) for s in ingest_ade_corpus(source)
+           if s.meta.get("negative") and s.doc_id not in exclude_docs]
+    random.Random(seed).shuffle(neg)
+    return neg
+
+
 def _align_tokens(tokens: list[str], text: str) -> list[tuple[int, int]] | None:
     """Character span of each token in ``text``, skipping whitespace; None if they differ."""
     spans, pos = [], 0
