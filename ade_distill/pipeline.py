@@ -144,6 +144,20 @@ class StudentSpec(BaseModel):
         d = self.distill_from
         return [] if d is None else [d] if isinstance(d, str) else list(d)
 
+    def how_made(self) -> str:
+        """One sentence for the report: what this student learned from and how its model was chosen."""
+        if self.labels == "gold":
+            return "gold labels on the train sentences: a reference for what the teacher's label noise costs, not a distilled student"
+        kind = "the teacher's labels" + (" (hard)" if self.labels == "teacher-hard" else "")
+        if self.teachers():
+            return (f"second stage: learns {' + '.join(self.teachers())}'s outputs on the sentences with {kind}; "
+                    "settings fixed in the pipeline file, last epoch kept, nothing chosen on a score")
+        if self.dev_share:
+            return (f"{kind}; the epoch kept is the one that agrees best with {kind} on a {self.dev_share:.0%} "
+                    "dev share of its own train sentences (no gold)")
+        extra = "; self-trained on the student's own labels of the unlabelled sentences" if self.self_train else ""
+        return f"{kind}{extra}; a fixed recipe, last epoch kept, nothing chosen on a score"
+
 
 class EvaluateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -955,7 +969,8 @@ class Pipeline:
             name = f"teacher ({self.teacher_name})"
             systems[name] = list(read_sentences(tp))
             t = lab.get("test", {})
-            info[name] = {"role": "teacher", **self._teacher_cost(systems[name])}
+            info[name] = {"role": "teacher", **self._teacher_cost(systems[name]),
+                          "made": "the LLM's own labels on the test sentences: the line a distilled student must beat"}
             if t.get("calls") and t.get("seconds"):
                 info[name]["sentences_per_second"] = round(t["labelled"] / t["seconds"], 3)
         for n in self.cfg.students:
@@ -963,7 +978,7 @@ class Pipeline:
             systems[f"student {n}"] = r.predictions
             info[f"student {n}"] = {"role": "student", "parameters": r.parameters,
                                     "sentences_per_second": round(len(gold) / r.seconds, 1), "device": "cpu",
-                                    "threads": torch.get_num_threads()}
+                                    "threads": torch.get_num_threads(), "made": self.cfg.students[n].how_made()}
         ec = self.cfg.evaluate
         metrics = evaluate_files(gold, systems, self.run_path("evaluate", "metrics.json"), bootstrap=ec.bootstrap,
                                  seed=ec.seed, info=info, inputs={"gold": str(self.run_path("ingest", "test.jsonl"))}).metrics

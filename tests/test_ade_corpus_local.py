@@ -46,3 +46,17 @@ def test_split_record_that_does_not_align_is_reported(tmp_path):
     assert len(problems) == 2
     assert "record 1 (orig_id 0): tokens do not align" in problems.messages[0]
     assert "record 2 (orig_id 5): orig_id 5 is not in" in problems.messages[1]
+
+
+def test_in_domain_negatives_leave_out_the_excluded_documents_and_shuffle_reproducibly(tmp_path):
+    from ade_distill.ingest.ade_corpus import in_domain_negatives
+
+    (tmp_path / "DRUG-AE.rel").write_text("1|Drug X gave rash.|rash|12|16|Drug X|0|6\n")
+    (tmp_path / "ADE-NEG.txt").write_text("".join(f"{doc} NEG Sentence {i} here.\n"
+                                                  for i, doc in enumerate([2, 2, 3, 4, 4, 5, 6, 7])))
+    neg = in_domain_negatives(tmp_path, {"3", "4"}, seed=0)
+    assert sorted(s.text for s in neg) == [f"Sentence {i} here." for i in (0, 1, 5, 6, 7)]  # never a positive one
+    assert all(s.source == "unlabeled" and not s.entities and s.doc_id not in {"3", "4"} for s in neg)
+    assert [s.id for s in neg] == [s.id for s in in_domain_negatives(tmp_path, {"3", "4"}, seed=0)]
+    orders = {tuple(s.id for s in in_domain_negatives(tmp_path, set(), seed=k)) for k in range(5)}
+    assert len(orders) > 1  # the seed shuffles

@@ -82,3 +82,25 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert img.size == (1200, 2400)
     # a rendered table and charts give many distinct colours; a blank or error page does not
     assert len(set(img.resize((300, 600)).getdata())) > 200
+
+
+def test_report_says_how_each_system_was_made(tmp_path):
+    from ade_distill.evaluate import evaluate
+    from ade_distill.evaluate.report import write_report
+    from ade_distill.pipeline import StudentSpec
+    from ade_distill.schema import Entity, Relation, Sentence
+
+    gold = [Sentence(id="s1", doc_id="d1", text="Drug X gave rash.", entities=[Entity(id="T1", label="DRUG", start=0, end=6, text="Drug X"),
+                                                                  Entity(id="T2", label="ADE", start=12, end=16, text="rash")],
+                     relations=[Relation(drug="T1", ade="T2")], source="gold")]
+    specs = {"plain": StudentSpec(), "again": StudentSpec(distill_from=["plain", "other"]),
+             "dev": StudentSpec(dev_share=0.1), "ref": StudentSpec(labels="gold")}
+    made = {k: v.how_made() for k, v in specs.items()}
+    assert "nothing chosen on a score" in made["plain"] and "plain + other" in made["again"]
+    assert "10% dev share" in made["dev"] and "no gold" in made["dev"] and "reference" in made["ref"]
+    metrics = evaluate(gold, {k: gold for k in specs}, n_bootstrap=0,
+                       info={k: {"role": "student", "made": v} for k, v in made.items()})
+    out = write_report(metrics, tmp_path, excerpts=False)
+    md, page = out["md"].read_text(), out["html"].read_text()
+    assert "## How each system was made" in md and "<h2>How each system was made</h2>" in page
+    assert all(f"- **{k}**: {v}" in md for k, v in made.items())

@@ -289,6 +289,7 @@ def write_report(metrics: Mapping, out_dir: str | Path, *, gold: Sequence[Senten
         aligned = {name: align(gold, p, name, allow_missing=True)[0] for name, p in preds.items()}
         examples = _examples(gold, aligned, seed)
     missing = {k: s.get("n_missing", 0) for k, s in metrics["systems"].items() if s.get("n_missing")}
+    made = {k: s["info"]["made"] for k, s in metrics["systems"].items() if s.get("info", {}).get("made")}
 
     # ---------- HTML ----------
     h = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
@@ -306,6 +307,8 @@ def write_report(metrics: Mapping, out_dir: str | Path, *, gold: Sequence[Senten
                  + ", ".join(f"{html.escape(k)} {v:,}" for k, v in missing.items()) + "</p>")
     h += ["<h2>Headline</h2>", _html_table(HEADLINE, headline, best_cols=(2, 3, 4, 5)),
           f"<img alt='F1 by system with 95% intervals' src='data:image/png;base64,{_bar_chart(metrics)}'>",
+          *([("<h2>How each system was made</h2><ul>" + "".join(
+              f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in made.items()) + "</ul>")] if made else []),
           "<h2>By label</h2>", _html_table(LABEL_HEAD, labels),
           "<p class='sub'>seqeval: token-level IOB2 scoring of the same spans, a cross-check of the span scorer.</p>"]
     if pairs:
@@ -353,7 +356,10 @@ def write_report(metrics: Mapping, out_dir: str | Path, *, gold: Sequence[Senten
     md = [f"# {title}", "", f"{n:,} gold sentences, {len(metrics['systems'])} systems, generated {when}.", "",
           "## Headline", "", _md_table(HEADLINE, headline), "",
           f"F1 in %, [{int(100 * boot.get('confidence', 0.95))}% bootstrap interval over sentences, "
-          f"{boot.get('resamples', 0):,} resamples].", "", "## By label", "", _md_table(LABEL_HEAD, labels), ""]
+          f"{boot.get('resamples', 0):,} resamples].", ""]
+    if made:
+        md += ["## How each system was made", ""] + [f"- **{k}**: {v}" for k, v in made.items()] + [""]
+    md += ["## By label", "", _md_table(LABEL_HEAD, labels), ""]
     if pairs:
         md += ["## System against system", "", _md_table(PAIR_HEAD, pairs), ""]
     if examples is not None:
