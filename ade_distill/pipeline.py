@@ -78,6 +78,13 @@ class InputsConfig(BaseModel):
     train_limit: int | None = Field(default=None, ge=1)
     # new documents to extract ADEs from at the end (a .txt folder, CSV/TSV, JSONL or PubMed XML)
     documents: list[str] = Field(default_factory=list)
+    # in-domain text the benchmark never tests on, without gold labels: for the teacher to label
+    # (students with in_domain: true add those labels to their training) and as transfer data for a
+    # second stage. "ade-neg": the ADE-NEG sentences of ADE-Corpus-V2 documents with no sentence
+    # in the test fold (kind ade-splits; the raw corpus folder ade_corpus_v2 beside the splits),
+    # shuffled with seed 0; or a sentence JSONL file. in_domain_limit: the first N of them.
+    in_domain: str | None = None
+    in_domain_limit: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _needs(self) -> "InputsConfig":
@@ -93,6 +100,12 @@ class InputsConfig(BaseModel):
                     raise ValueError(f"folds {self.folds}: distinct fold numbers from 0 to 9")
             if self.documents:
                 raise ValueError("documents (extraction) is not run with folds: use a single-fold pipeline")
+            if self.in_domain:
+                raise ValueError("in_domain is not run with folds: use a single-fold pipeline")
+        if self.in_domain == "ade-neg" and self.kind != "ade-splits":
+            raise ValueError("in_domain: ade-neg needs kind ade-splits (its documents outside the test fold)")
+        if self.in_domain_limit and not self.in_domain:
+            raise ValueError("in_domain_limit needs in_domain")
         return self
 
     def fold_list(self) -> list[int]:
@@ -107,6 +120,7 @@ class LabelConfig(BaseModel):
     # (with folds, the teacher labels of the whole corpus: each fold takes the sentences it has)
     seed_labels: str | list[str] | None = None
     seed_test_labels: str | list[str] | None = None
+    seed_in_domain_labels: str | list[str] | None = None  # for inputs.in_domain
     soft: Literal["none", "rescore"] = "none"  # rescore: logprob confidences from the local GGUF model
     label_test: bool = True  # label the test part too, so the teacher is scored beside the students
     # false: never call the teacher; only the seed labels are used (a train sentence they lack is
@@ -138,6 +152,10 @@ class StudentSpec(BaseModel):
     # soft targets (hidden states and attentions: the first one's, which the new student starts from).
     distill_from: str | list[str] | None = None
     distill: CompressConfig | None = None
+    # inputs.in_domain: a student learning from the teacher adds the teacher's labels of the
+    # in-domain sentences to its train sentences; a second stage (distill_from) takes the in-domain
+    # sentences as transfer data, labelled by the student it learns from (no LLM call)
+    in_domain: bool = False
 
     def teachers(self) -> list[str]:
         """The earlier students this one is distilled from (none, one, or an ensemble)."""
@@ -149,8 +167,12 @@ class StudentSpec(BaseModel):
         if self.labels == "gold":
             return "gold labels on the train sentences: a reference for what the teacher's label noise costs, not a distilled student"
         kind = "the teacher's labels" + (" (hard)" if self.labels == "teacher-hard" else "")
+        if self.in_domain and not self.teachers():
+            kind += " (train and in-domain sentences)"
         if self.teachers():
-            return (f"second stage: learns {' + '.join(self.teachers())}'s outputs on the sentences with {kind}; "
+            more = (" and on the in-domain sentences (labelled by the first of them: transfer data)"
+                    if self.in_domain else "")
+            return (f"second stage: learns {' + '.join(self.teachers())}'s outputs on the sentences with {kind}{more}; "
                     "settings fixed in the pipeline file, last epoch kept, nothing chosen on a score")
         if self.dev_share:
             return (f"{kind}; the epoch kept is the one that agrees best with {kind} on a {self.dev_share:.0%} "
@@ -219,6 +241,10 @@ class PipelineConfig(BaseModel):
                 raise ValueError(f"student {name!r}: distill settings need distill_from (the student it learns from)")
             if spec.distill_from is not None and (spec.self_train or spec.dev_share):
                 raise ValueError(f"student {name!r}: distill_from does not combine with self_train or dev_share")
+            if spec.in_domain and not self.inputs.in_domain:
+                raise ValueError(f"student {name!r}: in_domain needs inputs.in_domain (the in-domain sentences)")
+            if spec.in_domain and spec.labels == "gold" and not spec.distill_from:
+                raise ValueError(f"student {name!r}: in_domain sentences have no gold labels (labels: gold)")
         if self.extract.student and self.extract.student not in self.students:
             raise ValueError(f"extract.student {self.extract.student!r} is not one of the students")
         return self
@@ -423,6 +449,8 @@ class Pipeline:
             ing_out.append(self.run_path("ingest", "test.jsonl"))
         if c.inputs.documents:
             ing_out.append(self.run_path("ingest", "documents.sentences.jsonl"))
+        if c.inputs.in_domain:
+            ing_out.append(self.run_path("ingest", "in_domain.jsonl"))
         ing_inputs = [x for x in self._ingest_input_paths() if x.exists()]
         st.append(Stage("ingest", ing_inputs, {"inputs": c.inputs.model_dump(mode="json")}, ing_out,
                         self._run_ingest, self.run_path("ingest")))
@@ -430,7 +458,10 @@ class Pipeline:
             lab_out = [self.run_path("label", "train.teacher.jsonl")]
             if self._has_test() and c.label.label_test:
                 lab_out.append(self.run_path("label", "test.teacher.jsonl"))
-            seeds = list(dict.fromkeys(self._seeds(c.label.seed_labels) + self._seeds(c.label.seed_test_labels)))
+            if c.inputs.in_domain:
+                lab_out.append(self.run_path("label", "in_domain.teacher.jsonl"))
+            seeds = list(dict.fromkeys(self._seeds(c.label.seed_labels) + self._seeds(c.label.seed_test_labels)
+                                       + self._seeds(c.label.seed_in_domain_labels)))
             few_shot = self.teacher_cfg.prompt.shots if self.teacher_cfg else None
             st.append(Stage("label", [x for x in ing_out if x.name not in ("documents.sentences.jsonl", "unlabeled.jsonl")]
                             + seeds
@@ -443,6 +474,9 @@ class Pipeline:
             if spec.self_train_from:
                 srcs.append(self.run_path(f"train-{spec.self_train_from}", "model"))
             srcs += [self.run_path(f"train-{ref}", "model") for ref in spec.teachers()]
+            if spec.in_domain:  # last: the runners find it there
+                srcs.append(self.run_path("ingest", "in_domain.jsonl") if spec.distill_from
+                            else self.run_path("label", "in_domain.teacher.jsonl"))
             st.append(Stage(f"train-{name}", srcs, {"student": spec.model_dump(mode="json")},
                             [self.run_path(f"train-{name}", "model")], self._run_train, self.run_path(f"train-{name}"),
                             code=("ade_distill.student.compress",) if spec.distill_from else ()))
@@ -627,11 +661,19 @@ class Pipeline:
             out = [_resolve(self.path, x) for x in (i.train, i.test) if x]
         else:
             out = [_resolve(self.path, x) for x in i.files]
+        if i.in_domain == "ade-neg":
+            out += [self._corpus_dir() / "DRUG-AE.rel", self._corpus_dir() / "ADE-NEG.txt"]
+        elif i.in_domain:
+            out.append(_resolve(self.path, i.in_domain))
         return out + [_resolve(self.path, d) for d in i.documents]
 
     def _splits_dir(self) -> Path:
         src = self.cfg.inputs.source
         return _resolve(self.path, src) if src else default_shared_data() / "ade_splits"
+
+    def _corpus_dir(self) -> Path:
+        """The raw ADE-Corpus-V2 release folder beside the splits (its ADE-NEG sentences)."""
+        return self._splits_dir().parent / "ade_corpus_v2"
 
     # -- running --
     def fingerprint(self, stage: Stage) -> tuple[str, dict]:
@@ -772,6 +814,9 @@ class Pipeline:
                     (x.model_copy(update={"entities": [], "relations": [], "source": "unlabeled"}) for x in rest))
         if test is not None:
             write_jsonl(self.run_path("ingest", "test.jsonl"), test)
+        n_in = None
+        if i.in_domain:
+            n_in = write_jsonl(self.run_path("ingest", "in_domain.jsonl"), self._in_domain_sentences(test or []))
         n_docs = 0
         if i.documents:
             from .ingest import documents_from, sentences_of
@@ -783,9 +828,23 @@ class Pipeline:
             n_docs = counts["documents"]
         line = f"{len(train):,} train sentences" + (f", {len(test):,} test" if test is not None else "") + \
             (f", {n_docs:,} new documents" if i.documents else "") + \
+            (f", {n_in:,} in-domain" if n_in is not None else "") + \
             (f"; {len(problems)} bad record(s) skipped" if len(problems) else "")
         return {"train": len(train), "test": len(test) if test is not None else None, "documents": n_docs,
-                "problems": len(problems), "line": line}
+                "in_domain": n_in, "problems": len(problems), "line": line}
+
+    def _in_domain_sentences(self, test: list[Sentence]) -> list[Sentence]:
+        """inputs.in_domain, unlabelled, none of a test document, at most in_domain_limit."""
+        i = self.cfg.inputs
+        test_docs = {s.doc_id for s in test if s.doc_id}
+        if i.in_domain == "ade-neg":
+            from .ingest.ade_corpus import in_domain_negatives
+
+            sents = in_domain_negatives(self._corpus_dir(), test_docs, seed=0)
+        else:
+            sents = [s.model_copy(update={"entities": [], "relations": [], "source": "unlabeled"})
+                     for s in read_sentences(_resolve(self.path, i.in_domain)) if s.doc_id not in test_docs]
+        return sents[:i.in_domain_limit] if i.in_domain_limit else sents
 
     def _pubmed_sentences(self, problems) -> list[Sentence]:
         from .ingest import pubmed_documents, sentences_of
@@ -804,6 +863,8 @@ class Pipeline:
         parts = [("train", lc.seed_labels)]
         if self._has_test() and lc.label_test:
             parts.append(("test", lc.seed_test_labels))
+        if self.cfg.inputs.in_domain:
+            parts.append(("in_domain", lc.seed_in_domain_labels))
         summary, failed_total = {}, 0
         for part, seed in parts:
             sentences = list(read_sentences(self.run_path("ingest", f"{part}.jsonl")))
@@ -897,8 +958,14 @@ class Pipeline:
             summary.update(more)
             if spec.self_train_epochs:
                 cfg = cfg.model_copy(update={"epochs": spec.self_train_epochs})
+        if spec.in_domain:  # the teacher's labels of the in-domain sentences: train only, never dev
+            extra = list(read_sentences(stage.inputs[-1]))
+            train = train + extra
+            summary["in_domain_sentences"] = len(extra)
         t = train_student(train, out, cfg, dev=dev, resume=True, progress=self.progress, name=name)
         st = f", self-trained on {summary['pseudo_sentences']:,} more" if "pseudo_sentences" in summary else ""
+        if "in_domain_sentences" in summary:
+            st += f", {summary['in_domain_sentences']:,} of them in-domain"
         if dev:
             best = t.kept_epoch
             summary.update(best_epoch=best["epoch"], dev_relation_f1=best.get("dev_relation_f1"))
@@ -920,12 +987,14 @@ class Pipeline:
             ccfg = ccfg.model_copy(update={"layers": depth})
         tmp = out.with_name(out.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
-        compress_student(srcs, train, ccfg, tmp, progress=self.progress)
+        transfer = list(read_sentences(self.run_path("ingest", "in_domain.jsonl"))) if spec.in_domain else []
+        compress_student(srcs, train, ccfg, tmp, unlabeled=transfer, progress=self.progress)
         shutil.rmtree(out, ignore_errors=True)
         os.replace(tmp, out)
         info = json.loads((out / "compress.json").read_text())
         return {"sentences": len(train), "epochs": ccfg.epochs, "train_seconds": round(info["seconds"], 1),
                 "device": "cpu", "distilled_from": spec.distill_from, "layers": ccfg.layers,
+                **({"transfer_sentences": len(transfer)} if spec.in_domain else {}),
                 "line": f"student {name} ({spec.labels} labels, second stage from {' + '.join(spec.teachers())}, "
                         f"{ccfg.layers} layers): {len(train):,} sentences, {ccfg.epochs} epochs on cpu"}
 

@@ -235,6 +235,63 @@ evaluate: {{bootstrap: 0}}
         load_pipeline(p)
 
 
+def test_in_domain_sentences_train_a_student_and_feed_a_second_stage(tmp_path, split):
+    """inputs.in_domain: the teacher's labels of in-domain sentences (here seeds, no LLM) join a
+    student's train sentences (never a test document's); a second stage takes the same sentences
+    as transfer data labelled by the student it learns from. Misuse is a config error."""
+    from ade_distill.labels import pack
+
+    train, test = split
+    teach = lambda ss: [s.model_copy(update={"source": "teacher:fake-gpt"}) for s in ss]  # noqa: E731
+    other = [s.model_copy(update={"id": f"in-{k}", "doc_id": f"in-doc-{k // 2}"}) for k, s in enumerate(train[:8])]
+    in_test_doc = test[0].model_copy(update={"id": "in-test-doc"})  # a test document's sentence: left out
+    write_jsonl(tmp_path / "in_domain.jsonl", other + [in_test_doc])
+    for name, ss in (("seed_train", train), ("seed_test", test), ("seed_in", other[:6])):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(pack(s)) + "\n" for s in teach(ss)))
+    (tmp_path / "t.yaml").write_text("backend: openai\nmodel: fake-gpt\nbase_url: http://127.0.0.1:9/v1\n"
+                                     f"api_key_env: ADE_TEST_KEY\nretries: 0\ncache: {tmp_path / 'c.sqlite'}\n")
+    p = tmp_path / "p.yaml"
+    p.write_text(f"""name: t
+run_dir: {tmp_path / 'run'}
+inputs: {{kind: jsonl, train: {tmp_path / 'train.jsonl'}, test: {tmp_path / 'test.jsonl'},
+         in_domain: {tmp_path / 'in_domain.jsonl'}}}
+label:
+  teacher: {tmp_path / 't.yaml'}
+  seed_labels: {tmp_path / 'seed_train.jsonl'}
+  seed_test_labels: {tmp_path / 'seed_test.jsonl'}
+  seed_in_domain_labels: {tmp_path / 'seed_in.jsonl'}
+  call_teacher: false
+students:
+  first: {{labels: teacher, in_domain: true, config: {{model: "{_minilm()}", layers: 2, epochs: 1, batch_size: 8}}}}
+  second: {{labels: teacher, distill_from: first, in_domain: true, distill: {{epochs: 1, batch_size: 8}}}}
+evaluate: {{bootstrap: 0}}
+""")
+    m = Pipeline(p, progress=False).run()["stages"]
+    run = tmp_path / "run"
+    assert m["ingest"]["summary"]["in_domain"] == 8  # the test document's sentence is not in-domain text
+    assert [s.id for s in read_sentences(run / "label" / "in_domain.teacher.jsonl")] == [f"in-{k}" for k in range(6)]
+    assert m["label"]["summary"]["in_domain"]["without_label"] == 2
+    assert m["train-first"]["summary"]["in_domain_sentences"] == 6 and m["train-first"]["summary"]["sentences"] == 36
+    assert m["train-second"]["summary"]["transfer_sentences"] == 8
+    info = json.loads((run / "train-second" / "model" / "compress.json").read_text())
+    assert info["train_sentences"] == 30 and info["teacher_labelled_sentences"] == 8
+    made = json.loads((run / "evaluate" / "metrics.json").read_text())["systems"]["student first"]["info"]["made"]
+    assert "in-domain" in made
+    good = p.read_text()
+    for old, new, error in (
+            (f",\n         in_domain: {tmp_path / 'in_domain.jsonl'}", "", "'first': in_domain needs inputs.in_domain"),
+            ("students:", "students:\n  ref: {labels: gold, in_domain: true}", "'ref': in_domain sentences have no gold"),
+            ("kind: jsonl,", "kind: jsonl, in_domain_limit: 3,", None),
+            (f"in_domain: {tmp_path / 'in_domain.jsonl'}", "in_domain: ade-neg", "ade-neg needs kind ade-splits")):
+        assert old in good
+        p.write_text(good.replace(old, new, 1))
+        if error is None:
+            assert load_pipeline(p)[0].inputs.in_domain_limit == 3
+            continue
+        with pytest.raises(ConfigError, match=error):
+            load_pipeline(p)
+
+
 def test_failed_stage_is_named_and_marked(tmp_path, split, monkeypatch, capsys):
     train, test = split
     monkeypatch.setenv("ADE_TEST_KEY", "sk-test")
