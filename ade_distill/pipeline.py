@@ -167,13 +167,13 @@ class StudentSpec(BaseModel):
         if self.labels == "gold":
             return "gold labels on the train sentences: a reference for what the teacher's label noise costs, not a distilled student"
         kind = "the teacher's labels" + (" (hard)" if self.labels == "teacher-hard" else "")
-        if self.in_domain and not self.teachers():
-            kind += " (train and in-domain sentences)"
         if self.teachers():
             more = (" and on the in-domain sentences (labelled by the first of them: transfer data)"
                     if self.in_domain else "")
             return (f"second stage: learns {' + '.join(self.teachers())}'s outputs on the sentences with {kind}{more}; "
                     "settings fixed in the pipeline file, last epoch kept, nothing chosen on a score")
+        if self.in_domain:
+            kind += " (train and in-domain sentences)"
         if self.dev_share:
             return (f"{kind}; the epoch kept is the one that agrees best with {kind} on a {self.dev_share:.0%} "
                     "dev share of its own train sentences (no gold)")
@@ -266,6 +266,11 @@ def load_pipeline(path: str | Path) -> tuple[PipelineConfig, TeacherConfig | Non
         else:
             teacher = t
     return cfg, teacher
+
+
+def _unlabelled(s: Sentence) -> Sentence:
+    """The sentence without labels (text the teacher or a student labels, never gold)."""
+    return s.model_copy(update={"entities": [], "relations": [], "source": "unlabeled"})
 
 
 def _resolve(base_file: Path, p: str) -> Path:
@@ -474,7 +479,7 @@ class Pipeline:
             if spec.self_train_from:
                 srcs.append(self.run_path(f"train-{spec.self_train_from}", "model"))
             srcs += [self.run_path(f"train-{ref}", "model") for ref in spec.teachers()]
-            if spec.in_domain:  # last: the runners find it there
+            if spec.in_domain:
                 srcs.append(self.run_path("ingest", "in_domain.jsonl") if spec.distill_from
                             else self.run_path("label", "in_domain.teacher.jsonl"))
             st.append(Stage(f"train-{name}", srcs, {"student": spec.model_dump(mode="json")},
@@ -810,8 +815,7 @@ class Pipeline:
             train, rest = train[:i.train_limit], train[i.train_limit:]
         write_jsonl(self.run_path("ingest", "train.jsonl"), train)
         # the train sentences past train_limit, without labels: material for self-training
-        write_jsonl(self.run_path("ingest", "unlabeled.jsonl"),
-                    (x.model_copy(update={"entities": [], "relations": [], "source": "unlabeled"}) for x in rest))
+        write_jsonl(self.run_path("ingest", "unlabeled.jsonl"), map(_unlabelled, rest))
         if test is not None:
             write_jsonl(self.run_path("ingest", "test.jsonl"), test)
         n_in = None
@@ -842,8 +846,7 @@ class Pipeline:
 
             sents = in_domain_negatives(self._corpus_dir(), test_docs, seed=0)
         else:
-            sents = [s.model_copy(update={"entities": [], "relations": [], "source": "unlabeled"})
-                     for s in read_sentences(_resolve(self.path, i.in_domain)) if s.doc_id not in test_docs]
+            sents = [_unlabelled(s) for s in read_sentences(_resolve(self.path, i.in_domain)) if s.doc_id not in test_docs]
         return sents[:i.in_domain_limit] if i.in_domain_limit else sents
 
     def _pubmed_sentences(self, problems) -> list[Sentence]:
@@ -959,7 +962,7 @@ class Pipeline:
             if spec.self_train_epochs:
                 cfg = cfg.model_copy(update={"epochs": spec.self_train_epochs})
         if spec.in_domain:  # the teacher's labels of the in-domain sentences: train only, never dev
-            extra = list(read_sentences(stage.inputs[-1]))
+            extra = list(read_sentences(self.run_path("label", "in_domain.teacher.jsonl")))
             train = train + extra
             summary["in_domain_sentences"] = len(extra)
         t = train_student(train, out, cfg, dev=dev, resume=True, progress=self.progress, name=name)
