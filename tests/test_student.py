@@ -323,3 +323,59 @@ def test_dev_split_keeps_documents_whole_and_kept_epoch_follows_training():
     hist = [{"epoch": 1, "kept": True}, {"epoch": 2, "kept": True}, {"epoch": 3, "kept": False}]
     assert TrainResult(None, 0, 3, 0.0, "cpu", False, hist).kept_epoch["epoch"] == 2
     assert TrainResult(None, 0, 1, 0.0, "cpu", False, [{"epoch": 1}]).kept_epoch["epoch"] == 1  # no dev: the last
+
+
+def test_drug_conditioned_copies_mark_one_drug_and_keep_only_its_ades(tokenizer):
+    from ade_distill.schema import Relation
+    from ade_distill.student.conditioning import META_KEY, MarkedDrug, conditioned_relations, marked_copies
+    from ade_distill.student.train import TrainConfig, build_examples
+
+    text = "Codeine intoxication followed aspirin use."
+    s = Sentence(id="a", doc_id="d1", text=text, source="teacher:x",
+                 entities=[Entity(id="d", label="DRUG", start=0, end=7, text="Codeine", confidence=0.9),
+                           Entity(id="e", label="ADE", start=0, end=20, text="Codeine intoxication", confidence=0.8),
+                           Entity(id="d2", label="DRUG", start=30, end=37, text="aspirin")],
+                 relations=[Relation(drug="d", ade="e", confidence=0.6)])
+    first, second = marked_copies([s])
+    assert first.text == "<< Codeine >> intoxication followed aspirin use." and first.meta[META_KEY] == "d"
+    spans = {e.id: (e.label, e.text, e.confidence) for e in first.entities}
+    assert spans == {"d": ("DRUG", "Codeine", 0.9), "e": ("ADE", "<< Codeine >> intoxication", 0.6),
+                     "d2": ("DRUG", "aspirin", None)} and first.relations == []
+    assert second.text == "Codeine intoxication followed << aspirin >> use."
+    assert {e.label for e in second.entities} == {"DRUG"}  # aspirin has no ADE: only drugs are tagged
+    # the marked copies train the tagger only: no relation pairs, while the plain sentence has one
+    ex = build_examples([s, first, second], tokenizer, TrainConfig(model=MODEL))
+    assert [len(e.pairs) for e in ex] == [2, 0, 0]  # (d, e) and (d2, e) candidates of the plain sentence
+    for drug in (s.entities[0], s.entities[2]):  # every plain offset comes back from the marked text
+        m = MarkedDrug(text, drug.start, drug.end)
+        assert all(m.to_plain(m.to_marked(p)) == p for p in range(len(text) + 1))
+    # prediction: ADE spans of the marked pass become the marked drug's relations
+    m = MarkedDrug(text, 30, 37)
+    ents = [Entity(id="p0", label="DRUG", start=30, end=37, text="aspirin"),
+            Entity(id="p1", label="ADE", start=8, end=20, text="intoxication")]
+    pred = [Entity(id="x", label="ADE", start=a, end=b, text=m.text[a:b], confidence=c)
+            for a, b, c in ((8, 20, 0.7), (30, 32, 0.9), (30, 44, 0.5), (44, 47, 0.4))]  # the last: "use"
+    rels = conditioned_relations(s, ents[0], pred, ents)
+    assert [(r.drug, r.ade, r.confidence) for r in rels] == [("p0", "p1", 0.7), ("p0", "p2", 0.4)]
+    assert ents[2].text == "use" and (ents[2].start, ents[2].end) == (38, 41)  # a new ADE span joins
+
+
+@needs_minilm
+def test_drug_conditioned_student_links_each_drug_to_its_marked_pass_ades(tmp_path):
+    from transformers import AutoTokenizer
+
+    from ade_distill.student import AdeStudent, Student
+
+    model = AdeStudent.from_encoder(MODEL, {"name": "forced", "max_length": 64, "drug_conditioned": True})
+    with torch.no_grad():  # every word B-DRUG|B-ADE, in the plain and in the marked passes
+        model.tagger.classifier.bias.fill_(-50.0)
+        model.tagger.classifier.bias[JOINT_LABELS.index("B-DRUG|B-ADE")] = 50.0
+    model.save_pretrained(tmp_path / "m", AutoTokenizer.from_pretrained(MODEL))
+    s = Sentence(id="x", doc_id="d", text="Aspirin caused rash.", source="unlabeled")
+    (pred,) = Student.from_pretrained(tmp_path / "m").predict([s])
+    by_id = {e.id: e for e in pred.entities}
+    # 4 words, each a drug; each drug's marked pass tags every other word (markers and the drug
+    # itself map back onto the drug and are dropped): 4 x 3 relations, no new spans
+    assert len(pred.entities) == 8 and len(pred.relations) == 12
+    assert all(by_id[r.drug].label == "DRUG" and by_id[r.ade].label == "ADE" and by_id[r.drug].start != by_id[r.ade].start
+               for r in pred.relations)

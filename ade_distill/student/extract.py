@@ -15,6 +15,7 @@ from ..errors import InputError, ModelError
 from ..io import AdeRecord, records_of
 from ..schema import Document, Relation, Sentence
 from ..text import split_document, word_spans
+from .conditioning import MarkedDrug, conditioned_relations
 from .encoding import (candidate_pairs, context_pieces, make_windows_many, owner_windows, pieces_in_window,
                        spans_from_word_predictions)
 from .model import AdeStudent, load_student, max_pool
@@ -56,14 +57,32 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
         pair_items += [it for items in groups.values() for it in items]
         ents_of.append(ents)
     relations: list[list[Relation]] = [[] for _ in sentences]
-    for (si, d, a, *_), p in zip(pair_items, _score_pairs(model, hidden_of, pair_items, device)):
-        if p >= thr:
-            relations[si].append(Relation(drug=d.id, ade=a.id, confidence=round(p, 4)))
+    if model.settings.get("drug_conditioned"):  # each drug's ADEs from a pass with it marked
+        relations = _conditioned_relations(model, tokenizer, sentences, ents_of, batch_size, device, decoding)
+    else:
+        for (si, d, a, *_), p in zip(pair_items, _score_pairs(model, hidden_of, pair_items, device)):
+            if p >= thr:
+                relations[si].append(Relation(drug=d.id, ade=a.id, confidence=round(p, 4)))
     out = [Sentence(id=s.id, doc_id=s.doc_id, text=s.text, doc_offset=s.doc_offset, entities=ents_of[si],
                     relations=relations[si], source=f"student:{name}", meta={}) for si, s in enumerate(sentences)]
     if was_training:
         model.train()
     return out
+
+
+def _conditioned_relations(model, tokenizer, sentences, ents_of, batch_size, device, decoding) -> list[list[Relation]]:
+    """Relations from the drug-conditioned passes: every predicted drug of every sentence marked
+    (one batched encoder run for all), the ADE spans of each marked pass linked to its drug; new
+    ADE spans join the sentence's entities (``ents_of`` is extended in place)."""
+    jobs = [(si, d) for si, ents in enumerate(ents_of) for d in ents if d.label == "DRUG"]
+    marked = [Sentence(id=f"m{j}", doc_id="", text=MarkedDrug(sentences[si].text, d.start, d.end).text)
+              for j, (si, d) in enumerate(jobs)]
+    run = _run_encoder(model, tokenizer, marked, batch_size, device)
+    relations: list[list[Relation]] = [[] for _ in sentences]
+    for j, (si, d) in enumerate(jobs):
+        spans = spans_from_word_predictions(marked[j].text, run.words_of[j], run.sentence_word_probs(j), decoding)
+        relations[si] += conditioned_relations(sentences[si], d, spans, ents_of[si])
+    return relations
 
 
 @dataclass

@@ -19,6 +19,7 @@ from ..errors import ModelError
 from ..config import load_yaml_model
 from ..schema import Sentence
 from ..text import word_spans
+from .conditioning import META_KEY, marked_copies
 from .encoding import IGNORE, context_pieces, make_windows, pair_targets, pieces_in_window, soft_word_targets
 from .losses import relation_loss, tag_loss
 from .model import AdeStudent
@@ -53,6 +54,9 @@ class TrainConfig(BaseModel):
     relation_pos_weight: float = Field(default=1.0, gt=0)
     # the relation head also reads the max-pooled word pieces between the drug and the ADE
     relation_context: bool = False
+    # also learn to tag the ADEs of one marked drug (student/conditioning.py); at prediction time
+    # each predicted drug is marked in turn and those ADE spans are its relations
+    drug_conditioned: bool = False
     min_confidence: float = Field(default=0.0, ge=0, le=1)  # teacher spans below it are not hard labels
     # per-sentence loss weight: 1, the mean of the teacher's span confidences, or the label quality
     # score confident learning gave the sentence (`ade-distill labels clean`, meta.label_quality)
@@ -93,7 +97,7 @@ def build_examples(sentences: Iterable[Sentence], tokenizer, cfg: TrainConfig) -
         weight = float(sum(confs) / len(confs)) if cfg.sentence_weight == "mean_confidence" and confs else 1.0
         if cfg.sentence_weight == "label_quality":
             weight = float(s.meta.get("label_quality", 1.0))
-        targets = pair_targets(s)
+        targets = [] if META_KEY in s.meta else pair_targets(s)  # a marked copy trains the tagger only
         for w in make_windows(tokenizer, s.text, si, cfg.max_length, cfg.stride_words):
             L = len(w.input_ids)
             labels = [IGNORE] * L
@@ -238,7 +242,7 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
         raise ModelError(f"{cfg.model}: a fast tokenizer is needed for offset alignment")
     settings = {"max_length": cfg.max_length, "stride_words": cfg.stride_words, "dropout": cfg.dropout,
                 "relation_threshold": cfg.relation_threshold, "decoding": cfg.decoding, "name": name or out_dir.name,
-                "relation_context": cfg.relation_context}
+                "relation_context": cfg.relation_context, "drug_conditioned": cfg.drug_conditioned}
     model = AdeStudent.from_encoder(model_ref, settings, layers=cfg.layers)
     use_soft = cfg.soft_labels and has_soft_targets(train)
     t0 = time.monotonic()
@@ -249,7 +253,10 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
         extra = mention_replacement(train, cfg.augment_copies, seed=cfg.seed)
         log.info("mention replacement: %d augmented sentences from %d", len(extra), len(train))
         train = list(train) + extra
-    examples = build_examples(train, tokenizer, cfg)
+    marked = marked_copies(train) if cfg.drug_conditioned else []
+    if marked:
+        log.info("drug-conditioned: %d marked copies (one per labelled drug)", len(marked))
+    examples = build_examples(list(train) + marked, tokenizer, cfg)
     log.info("%d training windows from %d sentences (soft targets: %s)", len(examples), len(train), use_soft)
     opt = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.head_lr), weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(math.ceil(len(examples) / cfg.batch_size) / cfg.grad_accum)
@@ -333,6 +340,7 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
         (out_dir / "training.json").write_text(json.dumps(
             {"config": cfg.model_dump(), "history": history, "soft_targets": use_soft,
              "train_sentences": len(train) - len(extra), "augmented_sentences": len(extra),
+             "marked_copies": len(marked),
              "train_windows": len(examples),
              "seconds": time.monotonic() - t0, "device": str(acc.device), "precision": precision}, indent=2) + "\n")
     return out_dir
