@@ -226,3 +226,20 @@ def test_ensemble_targets_average_the_members_probabilities():
     want = (torch.softmax(a, -1) + torch.softmax(b, -1)) / 2
     assert torch.allclose(torch.softmax(tags, -1), want, atol=1e-6)
     assert torch.allclose(pairs, (torch.sigmoid(ra) + torch.sigmoid(rb)) / 2)
+
+
+@needs_minilm
+def test_a_drug_conditioned_teacher_passes_the_marked_task_on(tmp_path, sample_dir):
+    from transformers import AutoTokenizer
+
+    from ade_distill.student.model import AdeStudent
+
+    path = str(minilm.get_model_path())
+    AdeStudent.from_encoder(path, {"name": "t", "max_length": 128, "drug_conditioned": True}).save_pretrained(
+        tmp_path / "t", AutoTokenizer.from_pretrained(path))
+    train = list(read_sentences(sample_dir / "gold.jsonl"))[:8]
+    out = compress_student(tmp_path / "t", train, CompressConfig(layers=1, epochs=1, batch_size=8, w_attention=0,
+                                                                 w_value=0), tmp_path / "small", progress=False)
+    drugs = sum(e.label == "DRUG" for s in train for e in s.entities)
+    assert drugs and json.loads((out / "compress.json").read_text())["marked_copies"] == drugs
+    assert json.loads((out / "ade_student.json").read_text())["drug_conditioned"] is True

@@ -252,6 +252,7 @@ def compress_student(teacher_dir: str | Path | Sequence[str | Path], train: Sequ
     from tqdm import tqdm
     from transformers import get_linear_schedule_with_warmup
 
+    from .conditioning import marked_copies
     from .train import TrainConfig, build_examples, collate, length_batches, param_groups, seed_all
 
     out_dir = Path(out_dir)
@@ -276,7 +277,9 @@ def compress_student(teacher_dir: str | Path | Sequence[str | Path], train: Sequ
         train = list(train) + pseudo
     tc = TrainConfig(model=str(teacher_dir), max_length=small.max_length,
                      stride_words=int(small.settings.get("stride_words", 16)), soft_labels=False)
-    examples = build_examples(train, tok, tc)
+    # a drug-conditioned teacher-student passes the marked task on too (its logits on the copies)
+    marked = marked_copies(train) if teacher.settings.get("drug_conditioned") else []
+    examples = build_examples(list(train) + marked, tok, tc)
     groups = param_groups(small, cfg.lr, cfg.head_lr, extra_body=proj.parameters() if proj else ())
     trained = [p for g in groups for p in g["params"]]
     opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
@@ -340,6 +343,7 @@ def compress_student(teacher_dir: str | Path | Sequence[str | Path], train: Sequ
         {"config": cfg.model_dump(), "teacher": str(teacher_dirs[0]) if len(teacher_dirs) == 1 else [str(d) for d in teacher_dirs],
          "layer_map": mapping, "history": history,
          "train_sentences": n_labelled, "teacher_labelled_sentences": len(train) - n_labelled,
+         "marked_copies": len(marked),
          "parameters": sum(p.numel() for p in small.parameters()),
          "teacher_parameters": sum(p.numel() for p in teacher.parameters()),
          "seconds": time.monotonic() - t0}, indent=2) + "\n")
