@@ -123,6 +123,9 @@ def main() -> None:
             added = train_variant(name, {k: v for k, v in settings.items() if k != "vs"}, fit, neg, recipe, work)
             row = {"variant": name, "settings": settings, "train_seconds": round(time.monotonic() - t1, 1), **added}
             marker.write_text(json.dumps(row) + "\n")
+        made = out / "training.json"
+        if made.exists() and json.loads(made.read_text()).get("marked_copies"):  # drug_conditioned
+            row["marked_copies"] = json.loads(made.read_text())["marked_copies"]
         preds[name] = Student.from_pretrained(out, device="cpu").predict(dev)
         rows.append(row)
         print(json.dumps(rows[-1]), flush=True)
@@ -160,6 +163,8 @@ def main() -> None:
              if r.get("extra_teacher_labelled") is not None]
     extra += [f"{r['variant']}: second stage from {r['second_stage_from']}, {r['transfer_sentences']:,} ADE-NEG sentences "
               "as transfer data" for r in rows if r.get("second_stage_from")]
+    extra += [f"{r['variant']}: {r['marked_copies']:,} marked copies (one per teacher-labelled drug) beside the "
+              f"{len(fit):,} sentences" for r in rows if r.get("marked_copies")]
     if extra:
         lines += [""] + [f"- {x}" for x in extra]
     a.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
