@@ -54,12 +54,13 @@ def marked_copies(sentences: Sequence[Sentence]) -> list[Sentence]:
     copy teaches the tagger only."""
     out = []
     for s in sentences:
+        rel_of = {(r.drug, r.ade): r for r in s.relations}
         for drug in (e for e in s.entities if e.label == "DRUG"):
             m = MarkedDrug(s.text, drug.start, drug.end)
             ents = []
             for e in s.entities:
                 if e.label == "ADE":
-                    rel = next((r for r in s.relations if r.drug == drug.id and r.ade == e.id), None)
+                    rel = rel_of.get((drug.id, e.id))
                     if rel is None:
                         continue
                     confs = [c for c in (e.confidence, rel.confidence) if c is not None]
@@ -84,6 +85,7 @@ def conditioned_relations(s: Sentence, drug: Entity, marked_entities: Sequence[E
     one is appended to ``entities`` (the sentence's predicted entities). Confidence: the span's."""
     m = MarkedDrug(s.text, drug.start, drug.end)
     by_span = {(e.start, e.end): e for e in entities if e.label == "ADE"}
+    ids = {e.id for e in entities}
     out = []
     for e in marked_entities:
         if e.label != "ADE":
@@ -99,9 +101,10 @@ def conditioned_relations(s: Sentence, drug: Entity, marked_entities: Sequence[E
         if ade is None:
             ade = Entity(id=f"p{len(entities)}", label="ADE", start=start, end=end, text=s.text[start:end],
                          confidence=e.confidence)
-            while any(x.id == ade.id for x in entities):
+            while ade.id in ids:
                 ade = ade.model_copy(update={"id": ade.id + "c"})
             entities.append(ade)
+            ids.add(ade.id)
             by_span[(start, end)] = ade
         if all(r.ade != ade.id for r in out):
             out.append(Relation(drug=drug.id, ade=ade.id, confidence=e.confidence))

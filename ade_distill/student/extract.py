@@ -43,6 +43,7 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
     words_of, windows, by_sent, hidden_of = run.words_of, run.windows, run.by_sent, run.hidden_of
     pair_items: list[tuple] = []  # (sentence, drug, ade, window key, drug pieces, ade pieces)
     ents_of: list[list] = []
+    conditioned = bool(model.settings.get("drug_conditioned"))  # relations from marked passes, not pairs
     for si, s in enumerate(sentences):
         words = words_of[si]
         ks = by_sent[si]
@@ -50,14 +51,14 @@ def predict_sentences(model: AdeStudent, tokenizer, sentences: Sequence[Sentence
         owner = owner_windows(wins, len(words))
         ents = spans_from_word_predictions(s.text, words, run.sentence_word_probs(si, owner), decoding)
         groups: dict[int, list] = {}  # the pairs of each window, scored below in one batch for all sentences
-        for d, a in candidate_pairs(ents):
+        for d, a in ([] if conditioned else candidate_pairs(ents)):
             found = _pair_window(wins, owner, words, d, a)
             if found is not None:
                 groups.setdefault(found[0], []).append((si, d, a, ks[found[0]], found[1], found[2]))
         pair_items += [it for items in groups.values() for it in items]
         ents_of.append(ents)
     relations: list[list[Relation]] = [[] for _ in sentences]
-    if model.settings.get("drug_conditioned"):  # each drug's ADEs from a pass with it marked
+    if conditioned:  # each drug's ADEs from a pass with it marked
         relations = _conditioned_relations(model, tokenizer, sentences, ents_of, batch_size, device, decoding)
     else:
         for (si, d, a, *_), p in zip(pair_items, _score_pairs(model, hidden_of, pair_items, device)):

@@ -192,7 +192,7 @@ def model_info(model_dir: str | Path, metrics: str | Path | None = None, system:
     info = {"id": meta.get("name", model_dir.name), "version": h.hexdigest()[:16], "base_model": meta.get("base_model"),
             "labels": {"entities": ["DRUG", "ADE"], "relations": ["ADE_OF (drug -> adverse effect)"],
                        "tags": meta.get("labels", [])},
-            "settings": {k: meta[k] for k in ("max_length", "stride_words", "relation_threshold", "decoding") if k in meta}}
+            "settings": {k: meta[k] for k in ("max_length", "stride_words", "relation_threshold", "decoding", "drug_conditioned") if k in meta}}
     tj = model_dir / "training.json"
     if tj.exists():
         t = json.loads(tj.read_text(encoding="utf-8"))
