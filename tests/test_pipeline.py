@@ -93,6 +93,7 @@ def test_config_errors_name_key_and_line(tmp_path):
     ("quickstart", ["ingest", "label", "train-distilled", "evaluate", "report", "extract"]),
     ("ade_benchmark", ["ingest", "label", "train-distilled", "train-distilled-again", "train-distilled-seed14",
                        "train-distilled-seed15", "train-distilled-ensemble", "train-supervised", "evaluate", "report"]),
+    ("ade_benchmark_conditioned", ["ingest", "label", "train-distilled", "train-distilled-again", "evaluate", "report"]),
     ("pubmed", ["ingest", "label", "train-student", "extract"]),
 ])
 def test_shipped_pipelines_parse_and_resolve_their_stages(name, stages, tmp_path):
