@@ -66,6 +66,16 @@ def main() -> int:
                      }.get(name, name)
             rows.append(_row(label, m[0], m[1], m[2], vs, "reports/ade_benchmark/metrics.json"))
 
+    cond = _load("reports/ade_benchmark/conditioned/metrics.json")
+    if cond:  # the dev-chosen recipe (pipelines/ade_benchmark_conditioned.yaml), scored once
+        tname = next(n for n in cond["systems"] if n.startswith("teacher"))
+        for name, label in (("student distilled", "drug-conditioned ADE tagging (dev-chosen stack, first stage)"),
+                            ("student distilled-again", "+ born again from it: the dev-chosen recipe, reported by rule")):
+            m = _micro(cond, name)
+            pb = cond["paired_bootstrap"].get(f"{tname} vs {name}", {}).get("relation.strict", {})
+            vs = f"teacher better in {100 * pb['p_a_better']:.1f}% of paired resamples" if pb else "–"
+            rows.append(_row(label, m[0], m[1], m[2], vs, "reports/ade_benchmark/conditioned/metrics.json"))
+
     gens = _load("reports/ade_benchmark/born_again_generations.json")
     if gens:
         for name in gens["systems"]:
