@@ -37,6 +37,12 @@ def _row(lever: str, rel: float, ci: list[float] | None, ent: float | None, vs: 
     return f"| {lever} | {rel:.1f}{ci_s} | {ent_s} | {vs} | `{source}` |"
 
 
+def _teacher_vs(metrics: dict, teacher: str, name: str) -> str:
+    """How often the teacher beats ``name`` on relations over paired resamples, from a metrics file."""
+    pb = metrics["paired_bootstrap"].get(f"{teacher} vs {name}", {}).get("relation.strict", {})
+    return f"teacher better in {100 * pb['p_a_better']:.1f}% of paired resamples" if pb else "–"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "ade_benchmark" / "ablation.md")
@@ -55,8 +61,7 @@ def main() -> int:
             if not name.startswith("student"):
                 continue
             m = _micro(bench, name)
-            pb = bench["paired_bootstrap"].get(f"{tname} vs {name}", {}).get("relation.strict", {})
-            vs = f"teacher better in {100 * pb['p_a_better']:.1f}% of paired resamples" if pb else "–"
+            vs = _teacher_vs(bench, tname, name)
             label = {"student distilled": "distilled student, all 3,845 teacher-labelled sentences (3 layers, 6 epochs)",
                      "student distilled-again": "+ second-stage self-distillation (born again, same depth, 6 epochs)",
                      "student distilled-seed14": "distilled student, seed 14 (ensemble member)",
@@ -72,8 +77,7 @@ def main() -> int:
         for name, label in (("student distilled", "drug-conditioned ADE tagging (dev-chosen stack, first stage)"),
                             ("student distilled-again", "+ born again from it: the dev-chosen recipe, reported by rule")):
             m = _micro(cond, name)
-            pb = cond["paired_bootstrap"].get(f"{tname} vs {name}", {}).get("relation.strict", {})
-            vs = f"teacher better in {100 * pb['p_a_better']:.1f}% of paired resamples" if pb else "–"
+            vs = _teacher_vs(cond, tname, name)
             rows.append(_row(label, m[0], m[1], m[2], vs, "reports/ade_benchmark/conditioned/metrics.json"))
 
     gens = _load("reports/ade_benchmark/born_again_generations.json")
@@ -82,8 +86,7 @@ def main() -> int:
             if not name.startswith("born again, generation") or name.endswith("generation 1"):
                 continue  # generation 1 is distilled-again above
             m = _micro(gens, name)
-            pb = gens["paired_bootstrap"].get(f"teacher vs {name}", {}).get("relation.strict", {})
-            vs = f"teacher better in {100 * pb['p_a_better']:.1f}% of paired resamples" if pb else "–"
+            vs = _teacher_vs(gens, "teacher", name)
             rows.append(_row(f"+ {name} (each from the one before, same settings)", m[0], m[1], m[2], vs,
                              "reports/ade_benchmark/born_again_generations.json"))
 

@@ -123,9 +123,10 @@ def main() -> None:
             added = train_variant(name, {k: v for k, v in settings.items() if k != "vs"}, fit, neg, recipe, work)
             row = {"variant": name, "settings": settings, "train_seconds": round(time.monotonic() - t1, 1), **added}
             marker.write_text(json.dumps(row) + "\n")
-        made = out / "training.json"
-        if made.exists() and json.loads(made.read_text()).get("marked_copies"):  # drug_conditioned
-            row["marked_copies"] = json.loads(made.read_text())["marked_copies"]
+        for made in (out / "training.json", out / "compress.json"):  # a drug-conditioned student's copies
+            copies = json.loads(made.read_text()).get("marked_copies") if made.exists() else None
+            if copies:
+                row["marked_copies"] = copies
         preds[name] = Student.from_pretrained(out, device="cpu").predict(dev)
         rows.append(row)
         print(json.dumps(rows[-1]), flush=True)

@@ -355,7 +355,7 @@ def test_drug_conditioned_copies_mark_one_drug_and_keep_only_its_ades(tokenizer)
             Entity(id="p1", label="ADE", start=8, end=20, text="intoxication")]
     pred = [Entity(id="x", label="ADE", start=a, end=b, text=m.text[a:b], confidence=c)
             for a, b, c in ((8, 20, 0.7), (30, 32, 0.9), (30, 44, 0.5), (44, 47, 0.4))]  # the last: "use"
-    rels = conditioned_relations(s, ents[0], pred, ents)
+    rels = conditioned_relations(s, ents[0], m, pred, ents)
     assert [(r.drug, r.ade, r.confidence) for r in rels] == [("p0", "p1", 0.7), ("p0", "p2", 0.4)]
     assert ents[2].text == "use" and (ents[2].start, ents[2].end) == (38, 41)  # a new ADE span joins
 

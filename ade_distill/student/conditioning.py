@@ -78,12 +78,12 @@ def marked_copies(sentences: Sequence[Sentence]) -> list[Sentence]:
     return out
 
 
-def conditioned_relations(s: Sentence, drug: Entity, marked_entities: Sequence[Entity],
+def conditioned_relations(s: Sentence, drug: Entity, m: MarkedDrug, marked_entities: Sequence[Entity],
                           entities: list[Entity]) -> list[Relation]:
-    """The relations of ``drug`` from the ADE spans a marked pass predicted (``marked_entities``,
-    offsets in the marked text). An ADE span the plain pass also found is linked by its id; a new
-    one is appended to ``entities`` (the sentence's predicted entities). Confidence: the span's."""
-    m = MarkedDrug(s.text, drug.start, drug.end)
+    """The relations of ``drug`` from the ADE spans a marked pass over ``m`` (the sentence with that
+    drug marked) predicted (``marked_entities``, offsets in the marked text). An ADE span the plain
+    pass also found is linked by its id; a new one is appended to ``entities`` (the sentence's
+    predicted entities). Confidence: the span's."""
     by_span = {(e.start, e.end): e for e in entities if e.label == "ADE"}
     ids = {e.id for e in entities}
     out = []

@@ -75,14 +75,14 @@ def _conditioned_relations(model, tokenizer, sentences, ents_of, batch_size, dev
     """Relations from the drug-conditioned passes: every predicted drug of every sentence marked
     (one batched encoder run for all), the ADE spans of each marked pass linked to its drug; new
     ADE spans join the sentence's entities (``ents_of`` is extended in place)."""
-    jobs = [(si, d) for si, ents in enumerate(ents_of) for d in ents if d.label == "DRUG"]
-    marked = [Sentence(id=f"m{j}", doc_id="", text=MarkedDrug(sentences[si].text, d.start, d.end).text)
-              for j, (si, d) in enumerate(jobs)]
+    jobs = [(si, d, MarkedDrug(sentences[si].text, d.start, d.end))
+            for si, ents in enumerate(ents_of) for d in ents if d.label == "DRUG"]
+    marked = [Sentence(id=f"m{j}", doc_id="", text=m.text) for j, (_, _, m) in enumerate(jobs)]
     run = _run_encoder(model, tokenizer, marked, batch_size, device)
     relations: list[list[Relation]] = [[] for _ in sentences]
-    for j, (si, d) in enumerate(jobs):
-        spans = spans_from_word_predictions(marked[j].text, run.words_of[j], run.sentence_word_probs(j), decoding)
-        relations[si] += conditioned_relations(sentences[si], d, spans, ents_of[si])
+    for j, (si, d, m) in enumerate(jobs):
+        spans = spans_from_word_predictions(m.text, run.words_of[j], run.sentence_word_probs(j), decoding)
+        relations[si] += conditioned_relations(sentences[si], d, m, spans, ents_of[si])
     return relations
 
 
