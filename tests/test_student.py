@@ -379,3 +379,22 @@ def test_drug_conditioned_student_links_each_drug_to_its_marked_pass_ades(tmp_pa
     assert len(pred.entities) == 8 and len(pred.relations) == 12
     assert all(by_id[r.drug].label == "DRUG" and by_id[r.ade].label == "ADE" and by_id[r.drug].start != by_id[r.ade].start
                for r in pred.relations)
+
+
+def test_negative_sampling_leaves_only_unmarked_words_out_of_the_tag_loss():
+    from ade_distill.student.train import sample_negatives
+
+    text = "Severe rash after amoxicillin " + "and nothing else " * 60
+    s = S(text, [("a", "ADE", 0, 11, None), ("d", "DRUG", 18, 29, None), ("u", "ADE", 30, 33, 0.4)])
+    words = word_spans(text)
+    hard, soft = soft_word_targets(s, words, 0.5)  # "and" (30-33): confidence 0.4, not a hard label
+    labels = torch.tensor([hard]).clone()
+    mask = torch.ones_like(labels)
+    torch.manual_seed(0)
+    kept, kept_mask = sample_negatives(labels, soft[None], mask, 0.25)
+    dropped = (kept == -100)
+    assert not dropped[0, :5].any()  # the marked words and the uncertain one always count
+    unmarked = len(words) - 5
+    assert 0.6 * unmarked < int(dropped.sum()) < 0.9 * unmarked  # about 75% of the unmarked words left out
+    assert torch.equal(kept_mask == 0, dropped)
+    assert torch.equal(sample_negatives(labels, soft[None], mask, 1.0)[0], labels)

@@ -58,6 +58,11 @@ class TrainConfig(BaseModel):
     # each predicted drug is marked in turn and those ADE spans are its relations
     drug_conditioned: bool = False
     min_confidence: float = Field(default=0.0, ge=0, le=1)  # teacher spans below it are not hard labels
+    # unlabeled-entity-aware training (Li et al., ICLR 2021, negative sampling): a word no label
+    # touches (hard O, soft target all O) is only weak evidence of "no entity", since the teacher
+    # misses spans; each batch keeps this share of such words in the tag loss (hard and soft) and
+    # leaves the rest out. 1.0: every unmarked word is a negative (plain training).
+    negative_sampling: float = Field(default=1.0, gt=0, le=1)
     # per-sentence loss weight: 1, the mean of the teacher's span confidences, or the label quality
     # score confident learning gave the sentence (`ade-distill labels clean`, meta.label_quality)
     sentence_weight: Literal["none", "mean_confidence", "label_quality"] = "none"
@@ -171,12 +176,24 @@ def has_soft_targets(sentences: Sequence[Sentence]) -> bool:
     return any(e.confidence is not None for s in sentences for e in s.entities)
 
 
+def sample_negatives(labels: torch.Tensor, soft: torch.Tensor, soft_mask: torch.Tensor, keep: float
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Leave a random ``1 - keep`` of the unmarked words (hard label O and a soft target that is
+    all O) out of the tag loss; marked and uncertain words always count."""
+    unmarked = (labels == 0) & (soft[..., 0] >= 1.0 - 1e-6)
+    drop = unmarked & (torch.rand(labels.shape, device=labels.device) >= keep)
+    return labels.masked_fill(drop, IGNORE), soft_mask.masked_fill(drop, 0)
+
+
 def compute_loss(model, batch, cfg: TrainConfig, use_soft: bool):
     logits, rel_logits, _ = model(batch["input_ids"], batch["attention_mask"], batch["pair_batch"],
                                   batch["drug_mask"], batch["ade_mask"], batch["context_mask"])
     logits = logits.float()
     weights = batch["weights"] if cfg.sentence_weight != "none" else None
-    t_loss = tag_loss(logits, batch["labels"], batch["soft"] if use_soft else None, batch["soft_mask"],
+    labels, soft_mask = batch["labels"], batch["soft_mask"]
+    if cfg.negative_sampling < 1.0 and model.training:
+        labels, soft_mask = sample_negatives(labels, batch["soft"], soft_mask, cfg.negative_sampling)
+    t_loss = tag_loss(logits, labels, batch["soft"] if use_soft else None, soft_mask,
                       alpha=cfg.alpha if use_soft else 0.0, T=cfg.temperature, weights=weights)
     r_loss = relation_loss(rel_logits.float(), batch["pair_hard"], batch["pair_soft"] if use_soft else None,
                            alpha=cfg.relation_alpha if use_soft else 0.0, pos_weight=cfg.relation_pos_weight)

@@ -52,8 +52,9 @@ class PromptConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     shots: str | None = None  # JSONL of gold example sentences; default data/prompts/few_shot.jsonl
     n_shots: int | None = Field(default=None, ge=0)
-    # the answer's shape: json (prompt ade-v2) or lines, one "drug => effect" a line (ade-v3-lines)
-    format: Literal["json", "lines"] = "json"
+    # the answer's shape: json (prompt ade-v2), lines, one "drug => effect" a line (ade-v3-lines),
+    # or effects, the task asked effect first, one "effect <= drug" a line (ade-v4-effects)
+    format: Literal["json", "lines", "effects"] = "json"
 
     @property
     def answer_format(self) -> AnswerFormat:

@@ -5,7 +5,10 @@ change here never mixes with labels made by an older prompt. Two answer formats 
 rules and the shots: ``json`` (prompt ade-v2, {"ades": [{"drug", "effect"}]}, which a JSON
 grammar can enforce) and ``lines`` (prompt ade-v3-lines, one ``drug => effect`` line per pair,
 ``none`` for no ADE): the same pairs in about a third of the answer tokens, and decoding answer
-tokens is most of what a local teacher spends its time on (reports/teacher_speed/).
+tokens is most of what a local teacher spends its time on (reports/teacher_speed/). A third,
+``effects`` (prompt ade-v4-effects), asks the question the other way round, effect first, one
+``effect <= drug`` line per pair: a second wording of the same task, so its misses are not all
+the same as the first two's (the views of issue #30 aggregate them).
 """
 
 from __future__ import annotations
@@ -42,6 +45,23 @@ LINES_SYSTEM = SYSTEM.rsplit("- If the sentence reports", 1)[0] + (
     "- If the sentence reports no adverse drug event, answer: none\n"
     "Answer with one line per pair and nothing else: drug => effect")
 
+# The effect-first wording: find every unwanted effect first, then name the drug behind it.
+EFFECTS_SYSTEM = """You read sentences from medical case reports and list every adverse drug event
+(ADE) they report. First find each unwanted effect, sign, symptom, disease or abnormal finding that
+the sentence attributes to a drug (caused, induced, associated with, due to, led to, after taking);
+then name the drug responsible for it.
+
+Rules:
+- Copy the effect and the drug exactly as they are written in the sentence: same words, same spelling.
+- The effect is the shortest phrase that names it, with its qualifiers when they are part of the
+  name (e.g. "severe hyponatremia", "acute renal failure").
+- The drug is the drug name only (no dose, no route).
+- One line per (effect, drug) pair: an effect caused by two drugs is two lines, and a drug that
+  caused three effects is three lines.
+- Leave out the disease a drug was given for, effects that did not happen, and drugs that caused nothing.
+- If the sentence reports no adverse drug event, answer: none
+Answer with one line per pair and nothing else: effect <= drug"""
+
 OUTPUT_SCHEMA = {
     "type": "object",
     "properties": {"ades": {"type": "array", "items": {
@@ -58,6 +78,8 @@ _FENCE = re.compile(r"^```(?:json|text)?\s*|\s*```$", re.MULTILINE)
 _JSON_VALUE = re.compile(r'"(drug|effect)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _LINE = re.compile(r"^[ \t]*(?:[-*][ \t]+|\d+[.)][ \t]+)?(?P<drug>[^\n]*?)[ \t]*=>[ \t]*(?P<effect>[^\n]*?)[ \t]*$",
                    re.MULTILINE)
+_EFFECT_LINE = re.compile(
+    r"^[ \t]*(?:[-*][ \t]+|\d+[.)][ \t]+)?(?P<effect>[^\n]*?)[ \t]*<=[ \t]*(?P<drug>[^\n]*?)[ \t]*$", re.MULTILINE)
 _NONE = re.compile(r"(?i)\s*(none|no ades?|no adverse drug events?)\.?\s*")
 
 
@@ -67,6 +89,10 @@ def _json_answer(pairs: Sequence[tuple[str, str]]) -> str:
 
 def _lines_answer(pairs: Sequence[tuple[str, str]]) -> str:
     return "\n".join(f"{d} => {e}" for d, e in pairs) or "none"
+
+
+def _effects_answer(pairs: Sequence[tuple[str, str]]) -> str:
+    return "\n".join(f"{e} <= {d}" for d, e in pairs) or "none"
 
 
 def parse_json(text: str) -> list[tuple[str, str]] | None:
@@ -111,6 +137,16 @@ def parse_lines(text: str) -> list[tuple[str, str]] | None:
     return [] if _NONE.fullmatch(t) else None
 
 
+def parse_effects(text: str) -> list[tuple[str, str]] | None:
+    """(drug, effect) pairs from ``effect <= drug`` lines; [] for ``none``; None otherwise."""
+    t = _FENCE.sub("", text.strip())
+    pairs = [(m["drug"].strip('"'), m["effect"].strip('"')) for m in _EFFECT_LINE.finditer(t)]
+    pairs = [(d, e) for d, e in pairs if d.strip() and e.strip()]
+    if pairs:
+        return pairs
+    return [] if _NONE.fullmatch(t) else None
+
+
 def json_value_spans(text: str) -> list[tuple[str, int, int]]:
     """(key, start, end) of every "drug"/"effect" string value in a JSON answer."""
     return [(m.group(1), m.start(2), m.end(2)) for m in _JSON_VALUE.finditer(text)]
@@ -119,6 +155,11 @@ def json_value_spans(text: str) -> list[tuple[str, int, int]]:
 def lines_value_spans(text: str) -> list[tuple[str, int, int]]:
     """(key, start, end) of the drug and the effect of every ``drug => effect`` line."""
     return [(k, m.start(k), m.end(k)) for m in _LINE.finditer(text) for k in ("drug", "effect")]
+
+
+def effects_value_spans(text: str) -> list[tuple[str, int, int]]:
+    """(key, start, end) of the effect and the drug of every ``effect <= drug`` line."""
+    return [(k, m.start(k), m.end(k)) for m in _EFFECT_LINE.finditer(text) for k in ("effect", "drug")]
 
 
 @dataclass(frozen=True)
@@ -142,6 +183,8 @@ FORMATS = {
     "json": AnswerFormat("json", PROMPT_VERSION, SYSTEM, _json_answer, parse_json, json_value_spans, True),
     "lines": AnswerFormat("lines", "ade-v3-lines", LINES_SYSTEM, _lines_answer, parse_lines, lines_value_spans,
                           False),
+    "effects": AnswerFormat("effects", "ade-v4-effects", EFFECTS_SYSTEM, _effects_answer, parse_effects,
+                            effects_value_spans, False),
 }
 JSON = FORMATS["json"]
 
