@@ -10,14 +10,14 @@ Heavy parts (torch, transformers) load on first use, so ``import ade_distill`` s
 
 __version__ = "0.1.0"
 
-from .errors import AdeDistillError, InputError, ModelError  # noqa: E402
-from .schema import Document, Entity, Relation, Sentence, read_documents, read_sentences, write_jsonl  # noqa: E402
+from .core.errors import AdeDistillError, InputError, ModelError  # noqa: E402
+from .core.schema import Document, Entity, Relation, Sentence, read_documents, read_sentences, write_jsonl  # noqa: E402
 
 # name -> module that defines it, imported when first asked for (PEP 562)
 _LAZY = {
     "Teacher": "ade_distill.teacher", "TeacherConfig": "ade_distill.teacher",
     "Student": "ade_distill.student", "TrainConfig": "ade_distill.student",
-    "AdeRecord": "ade_distill.io", "AdeWriter": "ade_distill.io",
+    "AdeRecord": "ade_distill.core.io", "AdeWriter": "ade_distill.core.io",
     "documents_from": "ade_distill.ingest", "sentences_of": "ade_distill.ingest",
     "label": "ade_distill.workflows", "train": "ade_distill.workflows", "predict": "ade_distill.workflows",
     "extract": "ade_distill.workflows", "evaluate_files": "ade_distill.workflows", "report": "ade_distill.workflows",

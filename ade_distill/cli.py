@@ -12,14 +12,12 @@ import logging
 import os
 import shlex
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__, workflows
 from .cli_args import build_parser
-from .errors import AdeDistillError, InputError
-from .schema import read_sentences
+from .core.errors import AdeDistillError, InputError
 
 
 class CliError(AdeDistillError):
@@ -31,11 +29,11 @@ def _show(result) -> None:
         print(line)
 
 
-def _problems(problems: Sequence[str], strict: bool = False) -> None:
-    if problems:
-        print(f"{len(problems):,} bad record(s) skipped (each named in a warning above)", file=sys.stderr)
-        if strict:
-            raise CliError("--strict: bad records found")
+def _show_skipping(result) -> None:
+    """The result, and how many bad records were skipped (each was named in a warning above)."""
+    _show(result)
+    if result.problems:
+        print(f"{len(result.problems):,} bad record(s) skipped (each named in a warning above)", file=sys.stderr)
 
 
 def _pairs(specs: Sequence[str], flag: str = "--pred") -> dict[str, Path]:
@@ -58,50 +56,35 @@ def _command() -> str:
 
 def cmd_ingest_ade_corpus(a) -> None:
     r = workflows.ingest_ade_corpus(a.source, a.out, negatives=not a.no_negatives, doses=a.with_doses, strict=a.strict)
-    _show(r)
-    _problems(r.problems)
+    _show_skipping(r)
 
 
 def cmd_ingest_ade_splits(a) -> None:
     r = workflows.ingest_ade_splits(a.source, a.out, fold=None if a.fold == "full" else int(a.fold), part=a.part,
                                     corpus=a.corpus, strict=a.strict)
-    _show(r)
-    _problems(r.problems)
+    _show_skipping(r)
 
 
 def cmd_ingest_pubmed(a) -> None:
     key = os.environ.get(a.api_key_env) if a.api_key_env else None
     r = workflows.ingest_pubmed(a.input, a.out, query=a.query, max_records=a.max, api_key=key, email=a.email,
                                 eutils_url=a.eutils_url, documents_out=a.documents_out, strict=a.strict)
-    _show(r)
-    _problems(r.problems)
+    _show_skipping(r)
 
 
 def cmd_ingest_text(a) -> None:
     r = workflows.ingest_text(a.input, a.out, id_column=a.id_column, text_column=a.text_column,
                               title_column=a.title_column, documents_out=a.documents_out, strict=a.strict)
-    _show(r)
-    _problems(r.problems)
+    _show_skipping(r)
 
 
 def cmd_validate(a) -> None:
-    bad: list[str] = []
-    for path in a.files:
-        c: Counter = Counter()
-        for s in read_sentences(path, on_error=lambda e: bad.append(str(e))):
-            c["sentences"] += 1
-            c["with_ade"] += bool(s.relations)
-            c["relations"] += len(s.relations)
-            c.update(e.label for e in s.entities)
-        if not c["sentences"] and not bad:
-            bad.append(f"{path}: no records (an empty file)")
-        print(f"{path}: {c['sentences']:,} sentences ({c['with_ade']:,} with an ADE relation), {c['relations']:,} "
-              f"relations, DRUG {c['DRUG']:,}, ADE {c['ADE']:,} entities")
-    for msg in bad:
+    r = workflows.validate(a.files)
+    _show(r)
+    for msg in r.problems:
         print(f"invalid: {msg}", file=sys.stderr)
-    if bad:
-        raise CliError(f"{len(bad)} invalid record(s)")
-    print("all records valid")
+    if r.problems:
+        raise CliError(f"{len(r.problems)} invalid record(s)")
 
 
 # ---------------------------------------------------------------- teacher
@@ -116,17 +99,11 @@ def cmd_label(a) -> None:
 
 
 def cmd_teacher_serve(a) -> None:
-    import time
+    from .workflows.teacher import serve_teacher
 
-    from .teacher.server import LlamaServer
-
-    with LlamaServer(a.model, n_ctx=a.n_ctx, n_threads=a.threads, port=a.port, impl=a.server,
-                     parallel=a.parallel) as srv:
-        print(f"serving {srv.model_path.name} at {srv.base_url} (model id {srv.model_alias!r}, {a.server}, "
-              f"{a.parallel} slot(s)); Ctrl-C stops it", flush=True)
-        while srv.alive():
-            time.sleep(1)
-        raise CliError("the server exited")
+    serve_teacher(a.model, n_ctx=a.n_ctx, threads=a.threads, port=a.port, server=a.server, parallel=a.parallel,
+                  ready=lambda line: print(line, flush=True))
+    raise CliError("the server exited")
 
 
 def cmd_teacher_rescore(a) -> None:
@@ -185,8 +162,7 @@ def cmd_predict(a) -> None:
 def cmd_extract(a) -> None:
     r = workflows.extract(a.model, a.input, a.out, format=a.format, id_column=a.id_column,
                           text_column=a.text_column, strict=a.strict, **_load(a))
-    _show(r)
-    _problems(r.problems)
+    _show_skipping(r)
 
 
 def cmd_review(a) -> None:
@@ -223,7 +199,7 @@ def cmd_screen(a) -> None:
 
 
 def cmd_serve(a) -> None:
-    from .service import ServiceLimits, serve
+    from .apps.service import ServiceLimits, serve
 
     token = None
     if a.token_env:
@@ -249,13 +225,10 @@ def cmd_evaluate(a) -> None:
 def cmd_folds(a) -> None:
     from .workflows.evaluate import summarise_folds
 
-    per_fold = {}
-    for spec in a.fold:
-        k, sep, path = spec.partition("=")
-        if not sep or not k.isdigit():
-            raise CliError(f"--fold {spec!r}: expected K=METRICS.json")
-        per_fold[int(k)] = Path(path)
-    _show(summarise_folds(per_fold, a.out, reference=a.reference, micro=a.micro))
+    per_fold = _pairs(a.fold, "--fold")
+    if not all(k.isdigit() for k in per_fold):
+        raise CliError(f"--fold {a.fold}: expected K=METRICS.json")
+    _show(summarise_folds({int(k): p for k, p in per_fold.items()}, a.out, reference=a.reference, micro=a.micro))
 
 
 def cmd_report(a) -> None:
@@ -268,12 +241,8 @@ def cmd_rank(a) -> None:
 
     if not a.gold and not a.run:
         raise CliError("rank: give --gold (with --model/--pred) or --run (a pipeline run folder)")
-    students = {}
-    for spec in a.model:
-        name, sep, rest = spec.partition("=")
-        if not sep:
-            raise CliError(f"--model {spec!r}: expected NAME=DIR or NAME=DIR:int8")
-        students[name] = (rest.removesuffix(":int8"), "int8" if rest.endswith(":int8") else None)
+    students = {name: (str(d).removesuffix(":int8"), "int8" if str(d).endswith(":int8") else None)
+                for name, d in _pairs(a.model, "--model").items()}
     paths = rank_models(a.gold or a.run / "ingest" / "test.jsonl", a.out, students=students,
                         predictions=_pairs(a.pred), run=a.run, threads=a.threads, bootstrap=a.bootstrap,
                         core_hour_usd=a.core_hour_usd, command=_command())

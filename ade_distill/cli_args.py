@@ -1,15 +1,47 @@
-"""The command line's arguments: one sub-command per workflow (``func`` names the handler in cli)."""
+"""The command line's arguments: one sub-command per workflow (``func`` names the handler in cli).
+
+An option that a setting or a workflow argument also has takes its default from there
+(``default``), so a default is stated once; ``FROM`` records each such option for the test that
+checks it (tests/test_cli.py)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import os
 from pathlib import Path
 
 from . import __version__
 
+# (sub-command path, option dest) -> (settings class or function, name): where a default comes from
+FROM: dict[tuple[str, str], tuple[object, str]] = {}
+
+
+def default(source, name: str):
+    """The default of ``name`` in a pydantic settings class, a dataclass or a function signature."""
+    if hasattr(source, "model_fields"):
+        return source.model_fields[name].default
+    if dataclasses.is_dataclass(source):
+        return next(f.default for f in dataclasses.fields(source) if f.name == name)
+    return inspect.signature(source).parameters[name].default
+
+
+def opt(parser: argparse.ArgumentParser, path: str, flag: str, source, name: str, **kw) -> None:
+    """An option whose default is ``name``'s in ``source`` (recorded in FROM)."""
+    action = parser.add_argument(flag, default=default(source, name), **kw)
+    FROM[(path, action.dest)] = (source, name)
+
 
 def build_parser() -> argparse.ArgumentParser:
+    from .apps.service import ServiceLimits
+    from .student import Student
+    from .teacher import TeacherConfig
+    from .workflows import clean_labels, compress, evaluate_files, label, report, review_export
+    from .workflows.evaluate import rank_models
+    from .workflows.screen import screen
+
+    load = Student.from_pretrained
     p = argparse.ArgumentParser(prog="ade-distill", description=(
         "Distill a GPT-class LLM into a small PubMedBERT extractor of adverse drug events."))
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -72,20 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--failures", type=Path, help="default: <out>.failures.jsonl")
     lb.add_argument("--cache", help="override the cache path of the config")
     lb.add_argument("--limit", type=int, help="label at most this many new sentences")
-    lb.add_argument("--checkpoint-every", type=int, default=25,
-                    help="rewrite the output every N sentences so a long run can be inspected")
+    opt(lb, "label", "--checkpoint-every", label, "checkpoint_every", type=int,
+        help="rewrite the output every N sentences so a long run can be inspected")
     lb.set_defaults(func="label")
 
     te = sub.add_parser("teacher", help="teacher utilities: serve a local model, Batch API, replay")
     tsub = te.add_subparsers(dest="action", required=True)
     sv = tsub.add_parser("serve", help="run llama.cpp's OpenAI-compatible server on 127.0.0.1")
-    sv.add_argument("--model", default="qwen2.5-coder-1.5b-instruct-q4_k_m", help="known model name or .gguf path")
+    opt(sv, "teacher serve", "--model", TeacherConfig, "model", help="known model name or .gguf path")
     sv.add_argument("--port", type=int)
-    sv.add_argument("--n-ctx", type=int, default=2048)
+    opt(sv, "teacher serve", "--n-ctx", TeacherConfig, "n_ctx", type=int)
     sv.add_argument("--threads", type=int)
-    sv.add_argument("--server", choices=["llama-cpp-python", "llama.cpp"], default="llama-cpp-python",
-                    help="llama.cpp's own C++ server (make llama-server) decodes --parallel requests at once")
-    sv.add_argument("--parallel", type=int, default=1, help="slots (llama.cpp only)")
+    opt(sv, "teacher serve", "--server", TeacherConfig, "server", choices=["llama-cpp-python", "llama.cpp"],
+        help="llama.cpp's own C++ server (make llama-server) decodes --parallel requests at once")
+    opt(sv, "teacher serve", "--parallel", TeacherConfig, "parallel", type=int, help="slots (llama.cpp only)")
     sv.set_defaults(func="teacher_serve")
     rs = tsub.add_parser("rescore", help="add logprob confidences to teacher labels by rescoring the cached "
                                          "answers with the local GGUF model (soft labels, ~0.5x a label call)")
@@ -124,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--config", type=Path, help="student training YAML for the cross-validated students")
     cl.add_argument("--model", help="encoder (HF id or local folder), overriding the config")
     cl.add_argument("--epochs", type=int)
-    cl.add_argument("--folds", type=int, default=4)
-    cl.add_argument("--action", dest="clean_action", choices=["weight", "drop"], default="weight",
+    opt(cl, "labels clean", "--folds", clean_labels, "folds", type=int)
+    opt(cl, "labels clean", "--action", clean_labels, "action", dest="clean_action", choices=["weight", "drop"],
                     help="weight: keep all, with meta.label_quality (train with sentence_weight: label_quality); "
                          "drop: leave out sentences with a flagged word")
     cl.set_defaults(func="labels")
@@ -150,17 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             px.add_argument("--input", type=Path, required=True,
                             help="documents: .txt folder, CSV/TSV, JSONL, PubMed XML (.xml/.xml.gz)")
-            px.add_argument("--format", choices=["jsonl", "csv", "parquet", "brat"], default="jsonl")
+            px.add_argument("--format", default="jsonl",
+                            help="jsonl, csv, parquet, brat, or a format a plug-in registered (ade_distill.writers)")
             px.add_argument("--id-column", default="id")
             px.add_argument("--text-column", default="text")
             px.add_argument("--strict", action="store_true")
         px.add_argument("--out", type=Path, required=True)
-        px.add_argument("--quantize", choices=["none", "int8"], default="none",
-                        help="int8: dynamic quantization of Linear layers (CPU)")
-        px.add_argument("--batch-size", type=int, default=32)
-        px.add_argument("--threads", type=int, help="torch CPU threads")
-        px.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
-                        help="onnx: the encoder on ONNX Runtime (CPU), exported into the model folder on first use")
+        runtime_options(px, verb, load)
         px.set_defaults(func=verb)
 
     ox = sub.add_parser("export-onnx", help="export a student's encoder to ONNX (fp32 and int8) for --runtime onnx")
@@ -175,19 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--query", help="an E-utilities query (the weekly search)")
     sc.add_argument("--mindate", help="query window start, YYYY/MM/DD (Entrez date)")
     sc.add_argument("--maxdate", help="query window end, YYYY/MM/DD")
-    sc.add_argument("--max-records", type=int, default=10_000)
+    opt(sc, "screen", "--max-records", screen, "max_records", type=int)
     sc.add_argument("--api-key-env", default="NCBI_API_KEY", help="environment variable with an NCBI API key")
     sc.add_argument("--email", help="your e-mail, which NCBI asks E-utilities users to send")
     sc.add_argument("--drugs", nargs="+", help="drugs of interest: names, or a file with one drug per line "
                                                "('name; synonym; ...')")
     sc.add_argument("--out", type=Path, required=True, help="output folder (kept between runs: what is new is marked)")
-    sc.add_argument("--engine", choices=["local", "ray"], default="local")
+    opt(sc, "screen", "--engine", screen, "engine", choices=["local", "ray"])
     sc.add_argument("--ray-address", help="a Ray cluster (default: start a local Ray)")
     sc.add_argument("--workers", type=int, help="Ray workers (default: one per CPU)")
-    sc.add_argument("--threads", type=int, help="torch threads per worker")
-    sc.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
-                    help="onnx: the encoder on ONNX Runtime (with --quantize int8: its int8 export)")
-    sc.add_argument("--quantize", choices=["none", "int8"], default="none")
+    runtime_options(sc, "screen", load, batch=False)
     sc.add_argument("--no-excerpts", action="store_true", help="leave sentence text out of the HTML report")
     sc.set_defaults(func="screen")
 
@@ -198,14 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--token-env", metavar="NAME",
                     help="environment variable holding the API token that callers must send (Bearer)")
     sv.add_argument("--metrics", type=Path, help="an evaluate metrics.json: GET /model reports its scores")
-    sv.add_argument("--quantize", choices=["none", "int8"], default="none")
-    sv.add_argument("--threads", type=int, help="torch CPU threads")
-    sv.add_argument("--runtime", choices=["torch", "onnx"], default="torch")
-    sv.add_argument("--max-body-bytes", type=int, default=1_000_000)
-    sv.add_argument("--max-documents", type=int, default=64, help="documents per request")
-    sv.add_argument("--max-chars", type=int, default=100_000, help="characters per document")
-    sv.add_argument("--max-batch", type=int, default=128, help="documents per model call, across callers")
-    sv.add_argument("--batch-wait-ms", type=float, default=5.0, help="how long a request waits for others to batch with")
+    runtime_options(sv, "serve", load, batch=False)
+    opt(sv, "serve", "--max-body-bytes", ServiceLimits, "max_body_bytes", type=int)
+    opt(sv, "serve", "--max-documents", ServiceLimits, "max_documents", type=int, help="documents per request")
+    opt(sv, "serve", "--max-chars", ServiceLimits, "max_chars", type=int, help="characters per document")
+    opt(sv, "serve", "--max-batch", ServiceLimits, "max_batch_documents", type=int,
+        help="documents per model call, across callers")
+    opt(sv, "serve", "--batch-wait-ms", ServiceLimits, "batch_wait_ms", type=float,
+        help="how long a request waits for others to batch with")
     sv.set_defaults(func="serve")
 
     rv = sub.add_parser("review", help="human review in Label Studio: export tasks, import reviews, retrain")
@@ -214,15 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     rx.add_argument("--model", type=Path, required=True, help="the student whose labels pre-annotate the tasks")
     rx.add_argument("--in", dest="input", type=Path, required=True, help="candidate sentences JSONL")
     rx.add_argument("--out", type=Path, required=True, help="tasks JSON (Label Studio: Import)")
-    rx.add_argument("-n", type=int, default=50, help="how many sentences")
-    rx.add_argument("--by", choices=["uncertainty", "disagreement", "random"], default="uncertainty")
+    opt(rx, "review export", "-n", review_export, "n", type=int, help="how many sentences")
+    opt(rx, "review export", "--by", review_export, "strategy", choices=["uncertainty", "disagreement", "random"])
     rx.add_argument("--teacher", type=Path, help="the teacher's labels of the same sentences (for --by disagreement)")
     rx.add_argument("--exclude", type=Path, help="sentences already reviewed (JSONL): not chosen again")
-    rx.add_argument("--seed", type=int, default=13)
-    rx.add_argument("--quantize", choices=["none", "int8"], default="none")
-    rx.add_argument("--batch-size", type=int, default=32)
-    rx.add_argument("--threads", type=int)
-    rx.add_argument("--runtime", choices=["torch", "onnx"], default="torch")
+    opt(rx, "review export", "--seed", review_export, "seed", type=int)
+    runtime_options(rx, "review export", load)
     rx.set_defaults(func="review")
     ri = rsub.add_parser("import", help="a Label Studio JSON export -> reviewed gold sentences JSONL")
     ri.add_argument("--in", dest="input", type=Path, required=True, help="Label Studio export (JSON)")
@@ -259,8 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, required=True, help="metrics.json to write")
     e.add_argument("--allow-missing", action="store_true",
                    help="count gold sentences absent from a prediction file as predicting nothing")
-    e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
-    e.add_argument("--seed", type=int, default=13)
+    opt(e, "evaluate", "--bootstrap", evaluate_files, "bootstrap", type=int, help="bootstrap resamples (0: no intervals)")
+    opt(e, "evaluate", "--seed", evaluate_files, "seed", type=int)
     e.set_defaults(func="evaluate")
 
     fo = sub.add_parser("folds", help="k-fold summary from one metrics.json per fold: mean ± sd, sign test, "
@@ -278,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, required=True, help="folder for report.html, report.md, metrics.json")
     r.add_argument("--no-excerpts", action="store_true",
                    help="leave all sentence text out of the report (clinical notes, confidential data)")
-    r.add_argument("--title", default="Adverse drug event extraction: evaluation report")
+    opt(r, "report", "--title", report, "title")
     r.add_argument("--show-command", action="store_true", help="print the command line in the report")
     r.set_defaults(func="report")
 
@@ -287,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--model", "--teacher", dest="teacher", type=Path, required=True, metavar="DIR",
                     help="the trained student folder to compress (--teacher: the old name)")
     cp.add_argument("--out", type=Path, required=True)
-    cp.add_argument("--method", choices=["distill", "prune", "low-rank"], default="distill")
+    opt(cp, "compress", "--method", compress, "method", choices=["distill", "prune", "low-rank"])
     cp.add_argument("--train", type=Path, help="distill: the labelled sentences to train on")
     cp.add_argument("--config", type=Path, help="distill: CompressConfig YAML (loss weights, T, alpha...)")
     cp.add_argument("--layers", type=int, help="distill: layers of the smaller student (default half)")
@@ -306,9 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     rk.add_argument("--pred", action="append", default=[], metavar="NAME=FILE",
                     help="predictions (e.g. the teacher LLM's) with an optional FILE.info.json sidecar")
     rk.add_argument("--out", type=Path, required=True)
-    rk.add_argument("--threads", type=int, default=2)
-    rk.add_argument("--bootstrap", type=int, default=1000)
-    rk.add_argument("--core-hour-usd", type=float, default=0.05, help="price of one CPU core-hour")
+    opt(rk, "rank", "--threads", rank_models, "threads", type=int)
+    opt(rk, "rank", "--bootstrap", rank_models, "bootstrap", type=int)
+    opt(rk, "rank", "--core-hour-usd", rank_models, "core_hour_usd", type=float, help="price of one CPU core-hour")
     rk.set_defaults(func="rank")
 
     rn = sub.add_parser("run", help="run a pipeline YAML: ingest -> label -> train -> evaluate -> report -> extract")
@@ -323,3 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--run-dir", type=Path, help="default runs/quickstart")
     d.set_defaults(func="demo")
     return p
+
+
+def runtime_options(parser: argparse.ArgumentParser, path: str, load, *, batch: bool = True) -> None:
+    """How a student is loaded (``Student.from_pretrained``'s defaults): quantization, runtime, threads."""
+    opt(parser, path, "--quantize", load, "quantize", help="int8: dynamic quantization of Linear layers (CPU)")
+    if batch:
+        opt(parser, path, "--batch-size", load, "batch_size", type=int)
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    opt(parser, path, "--runtime", load, "runtime",
+        help="torch, onnx (the encoder on ONNX Runtime, exported into the model folder on first use), or a plug-in's")

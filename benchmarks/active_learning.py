@@ -8,7 +8,7 @@ Start: a distilled student trained on the teacher's labels of fold 0 train (the 
 labels; no gold). Each round a reviewer checks more sentences, simulated with the gold labels of
 those fold 0 train sentences (as active-learning studies do), and a new student is trained from
 scratch on the teacher's labels with the reviewed gold in their place. ``uncertainty`` picks the
-next sentences with the current student (ade_distill.review.choose); ``random`` picks them with a
+next sentences with the current student (ade_distill.apps.review.choose); ``random`` picks them with a
 fixed seed. Every model is scored once on fold 0 test (relation strict F1 with its bootstrap
 interval). Writes active_learning.json, active_learning.md and active_learning.png.
 """
@@ -29,9 +29,9 @@ sys.path.insert(0, str(REPO))
 
 from ade_distill.evaluate import evaluate  # noqa: E402
 from ade_distill.ingest import ingest_ade_splits  # noqa: E402
-from ade_distill.labels import read_unpacked  # noqa: E402
+from ade_distill.core.labels import read_unpacked  # noqa: E402
 from ade_distill.pipeline import default_shared_data  # noqa: E402
-from ade_distill.review import choose  # noqa: E402
+from ade_distill.apps.review import choose  # noqa: E402
 from ade_distill.student import Student  # noqa: E402
 from ade_distill.workflows import train, with_reviewed  # noqa: E402
 from ade_distill.workflows.review import student_view  # noqa: E402

@@ -16,7 +16,7 @@ import time
 import torch
 
 from ade_distill.evaluate import evaluate
-from ade_distill.schema import read_sentences
+from ade_distill.core.schema import read_sentences
 from ade_distill.student import Student
 
 

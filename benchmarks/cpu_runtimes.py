@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ade_distill.evaluate import evaluate  # noqa: E402
-from ade_distill.schema import read_sentences  # noqa: E402
+from ade_distill.core.schema import read_sentences  # noqa: E402
 from ade_distill.student import Student  # noqa: E402
 
 TARGET = 1000.0  # sentences/s, the target

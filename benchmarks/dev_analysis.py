@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 import ade_distill.student.extract as extract  # noqa: E402
 from ade_distill.evaluate import evaluate  # noqa: E402
 from ade_distill.ingest import ingest_ade_splits  # noqa: E402
-from ade_distill.labels import read_unpacked  # noqa: E402
+from ade_distill.core.labels import read_unpacked  # noqa: E402
 from ade_distill.pipeline import default_shared_data  # noqa: E402
 from ade_distill.student.model import load_student  # noqa: E402
 from ade_distill.workflows.student import dev_split  # noqa: E402

@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ade_distill.evaluate import evaluate  # noqa: E402
-from ade_distill.schema import read_sentences  # noqa: E402
+from ade_distill.core.schema import read_sentences  # noqa: E402
 from ade_distill.student import Student, TrainConfig, train_student  # noqa: E402
 from ade_distill.student.extract import predict_sentences  # noqa: E402
 from ade_distill.student.model import load_student  # noqa: E402

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from ade_distill.schema import Sentence, read_sentences
+from ade_distill.core.schema import Sentence, read_sentences
 
 
 def _spans(s: Sentence) -> set[tuple[str, int, int]]:

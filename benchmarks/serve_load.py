@@ -37,7 +37,7 @@ def free_port() -> int:
 def default_sentences(tmp: Path) -> tuple[Path, str]:
     """ADE fold 0 test sentences when ../shared/data is here, else the embedded sample."""
     from ade_distill.pipeline import default_shared_data
-    from ade_distill.schema import read_sentences, write_jsonl
+    from ade_distill.core.schema import read_sentences, write_jsonl
 
     splits = default_shared_data() / "ade_splits"
     if (splits / "ade_split_0_test.json").exists():

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from ade_distill.evaluate import evaluate
 from ade_distill.ingest import ingest_ade_splits
-from ade_distill.labels import read_unpacked, write_packed
-from ade_distill.schema import read_sentences
+from ade_distill.core.labels import read_unpacked, write_packed
+from ade_distill.core.schema import read_sentences
 from ade_distill.teacher import Teacher, TeacherConfig
 
 SHARED = Path(os.environ.get("ADE_DISTILL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

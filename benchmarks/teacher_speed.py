@@ -99,7 +99,7 @@ def main() -> int:
             with Teacher(cfg) as teacher:
                 stats = teacher.label(gold, out, progress=False)
             wall = time.monotonic() - t0
-            from ade_distill.schema import read_sentences
+            from ade_distill.core.schema import read_sentences
 
             outputs[name] = list(read_sentences(out))
             rows.append({"variant": name, "settings": over, "sentences": len(gold), "labelled": stats.labelled,

@@ -32,8 +32,8 @@ from pathlib import Path
 
 from ade_distill.ingest import ingest_ade_splits
 from ade_distill.ingest.ade_corpus import in_domain_negatives
-from ade_distill.labels import read_unpacked
-from ade_distill.schema import write_jsonl
+from ade_distill.core.labels import read_unpacked
+from ade_distill.core.schema import write_jsonl
 from ade_distill.workflows.student import dev_split
 
 REPO = Path(__file__).resolve().parents[1]

@@ -114,7 +114,7 @@ def gold_answers(sentences, fmt: str = "json") -> dict[str, str]:
 if __name__ == "__main__":  # for the kill-and-resume test: serve until killed
     import sys
 
-    from ade_distill.schema import read_sentences
+    from ade_distill.core.schema import read_sentences
 
     srv = FakeOpenAI(gold_answers(read_sentences(sys.argv[1])), delay=float(sys.argv[2]))
     with srv:

@@ -2,7 +2,7 @@ import pytest
 
 from ade_distill.ingest import InputError, ingest_ade_corpus, ingest_ade_splits
 from ade_distill.ingest.ade_corpus import AdeCorpusStats
-from ade_distill.schema import read_sentences, write_jsonl
+from ade_distill.core.schema import read_sentences, write_jsonl
 
 pytestmark = pytest.mark.shared
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ade_distill.cli import main
-from ade_distill.schema import Entity, Sentence, read_sentences
+from ade_distill.core.schema import Entity, Sentence, read_sentences
 from ade_distill.workflows.clean import document_folds, label_quality, word_labels
 
 

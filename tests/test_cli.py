@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from ade_distill.cli import main
-from ade_distill.schema import read_sentences
+from ade_distill.core.schema import read_sentences
 
 
 def run(capsys, *argv):
@@ -129,3 +129,28 @@ def test_flag_overrides_are_validated_like_config_files(tmp_path, capsys, sample
     err = capsys.readouterr().err
     assert "epochs" in err and "greater than or equal to 1" in err and err.count("\n") == 1
     assert not (tmp_path / "m").exists()
+
+
+def test_cli_defaults_are_the_settings_defaults():
+    """An option that a setting or a workflow argument also has takes its default from there: the
+    parser's default equals it for every such option (and the table names real settings)."""
+    import argparse
+
+    from ade_distill.cli_args import FROM, build_parser, default
+
+    def subparsers(p: argparse.ArgumentParser, path: str = ""):
+        yield path, p
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sp in a.choices.items():
+                    yield from subparsers(sp, f"{path} {name}".strip())
+
+    parsers = dict(subparsers(build_parser()))
+    assert len(FROM) >= 25
+    for (path, dest), (source, name) in FROM.items():
+        action = next(a for a in parsers[path]._actions if a.dest == dest)
+        assert action.default == default(source, name), (path, dest)
+    from ade_distill.teacher import TeacherConfig
+
+    assert FROM[("teacher serve", "n_ctx")] == (TeacherConfig, "n_ctx")
+    assert parsers["teacher serve"].parse_args([]).n_ctx == TeacherConfig().n_ctx

@@ -7,10 +7,11 @@ import math
 import pytest
 import torch
 
-from ade_distill.schema import read_sentences
-from ade_distill.student.compress import (CompressConfig, attention_kl, build_small, compress_student, hidden_mse,
-                                          layer_map, logit_kd_loss, magnitude_prune, value_relation,
-                                          value_relation_kl)
+from ade_distill.core.schema import read_sentences
+from ade_distill.student.distill import (CompressConfig, attention_kl, build_small, compress_student, hidden_mse,
+                                          layer_map, value_relation, value_relation_kl)
+from ade_distill.student.losses import kd_loss as logit_kd_loss
+from ade_distill.student.shrink import magnitude_prune
 from ade_distill.student.lowrank import low_rank
 
 
@@ -142,7 +143,7 @@ def test_short_compression_run_lowers_the_loss_and_saves_a_normal_student(teache
     info = json.loads((out / "compress.json").read_text())
     assert (info["train_sentences"], info["teacher_labelled_sentences"]) == (16, len(more))
     h = info["history"]
-    assert h[-1]["loss"] < h[0]["loss"]
+    assert h[-1]["train_loss"] < h[0]["train_loss"]
     assert {"logits", "hidden", "attention", "value"} <= set(h[0])
     assert info["parameters"] < info["teacher_parameters"]
     assert AutoModelForTokenClassification.from_pretrained(out).config.num_hidden_layers == 2
@@ -151,7 +152,7 @@ def test_short_compression_run_lowers_the_loss_and_saves_a_normal_student(teache
 
 
 def test_pareto_front_by_hand():
-    from ade_distill.ranking import pareto
+    from ade_distill.apps.ranking import pareto
 
     pts = {"llm": (0.59, 0.3), "student": (0.55, 110.0), "int8": (0.52, 140.0), "bad": (0.50, 100.0),
            "tie": (0.55, 110.0)}
@@ -161,7 +162,7 @@ def test_pareto_front_by_hand():
 @needs_minilm
 def test_rank_cli_table_chart_and_front(teacher_dir, tmp_path, sample_dir, capsys):
     from ade_distill.cli import main
-    from ade_distill.schema import write_jsonl
+    from ade_distill.core.schema import write_jsonl
 
     gold = list(read_sentences(sample_dir / "gold.jsonl"))[:12]
     write_jsonl(tmp_path / "gold.jsonl", gold)
@@ -216,7 +217,7 @@ def test_rank_needs_models_or_a_run(capsys, tmp_path, sample_dir):
 def test_ensemble_targets_average_the_members_probabilities():
     import torch
 
-    from ade_distill.student.compress import ensemble_targets
+    from ade_distill.student.distill import ensemble_targets
 
     a, b = torch.tensor([[[2.0, 0.0, -1.0]]]), torch.tensor([[[0.0, 1.0, 0.0]]])
     ra, rb = torch.tensor([2.0, -1.0]), torch.tensor([0.0, 3.0])

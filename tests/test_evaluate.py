@@ -8,8 +8,8 @@ from hypothesis import given, settings, strategies as st
 from ade_distill.cli import main
 from ade_distill.evaluate import EvaluationError, evaluate
 from ade_distill.evaluate.metrics import max_matching, prf
-from ade_distill.schema import Entity, Relation, Sentence, write_jsonl
-from ade_distill.text import word_spans
+from ade_distill.core.schema import Entity, Relation, Sentence, write_jsonl
+from ade_distill.core.text import word_spans
 
 
 def S(sid, text, ents, rels, source="gold"):

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ade_distill.config import ConfigError
+from ade_distill.core.config import ConfigError
 from ade_distill.ingest import ingest_ade_splits
-from ade_distill.labels import write_packed
+from ade_distill.core.labels import write_packed
 from ade_distill.pipeline import Pipeline, load_pipeline
-from ade_distill.schema import read_sentences
+from ade_distill.core.schema import read_sentences
 
 N_FOLDS = 3
 
@@ -168,8 +168,10 @@ def test_k_fold_run_out_of_fold_predictions_report_skip_and_resume(tmp_path, spl
     def stop(stage):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(p.fold_runs[1], "_run_train", stop)
-    p.fold_runs[1].stages = p.fold_runs[1]._stages()  # the stages hold the bound runner
+    monkeypatch.setattr(p.fold_runs[1], "run_train", stop)
+    from ade_distill.pipeline.stages import stage_graph
+
+    p.fold_runs[1].stages = stage_graph(p.fold_runs[1])  # the stages hold the bound runner
     with pytest.raises(KeyboardInterrupt):
         p.run()
     m1 = json.loads((run / "fold-1" / "manifest.json").read_text())
@@ -196,7 +198,7 @@ def test_call_teacher_false_uses_the_seeds_only(tmp_path, sample_dir, monkeypatc
     nothing, a train sentence they lack is left out."""
     gold = list(read_sentences(sample_dir / "gold.jsonl"))
     train, test = gold[:30], gold[30:]
-    from ade_distill.schema import write_jsonl
+    from ade_distill.core.schema import write_jsonl
 
     write_jsonl(tmp_path / "train.jsonl", train)
     write_jsonl(tmp_path / "test.jsonl", test)

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from ade_distill.cli import main
-from ade_distill.schema import SchemaError, read_sentences
+from ade_distill.core.schema import SchemaError, read_sentences
 
 
 def test_pack_has_no_text_and_unpacks_exactly(tmp_path, sample_dir):
@@ -31,6 +31,6 @@ def test_unpack_refuses_a_changed_text(tmp_path, sample_dir, capsys):
     rec["text"] = rec["text"].replace("woman", "womAn")
     (tmp_path / "g.jsonl").write_text(json.dumps(rec) + "\n")
     with pytest.raises(SchemaError, match="p.jsonl:1: .*text differs"):
-        from ade_distill.labels import read_unpacked
+        from ade_distill.core.labels import read_unpacked
 
         list(read_unpacked(packed, read_sentences(tmp_path / "g.jsonl")))

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from ade_distill.cli import main
-from ade_distill.labelstudio import LabelStudio
-from ade_distill.review import to_task
-from ade_distill.schema import read_sentences
+from ade_distill.apps.labelstudio import LabelStudio
+from ade_distill.apps.review import to_task
+from ade_distill.core.schema import read_sentences
 
 LS = Path(os.environ.get("ADE_DISTILL_LABEL_STUDIO",
                          Path.home() / ".cache" / "ade-distill" / "labelstudio-venv" / "bin" / "label-studio"))

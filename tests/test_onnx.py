@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from ade_distill.cli import main
-from ade_distill.schema import read_sentences
+from ade_distill.core.schema import read_sentences
 
 pytest.importorskip("onnxruntime")
 
@@ -57,7 +57,7 @@ def test_onnx_runtime_predicts_what_torch_predicts(exported, sample_dir, tmp_pat
 
 
 def test_onnx_extract_and_a_clear_error_without_export(student, exported, tmp_path):
-    from ade_distill.errors import ModelError
+    from ade_distill.core.errors import ModelError
     from ade_distill.student.onnx import load_onnx_student
 
     with pytest.raises(ModelError, match="export-onnx|export"):

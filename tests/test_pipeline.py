@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from ade_distill.cli import main
-from ade_distill.config import ConfigError
+from ade_distill.core.config import ConfigError
 from ade_distill.pipeline import Pipeline, load_pipeline
-from ade_distill.schema import read_sentences, write_jsonl
+from ade_distill.core.schema import read_sentences, write_jsonl
 from tests.fake_openai import FakeOpenAI, gold_answers
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,7 +103,8 @@ def test_shipped_pipelines_parse_and_resolve_their_stages(name, stages, tmp_path
 
 
 def test_pubmed_pipeline_is_the_production_setup():
-    cfg, teacher = load_pipeline(REPO / "pipelines" / "pubmed.yaml")
+    cfg, teachers = load_pipeline(REPO / "pipelines" / "pubmed.yaml")
+    teacher = teachers["teacher"]
     assert cfg.inputs.kind == "pubmed" and cfg.inputs.query and cfg.inputs.api_key_env == "NCBI_API_KEY"
     assert teacher.backend == "openai" and teacher.api_key_env == "OPENAI_API_KEY"
     assert teacher.budget_usd is not None
@@ -240,7 +241,7 @@ def test_in_domain_sentences_train_a_student_and_feed_a_second_stage(tmp_path, s
     """inputs.in_domain: the teacher's labels of in-domain sentences (here seeds, no LLM) join a
     student's train sentences (never a test document's); a second stage takes the same sentences
     as transfer data labelled by the student it learns from. Misuse is a config error."""
-    from ade_distill.labels import pack
+    from ade_distill.core.labels import pack
 
     train, test = split
     teach = lambda ss: [s.model_copy(update={"source": "teacher:fake-gpt"}) for s in ss]  # noqa: E731
@@ -380,17 +381,17 @@ def test_stage_code_versions_follow_the_import_graph():
             importlib.import_module(root)  # an entry module was moved or renamed: fails here
     # what a stage imports, directly or through others, is covered; what it never runs is not
     train = stage_modules("train-x")
-    assert {"ade_distill.student.encoding", "ade_distill.student.losses", "ade_distill.text",
-            "ade_distill.schema"} <= set(train)
+    assert {"ade_distill.student.encoding", "ade_distill.student.losses", "ade_distill.core.text",
+            "ade_distill.core.schema"} <= set(train)
     assert "ade_distill.evaluate.report" not in train and "ade_distill.teacher.labeler" not in train
     assert "ade_distill.teacher.labeler" in stage_modules("label")
     assert set(stage_modules("report")).isdisjoint({"ade_distill.student.train", "ade_distill.teacher.labeler"})
     versions = {s: code_version(s) for s in ("ingest", "label", "train-x", "evaluate", "report", "extract")}
     assert len(set(versions.values())) == 6 and versions["train-x"] == code_version("train-y")
     # a second-stage student also runs the compression code: its version covers it, a plain one's does not
-    assert "ade_distill.student.compress" not in train
-    assert "ade_distill.student.compress" in stage_modules("train-x", ("ade_distill.student.compress",))
-    assert code_version("train-x", ("ade_distill.student.compress",)) != versions["train-x"]
+    assert "ade_distill.student.distill" not in train
+    assert "ade_distill.student.distill" in stage_modules("train-x", ("ade_distill.student.distill",))
+    assert code_version("train-x", ("ade_distill.student.distill",)) != versions["train-x"]
     pipe = Pipeline(REPO / "pipelines" / "ade_benchmark.yaml")
     codes = {s.name: s.code for s in pipe.stages}
-    assert codes["train-distilled-again"] == ("ade_distill.student.compress",) and codes["train-distilled"] == ()
+    assert codes["train-distilled-again"] == ("ade_distill.student.distill",) and codes["train-distilled"] == ()

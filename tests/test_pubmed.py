@@ -7,7 +7,7 @@ import pytest
 
 from ade_distill.ingest import EUtilsClient, InputError, Problems, ingest_pubmed_medline, ingest_pubmed_xml
 from ade_distill.ingest.pubmed import EUtilsError, ingest_pubmed
-from ade_distill.text import split_document
+from ade_distill.core.text import split_document
 
 
 def article(pmid: str, title: str, abstract_parts: list[tuple[str | None, str]]) -> str:

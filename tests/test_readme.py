@@ -8,8 +8,8 @@ import re
 import runpy
 from pathlib import Path
 
-from ade_distill.sample import SAMPLE_DIR
-from ade_distill.schema import read_sentences
+from ade_distill.core.sample import SAMPLE_DIR
+from ade_distill.core.schema import read_sentences
 from tests.fake_openai import FakeOpenAI, gold_answers
 
 README = Path(__file__).resolve().parents[1] / "README.md"

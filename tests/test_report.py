@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from ade_distill.cli import main
-from ade_distill.schema import read_sentences
+from ade_distill.core.schema import read_sentences
 
 SYSTEMS = ("edited-recall", "edited-boundary")
 
@@ -88,7 +88,7 @@ def test_report_says_how_each_system_was_made(tmp_path):
     from ade_distill.evaluate import evaluate
     from ade_distill.evaluate.report import write_report
     from ade_distill.pipeline import StudentSpec
-    from ade_distill.schema import Entity, Relation, Sentence
+    from ade_distill.core.schema import Entity, Relation, Sentence
 
     gold = [Sentence(id="s1", doc_id="d1", text="Drug X gave rash.", entities=[Entity(id="T1", label="DRUG", start=0, end=6, text="Drug X"),
                                                                   Entity(id="T2", label="ADE", start=12, end=16, text="rash")],

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from ade_distill.cli import main
-from ade_distill.review import LABEL_CONFIG, choose, disagreement, from_task, read_export, to_task, uncertainty
-from ade_distill.schema import Entity, Relation, Sentence, read_sentences
+from ade_distill.apps.review import LABEL_CONFIG, choose, disagreement, from_task, read_export, to_task, uncertainty
+from ade_distill.core.schema import Entity, Relation, Sentence, read_sentences
 
 
 def S(sid, text, ents=(), rels=(), source="student:s"):

@@ -1,7 +1,7 @@
 import pytest
 
-from ade_distill.sample import parse_markup, read_markup
-from ade_distill.schema import read_sentences
+from ade_distill.core.sample import parse_markup, read_markup
+from ade_distill.core.schema import read_sentences
 
 
 def test_committed_gold_matches_its_markup(sample_dir):

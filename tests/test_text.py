@@ -1,7 +1,7 @@
 from hypothesis import given, settings, strategies as st
 
-from ade_distill.schema import Document
-from ade_distill.text import split_document, split_spans, word_spans
+from ade_distill.core.schema import Document
+from ade_distill.core.text import split_document, split_spans, word_spans
 
 
 def sents(text):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ade_distill.errors import InputError
-from ade_distill.schema import Entity, Relation, Sentence
+from ade_distill.core.errors import InputError
+from ade_distill.core.schema import Entity, Relation, Sentence
 from ade_distill.teacher.consistency import CorpusIndex, measure, propagate
 from ade_distill.teacher.views import AggregateConfig, RepairConfig, aggregate, combine
 

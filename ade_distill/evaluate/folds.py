@@ -47,10 +47,11 @@ def sign_test(diffs: Sequence[float]) -> float:
     return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
 
 
-def fold_summary(per_fold: Mapping[int, Mapping], *, reference: str | None = None) -> dict:
+def fold_summary(per_fold: Mapping[int, Mapping], *, reference: str | Sequence[str] | None = None) -> dict:
     """Per-fold F1 (%) of every system, mean and sample standard deviation over folds, and, when
     ``reference`` names a system (the teacher), each other system's per-fold difference from it
-    with a sign test."""
+    with a sign test. Several names (a teacher's views): the reference is the one with the highest
+    mean relation strict F1 over the folds, the strongest single teacher a student is held to."""
     if not per_fold:
         raise EvaluationError("no folds to summarise")
     folds = sorted(per_fold)
@@ -67,6 +68,14 @@ def fold_summary(per_fold: Mapping[int, Mapping], *, reference: str | None = Non
             rows[label] = {"per_fold": vals, "mean": statistics.fmean(vals),
                            "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0}
         out["systems"][s] = rows
+    if reference is not None and not isinstance(reference, str):
+        candidates = list(reference)
+        missing = [c for c in candidates if c not in systems]
+        if not candidates or missing:
+            raise EvaluationError(f"reference systems {missing or candidates!r} are not among {', '.join(systems)}")
+        reference = max(candidates, key=lambda c: out["systems"][c]["relation strict"]["mean"])
+        out["reference_rule"] = (f"the best of {len(candidates)} teacher views by mean relation strict F1 over the "
+                                 f"folds: {', '.join(candidates)}")
     if reference is not None:
         if reference not in systems:
             raise EvaluationError(f"reference system {reference!r} is not among {', '.join(systems)}")
@@ -119,7 +128,8 @@ def fold_markdown(summary: Mapping, *, micro: Mapping | None = None) -> str:
                          + " |")
     if summary.get("versus_reference"):
         ref = summary["reference"]
-        lines += ["", f"## Difference from {ref} per fold (points of F1)", "",
+        rule = f" ({summary['reference_rule']})" if summary.get("reference_rule") else ""
+        lines += ["", f"## Difference from {ref} per fold (points of F1){rule}", "",
                   "| system | score | mean difference | folds better / worse | sign test p |", "|---|---|---|---|---|"]
         for s, d in summary["versus_reference"].items():
             for label in ("entity strict", "relation strict"):

@@ -15,13 +15,12 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..schema import LABELS, Entity, Sentence
-from ..errors import AdeDistillError
-from ..text import word_spans
+from ..core.schema import LABELS, Entity, Sentence
+from ..core.errors import AdeDistillError
+from ..core.text import word_spans
 
 log = logging.getLogger(__name__)
 
-ENTITY_MODES = ("strict", "lenient", "seqeval")
 RELATION_MODES = ("strict", "lenient", "text")
 _WS = re.compile(r"\s+")
 
@@ -169,7 +168,7 @@ def _metric_keys(mode_prefix: str) -> list[str]:
 def align(gold: Sequence[Sentence], pred: Iterable[Sentence], name: str, allow_missing: bool
           ) -> tuple[list[Sentence], int, int]:
     """Predictions in gold order; missing ones become empty predictions if allowed."""
-    from ..schema import SchemaError, unique_ids
+    from ..core.schema import SchemaError, unique_ids
 
     by_id: dict[str, Sentence] = {}
     try:

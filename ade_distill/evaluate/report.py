@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..schema import LABELS, Entity, Sentence, atomic_open
+from ..core.schema import LABELS, Entity, Sentence, atomic_open
 from .metrics import EvaluationError, align, error_examples, gold_ids_sha
 
 N_EXAMPLES = 8

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 log = logging.getLogger("ade_distill.ingest")
 
 
-from ..errors import InputError  # noqa: E402,F401  (re-exported: ade_distill.ingest.InputError)
+from ..core.errors import InputError  # noqa: E402,F401  (re-exported: ade_distill.ingest.InputError)
+from ..core.registry import readers  # noqa: E402
 
 
 @dataclass
@@ -47,24 +48,58 @@ from .text_files import ingest_text  # noqa: E402
 PUBMED_SUFFIXES = (".xml", ".gz", ".medline", ".nbib")
 
 
-def documents_from(path, problems: Problems | None = None, *, id_column: str = "id", text_column: str = "text",
-                   title_column: str | None = None):
-    """Documents from any file or folder a user hands us: PubMed XML / MEDLINE (.xml, .xml.gz,
-    .medline, .nbib) or free text (a folder of .txt files, CSV/TSV, JSONL)."""
+@readers.register("pubmed")
+class PubmedReader:
+    """PubMed XML (efetch / baseline, .gz ok) and MEDLINE text files."""
+
+    @staticmethod
+    def matches(path) -> bool:
+        return path.is_file() and path.suffix.lower() in PUBMED_SUFFIXES
+
+    @staticmethod
+    def read(path, problems: Problems | None = None, **options):
+        return ingest_pubmed(path, problems)
+
+
+@readers.register("text")
+class TextReader:
+    """Free text: a folder of .txt files, a CSV/TSV with named columns, or JSONL (the fallback)."""
+
+    @staticmethod
+    def matches(path) -> bool:
+        return True
+
+    @staticmethod
+    def read(path, problems: Problems | None = None, *, id_column: str = "id", text_column: str = "text",
+             title_column: str | None = None):
+        return ingest_text(path, id_column=id_column, text_column=text_column, title_column=title_column,
+                           problems=problems)
+
+
+BUILTIN_READERS = ("pubmed", "text")  # tried last, in this order, after any plug-in's
+
+
+def documents_from(path, problems: Problems | None = None, *, reader: str | None = None, **options):
+    """Documents from any file or folder a user hands us, read by ``reader`` (a name in
+    ``registry.readers``) or by the first registered reader that claims the path: a plug-in's, then
+    PubMed XML / MEDLINE (.xml, .xml.gz, .medline, .nbib), then free text (a folder of .txt files,
+    CSV/TSV, JSONL). ``options``: id_column, text_column, title_column for free text."""
     from pathlib import Path
 
     path = Path(path)
-    if path.is_file() and path.suffix.lower() in PUBMED_SUFFIXES:
-        return ingest_pubmed(path, problems)
-    return ingest_text(path, id_column=id_column, text_column=text_column, title_column=title_column,
-                       problems=problems)
+    if reader is not None:
+        return readers.get(reader).read(path, problems, **options)
+    order = [n for n in readers.names() if n not in BUILTIN_READERS] + list(BUILTIN_READERS)
+    name = next(n for n in order if readers.get(n).matches(path))
+    opts = options if name == "text" or name not in BUILTIN_READERS else {}
+    return readers.get(name).read(path, problems, **opts)
 
 
 def sentences_of(docs, counts=None, documents_out=None):
     """Split documents into sentences (streamed); ``counts["documents"]`` counts them, and
     ``documents_out`` (a JSONL path), when given, receives each document as it passes."""
-    from ..schema import atomic_open, dump_record
-    from ..text import split_document
+    from ..core.schema import atomic_open, dump_record
+    from ..core.text import split_document
 
     def run(fh=None):
         for doc in docs:

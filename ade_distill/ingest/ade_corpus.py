@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from ..schema import Entity, Relation, Sentence, utf8_lines
+from ..core.schema import Entity, Relation, Sentence, utf8_lines
 from . import InputError, Problems, require_file
 
 log = logging.getLogger(__name__)

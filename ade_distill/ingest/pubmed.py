@@ -17,8 +17,8 @@ from typing import IO, Iterator
 
 from lxml import etree
 
-from ..errors import AdeDistillError
-from ..schema import Document
+from ..core.errors import AdeDistillError
+from ..core.schema import Document
 from . import InputError, Problems, require_file
 
 log = logging.getLogger(__name__)
@@ -269,7 +269,6 @@ class EUtilsClient:
         self.min_interval = 1.0 / rate
         self._last = 0.0
         self._http = httpx.Client(timeout=timeout)
-        self.requests_made = 0
 
     def __repr__(self) -> str:  # never show the key
         return f"EUtilsClient(base_url={self.base_url!r}, key={'set' if self.api_key else 'none'})"
@@ -302,7 +301,6 @@ class EUtilsClient:
             if wait > 0:
                 time.sleep(wait)
             self._last = time.monotonic()
-            self.requests_made += 1
             retry_after = None
             try:
                 resp = self._http.post(url, data=data)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from ..schema import Document
+from ..core.schema import Document
 from . import InputError, Problems
 
 

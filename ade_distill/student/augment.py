@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from ..schema import Entity, Sentence
+from ..core.schema import Entity, Sentence
 
 
 def _pools(sentences: Sequence[Sentence]) -> dict[str, list[str]]:

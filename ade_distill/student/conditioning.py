@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..schema import Entity, Relation, Sentence
+from ..core.schema import Entity, Relation, Sentence
 
 OPEN, CLOSE = "<<", ">>"  # each marker is two punctuation words; spaces keep them apart from the text
 META_KEY = "conditioned_on"  # a marked copy's meta: the marked drug's id (its pairs train no relation head)

@@ -18,8 +18,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..schema import Entity, Relation, Sentence
-from ..text import word_spans
+from ..core.schema import Entity, Relation, Sentence
+from ..core.text import word_spans
 
 LAYERS = ("DRUG", "ADE")
 LAYER_TAGS = ("O", "B", "I")

@@ -11,10 +11,11 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..errors import InputError, ModelError
-from ..io import AdeRecord, records_of
-from ..schema import Document, Relation, Sentence
-from ..text import split_document, word_spans
+from ..core.errors import InputError, ModelError
+from ..core.io import AdeRecord, records_of
+from ..core.registry import RegistryError, runtimes
+from ..core.schema import Document, Relation, Sentence
+from ..core.text import split_document, word_spans
 from .conditioning import MarkedDrug, conditioned_relations
 from .encoding import (candidate_pairs, context_pieces, make_windows_many, owner_windows, pieces_in_window,
                        spans_from_word_predictions)
@@ -211,6 +212,34 @@ def _pair_window(wins, owner, words, d, a):
     return None
 
 
+@runtimes.register("torch")
+def load_torch(model_dir: str | Path, *, quantize: str | None = None, device: str | None = None,
+               threads: int | None = None):
+    """(model, tokenizer, device) of a student folder in PyTorch: GPU when there is one, unless
+    ``quantize="int8"`` (dynamic quantization of the Linear layers, a CPU method)."""
+    device = device or ("cuda" if torch.cuda.is_available() and not quantize else "cpu")
+    model, tok = load_student(model_dir, device)
+    if quantize == "int8":
+        if device != "cpu":
+            raise InputError("--quantize int8 is dynamic quantization for the CPU")
+        model = quantize_int8(model)
+    elif quantize is not None:
+        raise InputError(f"unknown quantization {quantize!r} (use int8)")
+    return model, tok, device
+
+
+@runtimes.register("onnx")
+def load_onnx(model_dir: str | Path, *, quantize: str | None = None, device: str | None = None,
+              threads: int | None = None):
+    """(model, tokenizer, "cpu"): the encoder on ONNX Runtime (``quantize="int8"`` picks its int8
+    export), exported into the folder on first use."""
+    from .onnx import ensure_export, load_onnx_student
+
+    ensure_export(model_dir, quantize)
+    model, tok = load_onnx_student(model_dir, quantize, threads=threads)
+    return model, tok, "cpu"
+
+
 class Student:
     """A trained student, ready to predict: ``Student.from_pretrained(model_dir).extract(documents)``
     gives ADE records; ``predict(sentences)`` gives predicted sentences (ids kept, for scoring)."""
@@ -230,23 +259,12 @@ class Student:
         export), exported into the folder on first use."""
         if threads:
             torch.set_num_threads(threads)
-        if runtime == "onnx":
-            from .onnx import ensure_export, load_onnx_student
-
-            q = None if quantize in (None, "none") else quantize
-            ensure_export(model_dir, q)
-            model, tok = load_onnx_student(model_dir, q, threads=threads)
-            return cls(model, tok, batch_size=batch_size, device="cpu")
-        if runtime != "torch":
-            raise InputError(f"unknown runtime {runtime!r} (torch or onnx)")
-        device = device or ("cuda" if torch.cuda.is_available() and not quantize else "cpu")
-        model, tok = load_student(model_dir, device)
-        if quantize == "int8":
-            if device != "cpu":
-                raise InputError("--quantize int8 is dynamic quantization for the CPU")
-            model = quantize_int8(model)
-        elif quantize not in (None, "none"):
-            raise InputError(f"unknown quantization {quantize!r} (use int8)")
+        try:
+            load = runtimes.get(runtime)
+        except RegistryError as exc:
+            raise InputError(str(exc)) from None
+        model, tok, device = load(model_dir, quantize=None if quantize in (None, "none") else quantize,
+                                  device=device, threads=threads)
         return cls(model, tok, batch_size=batch_size, device=device)
 
     def predict(self, sentences: Sequence[Sentence]) -> list[Sentence]:

@@ -15,24 +15,27 @@ def hard_tag_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Ten
     return (ce * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def temper(probs: torch.Tensor, T: float, eps: float = 1e-6) -> torch.Tensor:
-    """Teacher probabilities at temperature T: softmax(log p / T)."""
-    return F.softmax(torch.log(probs.clamp(min=eps)) / T, dim=-1)
+def kd_loss(logits: torch.Tensor, teacher_scores: torch.Tensor, mask: torch.Tensor, T: float = 2.0,
+            weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Knowledge distillation, the one KD term of every stage (Hinton et al. 2015):
+    T^2 * KL(softmax(teacher/T) || softmax(student/T)), averaged over the masked pieces.
+
+    ``teacher_scores`` (B, L, C) are logits or log-probabilities (the same distribution up to a
+    constant: an LLM teacher's confidences enter as log p, an earlier student as its logits);
+    ``mask`` (B, L) marks the pieces that carry a target; ``weights`` is per sequence."""
+    log_s = F.log_softmax(logits / T, dim=-1)
+    log_t = F.log_softmax(teacher_scores.float() / T, dim=-1)
+    kl = (log_t.exp() * (log_t - log_s)).sum(-1)  # (B, L)
+    m = mask.to(kl.dtype)
+    if weights is not None:
+        m = m * weights[:, None]
+    return (T * T) * (kl * m).sum() / m.sum().clamp(min=1.0)
 
 
 def kd_tag_loss(logits: torch.Tensor, teacher_probs: torch.Tensor, mask: torch.Tensor, T: float = 2.0,
                 weights: torch.Tensor | None = None) -> torch.Tensor:
-    """T^2 * KL(teacher_T || student_T), averaged over masked pieces (Hinton et al. 2015).
-
-    ``teacher_probs`` (B, L, C) are distributions; ``mask`` (B, L) marks pieces that carry one.
-    """
-    log_s = F.log_softmax(logits / T, dim=-1)
-    t = temper(teacher_probs, T)
-    kl = (t * (torch.log(t.clamp(min=1e-12)) - log_s)).sum(-1)  # (B, L)
-    m = mask.float()
-    if weights is not None:
-        m = m * weights[:, None]
-    return (T * T) * (kl * m).sum() / m.sum().clamp(min=1.0)
+    """KD to teacher tag distributions ``teacher_probs`` (B, L, C): ``kd_loss`` on their logs."""
+    return kd_loss(logits, torch.log(teacher_probs.clamp(min=1e-6)), mask, T, weights)
 
 
 def tag_loss(logits, labels, teacher_probs=None, soft_mask=None, *, alpha: float = 0.5, T: float = 2.0,

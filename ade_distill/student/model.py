@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 from .encoding import JOINT_LABELS, LABEL2ID
 
 FORMAT_VERSION = 1

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 from .model import AdeStudent, load_student
 
 log = logging.getLogger(__name__)

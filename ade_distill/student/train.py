@@ -1,5 +1,10 @@
-"""The training loop: plain PyTorch, read top to bottom; Accelerate only places tensors on
-devices, runs bf16 autocast on CUDA and DDP under `accelerate launch`."""
+"""The one training loop of ade-distill (``fit``): plain PyTorch, read top to bottom; Accelerate
+only places tensors on devices, runs bf16 autocast on CUDA and DDP under `accelerate launch`.
+
+What is learnt is an *objective* plugged into the loop: ``LabelObjective`` (the first stage:
+hard labels and the LLM teacher's confidences as soft targets) here, ``distill.DistillObjective``
+(a second stage: an earlier student's logits, hidden states, attentions and value relations).
+This is the only place that steps an optimizer."""
 
 from __future__ import annotations
 
@@ -15,10 +20,10 @@ from typing import Iterable, Literal, Sequence
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ModelError
-from ..config import load_yaml_model
-from ..schema import Sentence
-from ..text import word_spans
+from ..core.errors import ModelError
+from ..core.config import load_yaml_model
+from ..core.schema import Sentence
+from ..core.text import word_spans
 from .conditioning import META_KEY, marked_copies
 from .encoding import IGNORE, context_pieces, make_windows, pair_targets, pieces_in_window, soft_word_targets
 from .losses import relation_loss, tag_loss
@@ -27,30 +32,43 @@ from .model import AdeStudent
 log = logging.getLogger(__name__)
 
 
-class TrainConfig(BaseModel):
-    """Student training settings (`ade-distill train --config student.yaml`)."""
+class LoopConfig(BaseModel):
+    """How the training loop (``fit``) optimises: the settings every stage shares, stated once.
+    TrainConfig (a first stage) and distill.CompressConfig (a second stage) extend it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract"
-    layers: int | None = Field(default=None, ge=1)  # keep only the encoder's first N layers (faster, smaller)
     epochs: int = Field(default=5, ge=1)
     batch_size: int = Field(default=16, ge=1)
     grad_accum: int = Field(default=1, ge=1)
     lr: float = Field(default=5e-5, gt=0)
-    head_lr: float = Field(default=1e-3, gt=0)
+    head_lr: float = Field(default=1e-3, gt=0)  # the freshly initialised heads
     weight_decay: float = 0.01
     warmup: float = Field(default=0.1, ge=0, lt=1)
     max_grad_norm: float = 1.0
+    # distillation: KD at temperature T, mixed with the hard labels by alpha
+    alpha: float = Field(default=0.5, ge=0, le=1)
+    temperature: float = Field(default=2.0, gt=0)
+    relation_weight: float = Field(default=1.0, ge=0)
+    seed: int = 13
+    patience: int = Field(default=2, ge=1)  # epochs without a better dev score before stopping
+    precision: Literal["auto", "bf16", "fp16", "no"] = "auto"
+
+    @classmethod
+    def from_yaml(cls, path):
+        return load_yaml_model(path, cls)
+
+
+class TrainConfig(LoopConfig):
+    """Student training settings (`ade-distill train --config student.yaml`)."""
+
+    model: str = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract"
+    layers: int | None = Field(default=None, ge=1)  # keep only the encoder's first N layers (faster, smaller)
     max_length: int = Field(default=256, ge=16)
     stride_words: int = Field(default=16, ge=0)
     dropout: float = 0.1
-    # distillation
     soft_labels: bool = True  # use teacher confidences as soft targets when present
-    alpha: float = Field(default=0.5, ge=0, le=1)
-    temperature: float = Field(default=2.0, gt=0)
     relation_alpha: float = Field(default=0.5, ge=0, le=1)
-    relation_weight: float = Field(default=1.0, ge=0)
     relation_pos_weight: float = Field(default=1.0, gt=0)
     # the relation head also reads the max-pooled word pieces between the drug and the ADE
     relation_context: bool = False
@@ -71,15 +89,7 @@ class TrainConfig(BaseModel):
     # mention replacement (student/augment.py): this many extra copies of each labelled sentence
     # with its mentions swapped for others of the same label from the training labels themselves
     augment_copies: int = Field(default=0, ge=0)
-    # run
-    seed: int = 13
-    patience: int = Field(default=2, ge=1)
-    precision: Literal["auto", "bf16", "fp16", "no"] = "auto"
     eval_batch_size: int = 64
-
-    @classmethod
-    def from_yaml(cls, path) -> "TrainConfig":
-        return load_yaml_model(path, cls)
 
 
 @dataclass
@@ -185,19 +195,33 @@ def sample_negatives(labels: torch.Tensor, soft: torch.Tensor, soft_mask: torch.
     return labels.masked_fill(drop, IGNORE), soft_mask.masked_fill(drop, 0)
 
 
-def compute_loss(model, batch, cfg: TrainConfig, use_soft: bool):
-    logits, rel_logits, _ = model(batch["input_ids"], batch["attention_mask"], batch["pair_batch"],
-                                  batch["drug_mask"], batch["ade_mask"], batch["context_mask"])
-    logits = logits.float()
-    weights = batch["weights"] if cfg.sentence_weight != "none" else None
-    labels, soft_mask = batch["labels"], batch["soft_mask"]
-    if cfg.negative_sampling < 1.0 and model.training:
-        labels, soft_mask = sample_negatives(labels, batch["soft"], soft_mask, cfg.negative_sampling)
-    t_loss = tag_loss(logits, labels, batch["soft"] if use_soft else None, soft_mask,
-                      alpha=cfg.alpha if use_soft else 0.0, T=cfg.temperature, weights=weights)
-    r_loss = relation_loss(rel_logits.float(), batch["pair_hard"], batch["pair_soft"] if use_soft else None,
-                           alpha=cfg.relation_alpha if use_soft else 0.0, pos_weight=cfg.relation_pos_weight)
-    return t_loss + cfg.relation_weight * r_loss, t_loss.detach(), r_loss.detach()
+class LabelObjective:
+    """The first stage: cross-entropy on the hard tags and pairs, mixed (``alpha``) with KD to the
+    teacher's confidences when there are soft targets."""
+
+    def __init__(self, cfg: "TrainConfig", use_soft: bool) -> None:
+        self.cfg, self.use_soft = cfg, use_soft
+
+    def extra_parameters(self) -> list:
+        return []
+
+    def to(self, device) -> "LabelObjective":
+        return self
+
+    def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict]:
+        cfg, use_soft = self.cfg, self.use_soft
+        logits, rel_logits, _ = model(batch["input_ids"], batch["attention_mask"], batch["pair_batch"],
+                                      batch["drug_mask"], batch["ade_mask"], batch["context_mask"])
+        logits = logits.float()
+        weights = batch["weights"] if cfg.sentence_weight != "none" else None
+        labels, soft_mask = batch["labels"], batch["soft_mask"]
+        if cfg.negative_sampling < 1.0 and model.training:
+            labels, soft_mask = sample_negatives(labels, batch["soft"], soft_mask, cfg.negative_sampling)
+        t_loss = tag_loss(logits, labels, batch["soft"] if use_soft else None, soft_mask,
+                          alpha=cfg.alpha if use_soft else 0.0, T=cfg.temperature, weights=weights)
+        r_loss = relation_loss(rel_logits.float(), batch["pair_hard"], batch["pair_soft"] if use_soft else None,
+                               alpha=cfg.relation_alpha if use_soft else 0.0, pos_weight=cfg.relation_pos_weight)
+        return t_loss + cfg.relation_weight * r_loss, {"tag": t_loss, "rel": r_loss}
 
 
 def param_groups(model, lr: float, head_lr: float, extra_body=()) -> list[dict]:
@@ -240,19 +264,110 @@ def resolve_model(ref: str) -> str:
     return str(path)
 
 
+def fit(model, examples: Sequence[Example], pad_id: int, objective, s: LoopConfig, *, save, out_dir: Path | None = None,
+        resume: bool = False, progress: bool = True, desc: str = "epoch", score=None) -> list[dict]:
+    """Train ``model`` on ``examples`` for ``objective`` (``loss(model, batch) -> (loss, terms)``).
+
+    After each epoch ``score(model)`` (optional) returns the epoch's dev entries and a score; the
+    model is saved with ``save(model, history)`` at every epoch without a score, else when the score
+    improves, and training stops after ``s.patience`` epochs without improvement. With ``out_dir``
+    a checkpoint is written after each epoch into ``out_dir/checkpoint`` and ``resume`` continues
+    from it. Returns the history (one entry per epoch: losses, seconds, dev scores, kept)."""
+    from accelerate import Accelerator
+    from tqdm import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    cuda = torch.cuda.is_available()
+    precision = s.precision if s.precision != "auto" else ("bf16" if cuda else "no")
+    acc = Accelerator(mixed_precision=precision, gradient_accumulation_steps=s.grad_accum, cpu=not cuda)
+    objective.to(acc.device)
+    groups = param_groups(model, s.lr, s.head_lr, extra_body=objective.extra_parameters())
+    opt = torch.optim.AdamW(groups, weight_decay=s.weight_decay)
+    steps_per_epoch = math.ceil(math.ceil(len(examples) / s.batch_size) / s.grad_accum)
+    total = steps_per_epoch * s.epochs
+    sched = get_linear_schedule_with_warmup(opt, int(s.warmup * total), total)
+    model, opt, sched = acc.prepare(model, opt, sched)
+    trained = [p for g in groups for p in g["params"]]
+    ckpt = out_dir / "checkpoint" if out_dir is not None else None
+    start_epoch, best, bad_epochs, history = 0, -1.0, 0, []
+    if resume and ckpt is not None and (ckpt / "trainer_state.json").exists():
+        from safetensors.torch import load_file
+
+        state = json.loads((ckpt / "trainer_state.json").read_text())
+        acc.unwrap_model(model).load_state_dict(load_file(str(ckpt / "model.safetensors")))
+        opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+        sched.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
+        start_epoch, best, bad_epochs, history = state["epoch"], state["best"], state["bad_epochs"], state["history"]
+        log.info("resumed from %s at epoch %d", ckpt, start_epoch)
+    rng = random.Random(s.seed)
+    for _ in range(start_epoch):  # keep the batch order a fresh run would have had
+        length_batches(examples, s.batch_size, rng)
+    t0, seen = time.monotonic(), 0
+    for epoch in range(start_epoch, s.epochs):
+        model.train()
+        bar = tqdm(length_batches(examples, s.batch_size, rng), desc=f"{desc} {epoch + 1}/{s.epochs}", unit=" batch",
+                   disable=not progress or None)
+        sums: dict[str, float] = {}
+        n = 0
+        for bidx in bar:
+            batch = {k: v.to(acc.device) for k, v in collate([examples[i] for i in bidx], pad_id).items()}
+            with acc.accumulate(model):
+                with acc.autocast():
+                    loss, terms = objective.loss(model, batch)
+                acc.backward(loss)
+                if acc.sync_gradients:
+                    acc.clip_grad_norm_(trained, s.max_grad_norm)
+                opt.step()
+                sched.step()
+                opt.zero_grad()
+            n += 1
+            seen += len(bidx)
+            for k, v in {"loss": loss, **terms}.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            bar.set_postfix({**{k: f"{v / n:.4f}" for k, v in sums.items()},
+                             "rate": f"{seen / (time.monotonic() - t0):.1f}/s"})
+        entry = {"epoch": epoch + 1, "train_loss": sums.get("loss", 0.0) / max(n, 1),
+                 **{k: v / max(n, 1) for k, v in sums.items() if k != "loss"}, "seconds": time.monotonic() - t0}
+        unwrapped = acc.unwrap_model(model)
+        value = None
+        if score is not None:
+            extra, value = score(unwrapped)
+            entry.update(extra)
+            unwrapped.train()
+        history.append(entry)
+        log.info("epoch %d: %s", epoch + 1, entry)
+        improved = value is None or value > best
+        entry["kept"] = improved  # the saved model is the last epoch marked kept
+        if improved:
+            best, bad_epochs = (value if value is not None else best), 0
+            if acc.is_main_process:
+                save(unwrapped, history)
+        else:
+            bad_epochs += 1
+        if ckpt is not None and acc.is_main_process:
+            from safetensors.torch import save_file
+
+            ckpt.mkdir(parents=True, exist_ok=True)
+            save_file({k: v.contiguous().cpu() for k, v in unwrapped.state_dict().items()},
+                      str(ckpt / "model.safetensors"))
+            torch.save(opt.state_dict(), ckpt / "optimizer.pt")
+            torch.save(sched.state_dict(), ckpt / "scheduler.pt")
+            (ckpt / "trainer_state.json").write_text(json.dumps(
+                {"epoch": epoch + 1, "best": best, "bad_epochs": bad_epochs, "history": history}))
+        if score is not None and bad_epochs >= s.patience:
+            log.info("early stop: the dev score did not improve for %d epochs", bad_epochs)
+            break
+    return history
+
+
 def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg: TrainConfig,
                   out_dir: str | Path, *, resume: bool = False, progress: bool = True,
                   name: str | None = None) -> Path:
     """Fine-tune an encoder on labelled sentences (gold or teacher) and save the best model."""
-    from accelerate import Accelerator
-    from tqdm import tqdm
-    from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoTokenizer
 
     out_dir = Path(out_dir)
     seed_all(cfg.seed)
-    cuda = torch.cuda.is_available()
-    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "no")
-    acc = Accelerator(mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum, cpu=not cuda)
     model_ref = resolve_model(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(model_ref)
     if not getattr(tokenizer, "is_fast", False):
@@ -275,89 +390,24 @@ def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg
         log.info("drug-conditioned: %d marked copies (one per labelled drug)", len(marked))
     examples = build_examples(list(train) + marked, tokenizer, cfg)
     log.info("%d training windows from %d sentences (soft targets: %s)", len(examples), len(train), use_soft)
-    opt = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.head_lr), weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(math.ceil(len(examples) / cfg.batch_size) / cfg.grad_accum)
-    total = steps_per_epoch * cfg.epochs
-    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup * total), total)
-    model, opt, sched = acc.prepare(model, opt, sched)
-    ckpt = out_dir / "checkpoint"
-    start_epoch, best, bad_epochs, history = 0, -1.0, 0, []
-    if resume and (ckpt / "trainer_state.json").exists():
-        from safetensors.torch import load_file
 
-        state = json.loads((ckpt / "trainer_state.json").read_text())
-        acc.unwrap_model(model).load_state_dict(load_file(str(ckpt / "model.safetensors")))
-        opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
-        sched.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
-        start_epoch, best, bad_epochs, history = state["epoch"], state["best"], state["bad_epochs"], state["history"]
-        log.info("resumed from %s at epoch %d", ckpt, start_epoch)
-    rng = random.Random(cfg.seed)
-    for _ in range(start_epoch):  # keep the batch order a fresh run would have had
-        length_batches(examples, cfg.batch_size, rng)
-    seen = 0
-    for epoch in range(start_epoch, cfg.epochs):
-        model.train()
-        batches = length_batches(examples, cfg.batch_size, rng)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit=" batch", disable=not progress or None)
-        run_loss, n = 0.0, 0
-        for bidx in bar:
-            batch = {k: v.to(acc.device) for k, v in collate([examples[i] for i in bidx], tokenizer.pad_token_id).items()}
-            with acc.accumulate(model):
-                with acc.autocast():
-                    loss, tl, rl = compute_loss(model, batch, cfg, use_soft)
-                acc.backward(loss)
-                if acc.sync_gradients:
-                    acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                opt.step()
-                sched.step()
-                opt.zero_grad()
-            run_loss += float(loss.detach())
-            n += 1
-            seen += len(bidx)
-            bar.set_postfix(loss=f"{run_loss / n:.4f}", tag=f"{float(tl):.3f}", rel=f"{float(rl):.3f}",
-                            rate=f"{seen / (time.monotonic() - t0):.1f}/s")
-        entry = {"epoch": epoch + 1, "train_loss": run_loss / max(n, 1), "seconds": time.monotonic() - t0}
-        unwrapped = acc.unwrap_model(model)
-        score = None
-        if dev:
-            from ..evaluate import evaluate
-            from .extract import predict_sentences
+    def score(m):
+        from ..evaluate import evaluate
+        from .extract import predict_sentences
 
-            preds = predict_sentences(unwrapped, tokenizer, dev, batch_size=cfg.eval_batch_size,
-                                      device=acc.device)
-            m = evaluate(dev, {"dev": preds}, n_bootstrap=0)["systems"]["dev"]
-            entry["dev_entity_f1"] = m["entity"]["strict"]["micro"]["f1"]
-            entry["dev_relation_f1"] = m["relation"]["strict"]["micro"]["f1"]
-            score = entry["dev_relation_f1"] + 1e-3 * entry["dev_entity_f1"]
-            unwrapped.train()
-        history.append(entry)
-        log.info("epoch %d: %s", epoch + 1, entry)
-        improved = score is None or score > best
-        entry["kept"] = improved  # the saved model is the last epoch marked kept
-        if improved:
-            best, bad_epochs = (score if score is not None else best), 0
-            if acc.is_main_process:
-                unwrapped.save_pretrained(out_dir, tokenizer, {"history": history})
-        else:
-            bad_epochs += 1
-        if acc.is_main_process:
-            from safetensors.torch import save_file
+        preds = predict_sentences(m, tokenizer, dev, batch_size=cfg.eval_batch_size, device=next(m.parameters()).device)
+        r = evaluate(dev, {"dev": preds}, n_bootstrap=0)["systems"]["dev"]
+        e = {"dev_entity_f1": r["entity"]["strict"]["micro"]["f1"], "dev_relation_f1": r["relation"]["strict"]["micro"]["f1"]}
+        return e, e["dev_relation_f1"] + 1e-3 * e["dev_entity_f1"]
 
-            ckpt.mkdir(parents=True, exist_ok=True)
-            save_file({k: v.contiguous().cpu() for k, v in unwrapped.state_dict().items()},
-                      str(ckpt / "model.safetensors"))
-            torch.save(opt.state_dict(), ckpt / "optimizer.pt")
-            torch.save(sched.state_dict(), ckpt / "scheduler.pt")
-            (ckpt / "trainer_state.json").write_text(json.dumps(
-                {"epoch": epoch + 1, "best": best, "bad_epochs": bad_epochs, "history": history}))
-        if dev and bad_epochs >= cfg.patience:
-            log.info("early stop: dev relation F1 did not improve for %d epochs", bad_epochs)
-            break
-    if acc.is_main_process:
-        (out_dir / "training.json").write_text(json.dumps(
-            {"config": cfg.model_dump(), "history": history, "soft_targets": use_soft,
-             "train_sentences": len(train) - len(extra), "augmented_sentences": len(extra),
-             "marked_copies": len(marked),
-             "train_windows": len(examples),
-             "seconds": time.monotonic() - t0, "device": str(acc.device), "precision": precision}, indent=2) + "\n")
+    history = fit(model, examples, tokenizer.pad_token_id, LabelObjective(cfg, use_soft), cfg,
+                  save=lambda m, h: m.save_pretrained(out_dir, tokenizer, {"history": h}), out_dir=out_dir,
+                  resume=resume, progress=progress, score=score if dev else None)
+    cuda = torch.cuda.is_available()
+    (out_dir / "training.json").write_text(json.dumps(
+        {"config": cfg.model_dump(), "history": history, "soft_targets": use_soft,
+         "train_sentences": len(train) - len(extra), "augmented_sentences": len(extra),
+         "marked_copies": len(marked), "train_windows": len(examples),
+         "seconds": time.monotonic() - t0, "device": "cuda" if cuda else "cpu",
+         "precision": cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "no")}, indent=2) + "\n")
     return out_dir

@@ -1,4 +1,6 @@
-"""Teacher backends behind one interface: ``complete(messages, params) -> Completion``.
+"""Teacher backends behind one interface: ``from_config(cfg)``, ``complete(messages, params) ->
+Completion``, ``close()``; each registered by name in ``registry.teacher_backends`` (a plug-in adds
+one the same way, or through the ``ade_distill.teacher_backends`` entry-point group).
 
 - ``openai``: the OpenAI API or any OpenAI-compatible server (vLLM, llama.cpp, Ollama, Azure).
 - ``local-server``: llama.cpp's server started and stopped around a run (see server.py).
@@ -16,8 +18,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..config import ConfigError
-from ..errors import AdeDistillError
+from ..core.config import ConfigError
+from ..core.errors import AdeDistillError
+from ..core.registry import teacher_backends
 from .confidence import TokenLogprob
 
 log = logging.getLogger(__name__)
@@ -101,6 +104,7 @@ def with_retries(call, *, retries: int = 5, base: float = 1.0, cap: float = 60.0
     raise AssertionError("unreachable")
 
 
+@teacher_backends.register("openai")
 class OpenAIBackend:
     """Chat completions through the official ``openai`` client.
 
@@ -122,6 +126,10 @@ class OpenAIBackend:
         self.model = model
         self.base_url = base_url
         self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
+
+    @classmethod
+    def from_config(cls, c) -> "OpenAIBackend":
+        return cls(c.model, base_url=c.base_url, api_key_env=c.api_key_env, timeout=c.timeout or 120.0)
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r})"
@@ -190,10 +198,16 @@ def _retry_after(exc) -> float | None:
         return None
 
 
+@teacher_backends.register("local-server")
 class LocalServerBackend(OpenAIBackend):
     """llama.cpp's server for the duration of a run, reached through the openai client."""
 
     kind = "local-server"
+
+    @classmethod
+    def from_config(cls, c) -> "LocalServerBackend":
+        return cls(c.model, n_ctx=c.n_ctx, n_threads=c.n_threads, server=c.server, parallel=c.parallel,
+                   timeout=c.timeout or 600.0, extra_args=tuple(c.server_args))
 
     def __init__(self, gguf: str, *, n_ctx: int = 2048, n_threads: int | None = None,
                  log_path=None, timeout: float = 600.0, server: str = "llama-cpp-python",
@@ -210,6 +224,7 @@ class LocalServerBackend(OpenAIBackend):
         self.server.stop()
 
 
+@teacher_backends.register("hf-local")
 class HFLocalBackend:
     """A transformers causal LM (HF id or local folder); GPU when there is one.
 
@@ -218,6 +233,10 @@ class HFLocalBackend:
     """
 
     kind = "hf-local"
+
+    @classmethod
+    def from_config(cls, c) -> "HFLocalBackend":
+        return cls(c.model, gguf_file=c.gguf_file)
 
     def __init__(self, model: str, *, device: str | None = None, dtype: str = "auto",
                  gguf_file: str | None = None) -> None:

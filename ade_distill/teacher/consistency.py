@@ -19,8 +19,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from ..schema import Entity, Relation, Sentence
-from ..text import word_spans
+from ..core.schema import Entity, Relation, Sentence
+from ..core.text import word_spans
 
 LABELS = ("DRUG", "ADE")
 Key = tuple[str, ...]

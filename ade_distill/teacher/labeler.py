@@ -7,7 +7,6 @@ makes no call that the cache already answered and retries only what failed or is
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import threading
@@ -16,122 +15,23 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Literal
+from typing import Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from ..config import load_yaml_model
-from ..errors import AdeDistillError
-from ..io import failures_path, write_failures
-from ..schema import Entity, Relation, Sentence, atomic_open, unique_ids, write_jsonl
+from ..core.errors import AdeDistillError
+from ..core.io import failures_path, write_failures
+from ..core.registry import teacher_backends
+from ..core.schema import Entity, Relation, Sentence, atomic_open, unique_ids, write_jsonl
 from .backends import AccessDenied, Completion, RequestRejected, SamplingParams, TransientError, with_retries
 from .cache import CompletionCache, cache_key
 from .confidence import value_confidences
 from .grounding import find_spans, looks_like_instruction, resolve_pair
-from .prompts import FORMATS, JSON, AnswerFormat, build_messages, load_shots
+from .prompts import JSON, AnswerFormat, build_messages, load_shots
+from .settings import DEFAULT_PRICES, Price, PromptConfig, TeacherConfig
+
+__all__ = ["DEFAULT_PRICES", "LabelStats", "Price", "PromptConfig", "Teacher", "TeacherConfig", "ground_pairs",
+           "parse_answer", "write_run_summary"]
 
 log = logging.getLogger(__name__)
-
-
-class Price(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    input_per_1m: float
-    output_per_1m: float
-
-
-# Public list prices per 1M tokens (input/output) at the time of writing; override in config.
-DEFAULT_PRICES = {
-    "gpt-4o-mini": Price(input_per_1m=0.15, output_per_1m=0.60),
-    "gpt-4o": Price(input_per_1m=2.50, output_per_1m=10.0),
-    "gpt-4.1": Price(input_per_1m=2.0, output_per_1m=8.0),
-    "gpt-4.1-mini": Price(input_per_1m=0.40, output_per_1m=1.60),
-}
-
-
-class PromptConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    shots: str | None = None  # JSONL of gold example sentences; default data/prompts/few_shot.jsonl
-    n_shots: int | None = Field(default=None, ge=0)
-    # the answer's shape: json (prompt ade-v2), lines, one "drug => effect" a line (ade-v3-lines),
-    # or effects, the task asked effect first, one "effect <= drug" a line (ade-v4-effects)
-    format: Literal["json", "lines", "effects"] = "json"
-
-    @property
-    def answer_format(self) -> AnswerFormat:
-        return FORMATS[self.format]
-
-
-class TeacherConfig(BaseModel):
-    """Every teacher setting, validated; `ade-distill label --teacher teacher.yaml`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    backend: Literal["openai", "local-server", "hf-local"] = "local-server"
-    model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"  # API model id, GGUF name/path, or HF id
-    base_url: str | None = None
-    api_key_env: str | None = "OPENAI_API_KEY"  # the variable's name; the key itself never in config
-    n_ctx: int = 2048  # per request (per slot)
-    n_threads: int | None = None
-    # local-server: which llama.cpp server; llama.cpp's own C++ server decodes `parallel` requests
-    # at once (continuous batching); send that many at a time with `concurrency`.
-    server: Literal["llama-cpp-python", "llama.cpp"] = "llama-cpp-python"
-    parallel: int = Field(default=1, ge=1, le=64)
-    server_args: list[str] = Field(default_factory=list)  # extra flags for the local server
-    gguf_file: str | None = None  # hf-local: load a GGUF file from the model folder
-    prompt: PromptConfig = Field(default_factory=PromptConfig)
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=256, gt=0)
-    response_format: Literal["json_schema", "json_object", "none"] = "json_schema"
-    confidence: Literal["logprobs", "self-consistency", "none"] = "logprobs"
-    samples: int = Field(default=5, ge=1)
-    sample_temperature: float = Field(default=0.7, gt=0.0, le=2.0)
-    majority: float = Field(default=0.5, gt=0.0, le=1.0)
-    concurrency: int = Field(default=1, ge=1, le=64)
-    # seconds per HTTP request; default 120 for an API, 600 for a local server (on a busy machine a
-    # long answer can take minutes, and waiting costs nothing)
-    timeout: float | None = Field(default=None, gt=0.0)
-    retries: int = Field(default=5, ge=0)
-    retry_base_s: float = Field(default=1.0, ge=0.0)
-    parse_retries: int = Field(default=2, ge=0)
-    max_consecutive_errors: int = Field(default=3, ge=1)
-    cache: str = "runs/teacher-cache.sqlite"
-    prices: dict[str, Price] = Field(default_factory=dict)
-    budget_usd: float | None = Field(default=None, ge=0.0)
-    reference_model: str = "gpt-4o-mini"  # priced for the "what would the API cost" column
-    fuzzy_threshold: float = Field(default=0.88, gt=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _slots(self) -> "TeacherConfig":
-        if self.parallel > 1 and not (self.backend == "local-server" and self.server == "llama.cpp"):
-            raise ValueError("parallel > 1 needs backend: local-server with server: llama.cpp "
-                             "(llama-cpp-python's server answers one request at a time)")
-        if not self.prompt.answer_format.json_grammar and self.response_format != "none":
-            raise ValueError(f"prompt format {self.prompt.format!r} is not JSON: set response_format: none "
-                             f"(a {self.response_format} response format would force a JSON answer)")
-        return self
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "TeacherConfig":
-        return load_yaml_model(path, cls)
-
-    def price(self, model: str) -> Price | None:
-        return {**DEFAULT_PRICES, **self.prices}.get(model)
-
-    def cost_per_1k(self, model: str, sentences: int, prompt_tokens: int, completion_tokens: int) -> dict:
-        """What 1,000 sentences cost at the tokens measured: at ``model``'s own price when it has
-        one (billed), else at the reference model's (what the same tokens would cost on the API)."""
-        if not sentences:
-            return {}
-        out = {"tokens_per_sentence": round((prompt_tokens + completion_tokens) / sentences, 1)}
-        priced_as, basis = model, "billed"
-        price = self.price(model)
-        if price is None:
-            priced_as, basis, price = self.reference_model, "reference", self.price(self.reference_model)
-        if price is not None:
-            usd = (prompt_tokens * price.input_per_1m + completion_tokens * price.output_per_1m) / 1e6
-            out.update(cost_usd_per_1k_sentences=round(1000 * usd / sentences, 6), priced_as=priced_as,
-                       cost_basis=basis)
-        return out
 
 
 class BudgetExceeded(AdeDistillError, RuntimeError):
@@ -280,18 +180,7 @@ class Teacher:
     def backend(self):
         with self._backend_lock:
             if self._backend is None:
-                from .backends import HFLocalBackend, LocalServerBackend, OpenAIBackend
-
-                c = self.cfg
-                if c.backend == "openai":
-                    self._backend = OpenAIBackend(c.model, base_url=c.base_url, api_key_env=c.api_key_env,
-                                                  timeout=c.timeout or 120.0)
-                elif c.backend == "local-server":
-                    self._backend = LocalServerBackend(c.model, n_ctx=c.n_ctx, n_threads=c.n_threads,
-                                                       server=c.server, parallel=c.parallel,
-                                                       timeout=c.timeout or 600.0, extra_args=tuple(c.server_args))
-                else:
-                    self._backend = HFLocalBackend(c.model, gguf_file=c.gguf_file)
+                self._backend = teacher_backends.get(self.cfg.backend).from_config(self.cfg)
             return self._backend
 
     @property
@@ -419,7 +308,7 @@ class Teacher:
         failures = Path(failures) if failures else failures_path(out)
         done: dict[str, Sentence] = {}
         if out.exists():
-            from ..schema import read_sentences
+            from ..core.schema import read_sentences
 
             done = {x.id: x for x in read_sentences(out)}
         todo, order = [], []
@@ -503,114 +392,3 @@ def write_run_summary(stats: LabelStats, cfg: TeacherConfig, path: str | Path) -
         json.dump({"stats": stats.to_json(), "config": cfg.model_dump(), "prompt_version": cfg.prompt.answer_format.version},
                   fh, indent=2)
         fh.write("\n")
-
-
-# ---------- labels made elsewhere: OpenAI Batch API files and other tools' outputs ----------
-
-def export_batch(sentences: Iterable[Sentence], cfg: TeacherConfig, path: str | Path) -> int:
-    """OpenAI Batch API request JSONL (custom_id = sentence id); half the price at scale."""
-    shots = load_shots(cfg.prompt.shots, cfg.prompt.n_shots)
-    fmt = cfg.prompt.answer_format
-    n = 0
-    with atomic_open(path) as fh:
-        for s in sentences:
-            body = {"model": cfg.model, "messages": build_messages(s.text, shots, fmt), "temperature": cfg.temperature,
-                    "max_tokens": cfg.max_tokens}
-            if fmt.json_grammar:
-                body["response_format"] = {"type": "json_object"}
-            if cfg.confidence == "logprobs":
-                body.update(logprobs=True, top_logprobs=5)
-            fh.write(json.dumps({"custom_id": s.id, "method": "POST", "url": "/v1/chat/completions",
-                                 "body": body}, ensure_ascii=False) + "\n")
-            n += 1
-    return n
-
-
-def _label_from_pairs(s: Sentence, pairs: list[_Pair], source: str, cfg: TeacherConfig, stats: LabelStats,
-                      meta: dict) -> Sentence:
-    ents, rels, rejected = ground_pairs(s, [pairs], fuzzy_threshold=cfg.fuzzy_threshold, majority=cfg.majority,
-                                        stats=stats)
-    return Sentence(id=s.id, doc_id=s.doc_id, text=s.text, doc_offset=s.doc_offset, entities=ents,
-                    relations=rels, source=source, meta={**meta, "rejected_pairs": rejected})
-
-
-def import_batch(sentences: Iterable[Sentence], results: str | Path, cfg: TeacherConfig,
-                 stats: LabelStats | None = None) -> Iterator[Sentence | tuple[str, str]]:
-    """Labels from an OpenAI Batch API result file; yields Sentences, or (id, reason) failures."""
-    stats = stats or LabelStats()
-    by_id: dict[str, dict] = {}
-    with open(results, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rec = json.loads(line)
-                    by_id[rec["custom_id"]] = rec
-                except (json.JSONDecodeError, KeyError):
-                    log.warning("%s:%d: not a batch result line", results, line_no)
-    fmt = cfg.prompt.answer_format  # the format the exported requests asked for
-    for s in sentences:
-        stats.sentences_in += 1
-        rec = by_id.get(s.id)
-        if rec is None or rec.get("error") or (rec.get("response") or {}).get("status_code") != 200:
-            stats.failed += 1
-            yield s.id, "missing or failed in batch results"
-            continue
-        body = rec["response"]["body"]
-        choice = body["choices"][0]
-        tokens = []
-        from .confidence import TokenLogprob
-
-        for c in ((choice.get("logprobs") or {}).get("content") or []):
-            tokens.append(TokenLogprob(c["token"], c["logprob"], [(t["token"], t["logprob"])
-                                                                   for t in c.get("top_logprobs", [])]))
-        comp = Completion(text=choice["message"]["content"] or "", tokens=tokens)
-        parsed = parse_answer(comp.text, fmt)
-        if parsed is None:
-            stats.failed += 1
-            yield s.id, "unparseable answer in batch results"
-            continue
-        usage = body.get("usage", {})
-        stats.prompt_tokens += usage.get("prompt_tokens", 0)
-        stats.completion_tokens += usage.get("completion_tokens", 0)
-        stats.labelled += 1
-        yield _label_from_pairs(s, pairs_with_confidence(comp, parsed, cfg.confidence, fmt),
-                                f"teacher:{body.get('model', cfg.model)}",
-                                cfg, stats, {"prompt_version": fmt.version, "backend": "batch", "usage": usage})
-
-
-def import_replay(sentences: Iterable[Sentence], path: str | Path, cfg: TeacherConfig, *, name: str = "replay",
-                  stats: LabelStats | None = None) -> Iterator[Sentence | tuple[str, str]]:
-    """Labels another tool produced: JSONL {"id", "ades": [{"drug", "effect"}]} or CSV id,drug,effect."""
-    stats = stats or LabelStats()
-    path = Path(path)
-    pairs: dict[str, list[_Pair]] = {}
-    if path.suffix.lower() in (".csv", ".tsv"):
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            for col in ("id", "drug", "effect"):
-                if col not in (reader.fieldnames or []):
-                    raise ValueError(f"{path}: no column {col!r}")
-            for row in reader:
-                conf = float(row["confidence"]) if row.get("confidence") else None
-                pairs.setdefault(row["id"], []).append(_Pair(row["drug"], row["effect"], conf, conf))
-    else:
-        with path.open(encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                    items = rec["ades"]
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    log.warning("%s:%d: expected {\"id\", \"ades\": [...]}", path, line_no)
-                    continue
-                pairs[str(rec["id"])] = [_Pair(a["drug"], a["effect"], a.get("confidence"), a.get("confidence"))
-                                         for a in items if isinstance(a, dict) and "drug" in a and "effect" in a]
-    for s in sentences:
-        stats.sentences_in += 1
-        if s.id not in pairs:
-            stats.failed += 1
-            yield s.id, f"no labels for this sentence in {path.name}"
-            continue
-        stats.labelled += 1
-        yield _label_from_pairs(s, pairs[s.id], f"teacher:{name}", cfg, stats, {"backend": "replay"})

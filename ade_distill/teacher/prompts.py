@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..schema import Sentence, read_sentences
+from ..core.schema import Sentence, read_sentences
 
 PROMPT_VERSION = "ade-v2"
 
@@ -37,8 +37,6 @@ Rules:
   caused nothing.
 - If the sentence reports no adverse drug event, return {"ades": []}.
 Answer with JSON only: {"ades": [{"drug": "...", "effect": "..."}]}"""
-
-ZERO_SHOT_SYSTEM = SYSTEM
 
 # The same rules; only the last two lines (what "no ADE" looks like, the answer's shape) differ.
 LINES_SYSTEM = SYSTEM.rsplit("- If the sentence reports", 1)[0] + (

@@ -21,9 +21,9 @@ from typing import Iterable
 
 import numpy as np
 
-from ..errors import ModelError
-from ..io import failures_path, write_failures
-from ..schema import Sentence, atomic_open, dump_record
+from ..core.errors import ModelError
+from ..core.io import failures_path, write_failures
+from ..core.schema import Sentence, atomic_open, dump_record
 from .confidence import TokenLogprob
 from .labeler import LabelStats, Teacher, TeacherConfig, ground_pairs, pairs_with_confidence, parse_answer
 from .backends import Completion

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import AdeDistillError
+from ..core.errors import AdeDistillError
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +71,6 @@ def model_cache_dir() -> Path:
     base = os.environ.get("ADE_DISTILL_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "ade-distill")
     return Path(base) / "models"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def assemble_gguf(name: str, cache_dir: Path | None = None) -> Path:

@@ -25,8 +25,8 @@ from typing import Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import InputError
-from ..schema import Entity, Relation, Sentence
+from ..core.errors import InputError
+from ..core.schema import Entity, Relation, Sentence
 
 Rule = Literal["vote", "fill"]
 

@@ -26,8 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import InputError
-from ..schema import Sentence, atomic_open, write_jsonl
+from ..core.errors import InputError
+from ..core.schema import Sentence, atomic_open, write_jsonl
 from .common import sentence_list
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 def word_labels(s: Sentence) -> list[int]:
     """The joint (DRUG x ADE) label id of each word under a sentence's labels (JOINT_LABELS order)."""
     from ..student.encoding import soft_word_targets
-    from ..text import word_spans
+    from ..core.text import word_spans
 
     return soft_word_targets(s, word_spans(s.text), 0.0)[0]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..errors import InputError
-from ..schema import Sentence, read_sentences
+from ..core.errors import InputError
+from ..core.schema import Sentence, read_sentences
 
 
 def progress(items: Iterable, desc: str, unit: str = "sentence", enabled: bool = True) -> Iterator:
@@ -27,3 +27,8 @@ def check_strict(problems, strict: bool) -> None:
     if strict and len(problems):
         raise InputError(f"--strict: {len(problems):,} bad record(s) found (each named in a warning above); "
                          "nothing written")
+
+
+def unlabelled(s: Sentence) -> Sentence:
+    """The sentence without labels (text the teacher or a student labels, never gold)."""
+    return s.model_copy(update={"entities": [], "relations": [], "source": "unlabeled"})

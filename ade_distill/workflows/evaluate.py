@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ..errors import InputError
-from ..schema import Sentence, atomic_open, read_sentences
+from ..core.errors import InputError
+from ..core.schema import Sentence, atomic_open, read_sentences
 from .common import sentence_list
 
 
@@ -120,7 +120,7 @@ def rank_models(gold: str | Path | Iterable[Sentence], out: str | Path, *, stude
                 command: str | None = None) -> dict[str, Path]:
     """Rank students (name -> (folder, None | "int8")), prediction files and every model of a
     pipeline ``run`` folder by relation F1, speed, size and cost; writes rank.md/json/png."""
-    from ..ranking import rank, write_rank
+    from ..apps.ranking import rank, write_rank
 
     students = dict(students or {})
     preds: dict = {}
@@ -159,7 +159,7 @@ class FoldsResult:
         return out
 
 
-def summarise_folds(per_fold: Mapping[int, str | Path], out: str | Path, *, reference: str | None = None,
+def summarise_folds(per_fold: Mapping[int, str | Path], out: str | Path, *, reference: str | list[str] | None = None,
                     micro: str | Path | None = None, preamble: str = "") -> FoldsResult:
     """The k-fold report from one metrics.json per fold (and, optionally, the metrics of the joined
     out-of-fold predictions): folds.json and folds.md in ``out``; ``preamble`` (Markdown) heads
@@ -175,3 +175,98 @@ def summarise_folds(per_fold: Mapping[int, str | Path], out: str | Path, *, refe
     with atomic_open(out / "folds.md") as fh:
         fh.write(preamble + fold_markdown(summary, micro=micro_m))
     return FoldsResult(summary, {"json": out / "folds.json", "md": out / "folds.md"})
+
+
+# ---------------------------------------------------------------- the pipeline's evaluate, report, aggregate
+
+def teacher_cost(labels: list[Sentence], cfg, name: str) -> dict:
+    """Cost per 1,000 sentences from the token counts the labels carry (so labels seeded from an
+    earlier run are priced too): the teacher's own price, else the reference model's."""
+    usage = [s.meta.get("usage") or {} for s in labels]
+    if not labels or not any(usage):
+        return {}
+    return cfg.cost_per_1k(name, len(labels), sum(u.get("prompt_tokens", 0) for u in usage),
+                           sum(u.get("completion_tokens", 0) for u in usage))
+
+
+def evaluate_stage(gold_file: Path, out_dir: Path, *, teachers: Mapping[str, tuple[Path, dict]],
+                   students: Mapping[str, tuple[Path, str]], cfg) -> dict:
+    """The pipeline's evaluate stage: the teachers' test labels (system name -> (file, info)) and
+    each student's predictions (name -> (model folder, how it was made)) scored against gold into
+    ``out_dir``/metrics.json; the predictions are kept in ``out_dir``/predictions. ``cfg`` is an
+    ``EvaluateConfig``."""
+    import torch
+
+    from .student import predict
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    gold = list(read_sentences(gold_file))
+    systems: dict[str, list[Sentence]] = {}
+    info: dict[str, dict] = {}
+    for name, (path, i) in teachers.items():
+        systems[name] = list(read_sentences(path))
+        info[name] = {"role": "teacher", **i}
+    for n, (model, made) in students.items():
+        r = predict(model, gold, out_dir / "predictions" / f"{n}.jsonl", device="cpu")
+        systems[f"student {n}"] = r.predictions
+        info[f"student {n}"] = {"role": "student", "parameters": r.parameters, "device": "cpu", "made": made,
+                                "sentences_per_second": round(len(gold) / r.seconds, 1),
+                                "threads": torch.get_num_threads()}
+    metrics = evaluate_files(gold, systems, out_dir / "metrics.json", bootstrap=cfg.bootstrap, seed=cfg.seed,
+                             info=info, inputs={"gold": str(gold_file)}).metrics
+    parts = [f"{k}: relation F1 {100 * v['relation']['strict']['micro']['f1']:.1f}" for k, v in metrics["systems"].items()]
+    return {"systems": {k: {"entity_f1": v["entity"]["strict"]["micro"]["f1"],
+                            "relation_f1": v["relation"]["strict"]["micro"]["f1"]} for k, v in metrics["systems"].items()},
+            "line": f"{len(gold):,} test sentences; " + "; ".join(parts)}
+
+
+def aggregate_folds(folds: Mapping[int, Mapping[str, Path]], systems: Mapping[str, str], out_dir: Path, *,
+                    evaluate_cfg, report_cfg, reference, preamble, command: str,
+                    publish: Path | None = None) -> dict:
+    """The k-fold protocol's last stage: every fold's test predictions joined into one out-of-fold
+    file per system (each sentence predicted by the model for which it was test data), scored over
+    the whole corpus (micro), the folds summarised (macro mean and sd, sign test against
+    ``reference``), the corpus-level report rendered, and with ``publish`` copies of it all (the
+    predictions packed without text) in that folder. ``folds``: fold -> {"gold": test.jsonl,
+    "metrics": metrics.json, <system>: predictions}; ``systems``: system name -> file slug;
+    ``preamble(n_sentences)`` heads folds.md (Markdown: title, command, how each model was made)."""
+    from ..core.labels import write_packed
+    from ..core.schema import write_jsonl
+
+    gold: list[Sentence] = []
+    joined: dict[str, list[Sentence]] = {name: [] for name in systems}
+    for k, files in sorted(folds.items()):
+        gold += read_sentences(files["gold"])
+        for name in systems:
+            joined[name] += read_sentences(files[name])
+    seen: set[str] = set()
+    for s in gold:
+        if s.id in seen:
+            raise InputError(f"sentence {s.id} is test data in two folds: these are not the disjoint SpERT folds")
+        seen.add(s.id)
+    write_jsonl(out_dir / "oof" / "gold.jsonl", gold)
+    files = {name: out_dir / "oof" / f"{slug}.jsonl" for name, slug in systems.items()}
+    for name, f in files.items():
+        write_jsonl(f, joined[name])
+    roles = {name: {"role": "teacher" if slug.startswith("teacher") else "student", "out_of_fold": True}
+             for name, slug in systems.items()}
+    evaluate_files(gold, files, out_dir / "metrics.json", bootstrap=evaluate_cfg.bootstrap, seed=evaluate_cfg.seed,
+                   info=roles, inputs={"gold": f"test parts of folds {sorted(folds)}"})
+    summary = summarise_folds({k: f["metrics"] for k, f in folds.items()}, out_dir, reference=reference,
+                              micro=out_dir / "metrics.json", preamble=preamble(len(gold))).summary
+    rep = report(out_dir / "metrics.json", out_dir / "report", gold=gold, predictions=files,
+                 excerpts=report_cfg.excerpts, title=f"{report_cfg.title}: out-of-fold predictions of {len(folds)} fold(s)",
+                 command=command).files
+    if publish is not None:
+        for src, name in ((out_dir / "folds.md", "folds.md"), (out_dir / "folds.json", "folds.json"),
+                          (out_dir / "metrics.json", "metrics.json"), (rep["html"], "report.html"), (rep["md"], "report.md")):
+            with atomic_open(publish / name, "wb") as fh:
+                fh.write(src.read_bytes())
+        for name, slug in systems.items():  # ids, offsets, labels, confidences: no sentence text
+            write_packed(joined[name], publish / "oof" / f"{slug}.packed.jsonl")
+    rel = {n: round(v["relation strict"]["mean"], 2) for n, v in summary["systems"].items()}
+    return {"folds": sorted(folds), "sentences": len(gold), "macro_relation_f1": rel,
+            "line": f"{len(folds)} fold(s), {len(gold):,} out-of-fold sentences; mean relation F1: "
+                    + "; ".join(f"{n} {v:.1f}" for n, v in rel.items())
+                    + f" -> {out_dir / 'folds.md'}" + (f" (copied to {publish})" if publish else "")}

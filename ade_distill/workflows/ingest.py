@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..errors import InputError
+from ..core.errors import InputError
 from ..ingest import Problems
-from ..schema import Sentence, write_jsonl
+from ..core.schema import Sentence, write_jsonl
 from .common import check_strict, progress
 
 
@@ -120,3 +120,114 @@ def ingest_text(input: str | Path, out: str | Path, *, id_column: str = "id", te
     n = write_jsonl(out, progress(sentences_of(_nonempty(docs, f"documents from {input}", problems, strict),
                                                counts, documents_out), "text"))
     return IngestResult(Path(out), n, counts["documents"], problems=problems.messages, heading="text")
+
+
+def split_sample(gold: list[Sentence], test_share: float) -> tuple[list[Sentence], list[Sentence]]:
+    """The embedded sample split by document into (train, test), the same way on every machine
+    (a document's side is decided by a hash of its id)."""
+    import hashlib
+
+    test_docs = {d for d in {s.doc_id or s.id for s in gold}
+                 if int(hashlib.sha256(d.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < test_share}
+    return ([s for s in gold if (s.doc_id or s.id) not in test_docs],
+            [s for s in gold if (s.doc_id or s.id) in test_docs])
+
+
+def ingest_inputs(inputs, out_dir: str | Path, *, resolve, splits_dir: Path, corpus_dir: Path) -> dict:
+    """A pipeline's inputs (``workflows.settings.InputsConfig``) -> sentence files in ``out_dir``:
+    train.jsonl (to label), unlabeled.jsonl (train sentences past train_limit, labels removed),
+    test.jsonl (gold, when there is a test part), in_domain.jsonl and documents.sentences.jsonl
+    (when asked for). ``resolve`` turns a path written in the pipeline file into a Path."""
+    import os
+
+    from ..ingest import documents_from, pubmed_documents, sentences_of
+    from ..core.schema import read_sentences
+    from .common import unlabelled
+
+    i, out_dir = inputs, Path(out_dir)
+    problems = Problems()
+    test: list[Sentence] | None = None
+    if i.kind == "sample":
+        from ..core.sample import SAMPLE_DIR
+
+        train, test = split_sample(list(read_sentences(SAMPLE_DIR / "gold.jsonl")), i.test_share)
+    elif i.kind == "ade-splits":
+        from ..ingest import ingest_ade_splits as read
+
+        train = list(read(splits_dir, i.fold, "train", problems=problems))
+        test = list(read(splits_dir, i.fold, "test", problems=problems))
+    elif i.kind == "jsonl":
+        train = list(read_sentences(resolve(i.train)))
+        test = list(read_sentences(resolve(i.test))) if i.test else None
+    else:
+        key = os.environ.get(i.api_key_env) if i.api_key_env else None
+        docs = pubmed_documents([resolve(x) for x in i.files], i.query, problems=problems, max_records=i.max_records,
+                                api_key=key, email=i.email, base_url=i.eutils_url)
+        train = list(sentences_of(docs, None, out_dir / "pubmed_documents.jsonl"))
+    rest: list[Sentence] = []
+    if i.train_limit:
+        train, rest = train[:i.train_limit], train[i.train_limit:]
+    write_jsonl(out_dir / "train.jsonl", train)
+    write_jsonl(out_dir / "unlabeled.jsonl", map(unlabelled, rest))  # material for self-training
+    if test is not None:
+        write_jsonl(out_dir / "test.jsonl", test)
+    n_in = None
+    if i.in_domain:
+        n_in = write_jsonl(out_dir / "in_domain.jsonl", in_domain_sentences(i, test or [], resolve, corpus_dir))
+    counts: Counter = Counter()
+    if i.documents:
+        docs = (doc for d in i.documents for doc in documents_from(resolve(d), problems))
+        write_jsonl(out_dir / "documents.sentences.jsonl", sentences_of(docs, counts, out_dir / "documents.jsonl"))
+    line = (f"{len(train):,} train sentences" + (f", {len(test):,} test" if test is not None else "")
+            + (f", {counts['documents']:,} new documents" if i.documents else "")
+            + (f", {n_in:,} in-domain" if n_in is not None else "")
+            + (f"; {len(problems)} bad record(s) skipped" if len(problems) else ""))
+    return {"train": len(train), "test": len(test) if test is not None else None, "documents": counts["documents"],
+            "in_domain": n_in, "problems": len(problems), "line": line}
+
+
+def in_domain_sentences(inputs, test: list[Sentence], resolve, corpus_dir: Path) -> list[Sentence]:
+    """inputs.in_domain, unlabelled, none of a test document, at most in_domain_limit."""
+    from ..core.schema import read_sentences
+    from .common import unlabelled
+
+    test_docs = {s.doc_id for s in test if s.doc_id}
+    if inputs.in_domain == "ade-neg":
+        from ..ingest.ade_corpus import in_domain_negatives
+
+        sents = in_domain_negatives(corpus_dir, test_docs, seed=0)
+    else:
+        sents = [unlabelled(s) for s in read_sentences(resolve(inputs.in_domain)) if s.doc_id not in test_docs]
+    return sents[:inputs.in_domain_limit] if inputs.in_domain_limit else sents
+
+
+@dataclass
+class ValidateResult:
+    files: list[tuple[Path, Counter]]
+    problems: list[str]
+
+    def lines(self) -> list[str]:
+        out = [f"{path}: {c['sentences']:,} sentences ({c['with_ade']:,} with an ADE relation), {c['relations']:,} "
+               f"relations, DRUG {c['DRUG']:,}, ADE {c['ADE']:,} entities" for path, c in self.files]
+        return out + ([] if self.problems else ["all records valid"])
+
+
+def validate(paths: Iterable[str | Path]) -> ValidateResult:
+    """Check sentence files against the schema and count them; every bad record is named (file,
+    line, id) and the others are still checked."""
+    from ..core.schema import read_sentences
+
+    bad: list[str] = []
+    files = []
+    for path in paths:
+        c: Counter = Counter()
+        before = len(bad)
+        for s in read_sentences(path, on_error=lambda e: bad.append(str(e))):
+            c["sentences"] += 1
+            c["with_ade"] += bool(s.relations)
+            c["relations"] += len(s.relations)
+            c.update(e.label for e in s.entities)
+        if not c["sentences"] and len(bad) == before:
+            bad.append(f"{path}: no records (an empty file)")
+        files.append((Path(path), c))
+    return ValidateResult(files, bad)

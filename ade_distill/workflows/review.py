@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import InputError
-from ..io import write_failures
-from ..schema import Sentence, atomic_open, read_sentences, write_jsonl
+from ..core.errors import InputError
+from ..core.io import write_failures
+from ..core.schema import Sentence, atomic_open, read_sentences, write_jsonl
 from .common import sentence_list
 from .student import as_student, train
 
@@ -53,7 +53,7 @@ def review_export(model, sentences: Iterable[Sentence] | str | Path, out: str | 
                   exclude: Iterable[Sentence] | str | Path | None = None, seed: int = 13, **load) -> ExportResult:
     """The ``n`` sentences a reviewer should see first, as a Label Studio task file (JSON) with
     the student's labels as pre-annotations, and the matching labelling interface beside it."""
-    from ..review import LABEL_CONFIG, choose, to_task
+    from ..apps.review import LABEL_CONFIG, choose, to_task
     from ..student.model import model_info
 
     pool = sentence_list(sentences)
@@ -99,7 +99,7 @@ class ReviewImportResult:
 def review_import(export: str | Path, out: str | Path, *, append: bool = True) -> ReviewImportResult:
     """Reviewed sentences (source gold) from a Label Studio JSON export into ``out``; with
     ``append``, sentences already in ``out`` stay unless reviewed again (the new review wins)."""
-    from ..review import read_export
+    from ..apps.review import read_export
 
     r = read_export(export)
     out = Path(out)
@@ -135,7 +135,7 @@ def review_retrain(labels, reviewed, out: str | Path, config=None, **kw):
 def _label_studio(url: str, key_env: str):
     import os
 
-    from ..labelstudio import LabelStudio
+    from ..apps.labelstudio import LabelStudio
 
     key = os.environ.get(key_env)
     if not key:
@@ -157,7 +157,7 @@ def review_push(tasks: str | Path, url: str, *, key_env: str = "LABEL_STUDIO_API
                 title: str = "ade-distill review") -> PushResult:
     """Tasks from `review export` into a Label Studio project (a new one, with the ADE labelling
     interface, unless ``project`` names an existing one)."""
-    from ..review import LABEL_CONFIG
+    from ..apps.review import LABEL_CONFIG
 
     items = json.loads(Path(tasks).read_text(encoding="utf-8"))
     with _label_studio(url, key_env) as ls:

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import InputError
-from ..schema import atomic_open
+from ..core.errors import InputError
+from ..core.io import csv_cell
+from ..core.schema import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def process_shard(student, shard: Shard, out: Path, *, drugs, model: str, run: s
     import pandas as pd
 
     from ..ingest import Problems, ingest_pubmed
-    from ..screening import COLUMNS, article_rows
+    from ..apps.screening import COLUMNS, article_rows
 
     problems = Problems()
     t0 = time.monotonic()
@@ -180,7 +181,7 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
     articles.csv, report.html (and the per-shard files under shards/)."""
     import pandas as pd
 
-    from ..screening import COLUMNS, DrugList, report_html
+    from ..apps.screening import COLUMNS, DrugList, report_html
     from ..student.model import model_info
 
     out = Path(out)
@@ -236,10 +237,10 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
     with atomic_open(out / "articles.parquet", "wb") as fh:
         table.to_parquet(fh, index=False)
     with atomic_open(out / "articles.csv") as fh:
-        table.map(_csv_safe).to_csv(fh, index=False)
+        table.map(csv_cell).to_csv(fh, index=False)
     with atomic_open(out / "mentions.csv") as fh:
         pd.DataFrame([{**m, "drugs": "; ".join(m["drugs"])} for m in mentions],
-                     columns=["pmid", "title", "journal", "year", "drugs"]).map(_csv_safe).to_csv(fh, index=False)
+                     columns=["pmid", "title", "journal", "year", "drugs"]).map(csv_cell).to_csv(fh, index=False)
     with atomic_open(out / "problems.txt") as fh:
         fh.write("".join(p + "\n" for p in problems))
     with atomic_open(out / "report.html") as fh:
@@ -250,11 +251,6 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
                         {"parquet": out / "articles.parquet", "csv": out / "articles.csv", "html": out / "report.html",
                          "mentions": out / "mentions.csv"},
                         problems)
-
-
-def _csv_safe(v):
-    """A cell a spreadsheet would run as a formula gets a leading quote (CSV injection)."""
-    return "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v
 
 
 def _run_ray(todo: list[Shard], model, out: Path, *, drugs, model_id: str, run: str, skip: set[str],

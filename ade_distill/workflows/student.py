@@ -7,16 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import InputError
-from ..io import AdeWriter
-from ..schema import Sentence, write_jsonl
+from ..core.errors import InputError
+from ..core.io import AdeWriter
+from ..core.schema import Sentence, write_jsonl
 from ..student import Student, TrainConfig
 from .common import check_strict, progress, sentence_list
 
 
 def train_config(cfg: TrainConfig | str | Path | None = None, **overrides) -> TrainConfig:
     """A TrainConfig from an object, a YAML path or the defaults, with validated overrides."""
-    from ..config import resolve
+    from ..core.config import resolve
 
     return resolve(TrainConfig, cfg, "student", **overrides)
 
@@ -80,8 +80,9 @@ def compress(model_dir: str | Path, out: str | Path, *, method: str = "distill",
     """A smaller student from a trained one: ``method="distill"`` (a shallower or narrower student
     trained on ``sentences`` and, labelled by the trained student, ``unlabeled``), ``"prune"`` or
     ``"low-rank"`` (``share``). Returns what was done."""
-    from ..config import resolve
-    from ..student.compress import CompressConfig, apply_method, compress_student
+    from ..core.config import resolve
+    from ..student.distill import CompressConfig, compress_student
+    from ..student.shrink import apply_method
 
     if method != "distill":
         if share is None:
@@ -174,3 +175,111 @@ def extract(model: Student | str | Path, documents, out: str | Path, *, format: 
                 problems.add(f"{documents}: {exc}")
         check_strict(problems, strict)
     return ExtractResult(Path(out), n_docs, n_sents, w.n_records, problems.messages)
+
+
+# ---------------------------------------------------------------- the pipeline's train stage
+
+def train_stage(name: str, spec, folder: str | Path, train_file: Path, *, earlier: dict[str, Path],
+                unlabeled_file: Path | None = None, in_domain_file: Path | None = None,
+                progress: bool = True) -> dict:
+    """One pipeline student (``workflows.settings.StudentSpec``) into ``folder``/model: trained on
+    ``train_file``'s labels, or a second stage from earlier students (``earlier``: name -> model
+    folder), self-trained on ``unlabeled_file``, with the in-domain sentences when asked."""
+    from ..core.config import ConfigError
+
+    folder = Path(folder)
+    cfg = spec.config.model_copy(update={"soft_labels": False}) if spec.labels == "teacher-hard" else spec.config
+    train_set = sentence_list(train_file)
+    if spec.labels == "gold" and train_set and train_set[0].source != "gold":
+        raise ConfigError(f"student {name}: labels: gold, but the train sentences are not gold ({train_set[0].source})")
+    if spec.distill_from:
+        transfer = sentence_list(in_domain_file) if spec.in_domain and in_domain_file else []
+        return distill_stage(name, spec, folder / "model", train_set, [earlier[r] for r in spec.teachers()],
+                             transfer, progress=progress)
+    summary: dict = {}
+    dev = None
+    if spec.dev_share:
+        train_set, dev = dev_split(train_set, spec.dev_share, seed=cfg.seed)
+        summary["dev_sentences"] = len(dev)
+    if spec.self_train:
+        r1 = earlier[spec.self_train_from] if spec.self_train_from else folder / "round1"
+        train_set, more = self_train_data(name, cfg, train_set, sentence_list(unlabeled_file), r1, folder,
+                                          progress=progress)
+        summary.update(more)
+        if spec.self_train_epochs:
+            cfg = cfg.model_copy(update={"epochs": spec.self_train_epochs})
+    if spec.in_domain:  # the teacher's labels of the in-domain sentences: train only, never dev
+        extra = sentence_list(in_domain_file)
+        train_set = train_set + extra
+        summary["in_domain_sentences"] = len(extra)
+    t = train(train_set, folder / "model", cfg, dev=dev, resume=True, progress=progress, name=name)
+    st = f", self-trained on {summary['pseudo_sentences']:,} more" if "pseudo_sentences" in summary else ""
+    if "in_domain_sentences" in summary:
+        st += f", {summary['in_domain_sentences']:,} of them in-domain"
+    if dev:
+        best = t.kept_epoch
+        summary.update(best_epoch=best["epoch"], dev_relation_f1=best.get("dev_relation_f1"))
+        st += (f"; epoch {best['epoch']} kept by agreement with {len(dev):,} held-out {spec.labels} labels "
+               f"(dev relation F1 {100 * best['dev_relation_f1']:.1f})")
+    return {"sentences": len(train_set), "soft_targets": t.soft_targets, "epochs": t.epochs,
+            "train_seconds": round(t.seconds, 1), "device": t.device, **summary,
+            "line": f"student {name} ({spec.labels} labels{', soft targets' if t.soft_targets else ''}"
+                    f"{st}): {len(train_set):,} sentences, {t.epochs} epochs on {t.device}"}
+
+
+def distill_stage(name: str, spec, out: Path, train_set: list[Sentence], sources: list[Path],
+                  transfer: list[Sentence], *, progress: bool = True) -> dict:
+    """Second stage: earlier students (``sources``) teach a new one on ``train_set`` (and
+    ``transfer``, labelled by them), into ``out`` (written whole or not at all)."""
+    import json
+    import os
+    import shutil
+
+    from ..student.distill import CompressConfig, compress_student
+
+    ccfg = spec.distill or CompressConfig()
+    if ccfg.layers is None and ccfg.hidden is None:  # born again: the (first) earlier student's depth
+        depth = json.loads((sources[0] / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"]
+        ccfg = ccfg.model_copy(update={"layers": depth})
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    compress_student(sources, train_set, ccfg, tmp, unlabeled=transfer, progress=progress)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    info = json.loads((out / "compress.json").read_text())
+    return {"sentences": len(train_set), "epochs": ccfg.epochs, "train_seconds": round(info["seconds"], 1),
+            "device": "cpu", "distilled_from": spec.distill_from, "layers": ccfg.layers,
+            **({"transfer_sentences": len(transfer)} if spec.in_domain else {}),
+            "line": f"student {name} ({spec.labels} labels, second stage from {' + '.join(spec.teachers())}, "
+                    f"{ccfg.layers} layers): {len(train_set):,} sentences, {ccfg.epochs} epochs on cpu"}
+
+
+def self_train_data(name: str, cfg, train_set: list[Sentence], unlabeled: list[Sentence], round1: Path,
+                    folder: Path, *, progress: bool = True) -> tuple[list[Sentence], dict]:
+    """Round 1: train on the labelled sentences (unless ``round1`` already holds a model); it labels
+    the unlabelled ones (hard labels: its confidences are dropped); round 2 trains on both."""
+    if not unlabeled:
+        raise InputError(f"student {name}: self_train needs unlabelled train sentences; set inputs.train_limit "
+                         "below the train split's size (the sentences past it are used)")
+    if not (round1 / "training.json").exists():
+        train(train_set, round1, cfg, resume=True, progress=progress, name=f"{name}-round1")
+    t0 = time.monotonic()
+    pseudo = Student.from_pretrained(round1, device="cpu").predict(unlabeled)
+    pseudo = [p.model_copy(update={
+        "entities": [e.model_copy(update={"confidence": None}) for e in p.entities],
+        "relations": [r.model_copy(update={"confidence": None}) for r in p.relations]}) for p in pseudo]
+    write_jsonl(folder / "pseudo.jsonl", pseudo)
+    return train_set + pseudo, {"pseudo_sentences": len(pseudo), "pseudo_relations": sum(len(p.relations) for p in pseudo),
+                                "pseudo_seconds": round(time.monotonic() - t0, 1)}
+
+
+def extract_stage(model: Path, sentences: Path, out_dir: Path, *, quantize: str = "none",
+                  formats: Iterable[str] = ("jsonl", "csv")) -> dict:
+    """The pipeline's extract stage: ADE records of the new documents' sentences, in each format."""
+    preds = predict(model, sentences, quantize=quantize, device="cpu").predictions
+    formats = list(formats)
+    for fmt in formats:
+        with AdeWriter(out_dir / f"ades.{fmt}", fmt) as w:
+            w.add(None, preds)
+    return {"sentences": len(preds), "ades": w.n_records,
+            "line": f"{w.n_records:,} ADE records from {len(preds):,} sentences -> {out_dir / ('ades.' + formats[0])}"}

@@ -93,8 +93,8 @@ def _seed_inputs() -> dict[str, bytes]:
 
 
 def _packed_seed(tmp: Path) -> bytes:
-    from ade_distill.labels import write_packed
-    from ade_distill.schema import read_sentences
+    from ade_distill.core.labels import write_packed
+    from ade_distill.core.schema import read_sentences
 
     sents = list(read_sentences(SAMPLE / "gold.jsonl"))[:6]
     write_packed(sents, tmp / "seed.packed.jsonl")
@@ -128,7 +128,7 @@ def mutate(data: bytes, ops: list[tuple[int, int, int, bytes]]) -> bytes:
 # ---------------------------------------------------------------- one reader call
 
 def _check_output(path: Path) -> None:
-    from ade_distill.schema import read_sentences
+    from ade_distill.core.schema import read_sentences
 
     if path.exists():
         for _ in read_sentences(path):
@@ -206,7 +206,7 @@ def run_reader(reader: str, data: bytes, work: Path) -> str:
 
 
 def _run_pipeline_loader(path: Path) -> str:
-    from ade_distill.errors import AdeDistillError
+    from ade_distill.core.errors import AdeDistillError
     from ade_distill.pipeline import load_pipeline
 
     try:
@@ -255,14 +255,14 @@ FAULTS = ("429", "500", "503", "timeout", "html-body", "non-json-body", "unparse
 
 
 def _teacher_sentences():
-    from ade_distill.schema import read_sentences
+    from ade_distill.core.schema import read_sentences
 
     return list(read_sentences(SAMPLE / "gold.jsonl"))[:16]
 
 
 def fault_run(fault: str, seed: int) -> dict:
     """Label 16 sample sentences with ``fault`` injected into a random third of the requests."""
-    from ade_distill.schema import read_sentences
+    from ade_distill.core.schema import read_sentences
     from ade_distill.teacher import Teacher, TeacherConfig
     from tests.fake_openai import FakeOpenAI, gold_answers
 
@@ -299,7 +299,7 @@ def kill_matrix(runs: int, seed: int) -> dict:
     """SIGKILL a real `ade-distill label` process at random points ``runs`` times, then let it
     finish; every sentence must be labelled exactly once, and only requests in flight at a kill
     may be repeated."""
-    from ade_distill.schema import read_sentences, write_jsonl
+    from ade_distill.core.schema import read_sentences, write_jsonl
     from tests.fake_openai import FakeOpenAI, gold_answers
 
     rng = random.Random(seed)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ade_distill.cli import main
-from ade_distill.schema import Sentence, read_sentences, write_jsonl
+from ade_distill.core.schema import Sentence, read_sentences, write_jsonl
 from tests.test_pubmed import ARTICLES, article_set
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def S(i: str, text: str) -> Sentence:
 # ---------- 1. linear-time sentence splitting ----------
 
 def test_1_sentence_splitting_time_grows_linearly():
-    from ade_distill.text import split_spans
+    from ade_distill.core.text import split_spans
 
     w = "patient took aspirin and developed rash "
     split_spans(w * 10)  # load spaCy
@@ -58,7 +58,7 @@ def test_1_sentence_splitting_time_grows_linearly():
 
 
 def test_1_rules_still_hold_after_the_rewrite():
-    from ade_distill.text import split_spans
+    from ade_distill.core.text import split_spans
 
     t = "Aspirin i.v. was given, e.g. daily. Rash appeared vs. controls. It resolved (see Fig. 2). Next one."
     got = [t[a:b] for a, b in split_spans(t)]
@@ -91,7 +91,7 @@ def test_2_label_refuses_two_sentences_with_one_id(tmp_path, capsys):
 
 
 def test_2_write_jsonl_refuses_a_duplicate_and_leaves_nothing(tmp_path):
-    from ade_distill.schema import SchemaError
+    from ade_distill.core.schema import SchemaError
 
     with pytest.raises(SchemaError, match="duplicate id 'a'"):
         write_jsonl(tmp_path / "o.jsonl", [S("a", "x"), S("a", "y")])
@@ -132,7 +132,7 @@ def test_2_evaluate_refuses_duplicate_predictions(tmp_path, capsys, sample_dir):
 def test_3_csv_cells_that_would_run_as_formulas_are_neutralised(tmp_path):
     import csv
 
-    from ade_distill.io import SafeCsvWriter
+    from ade_distill.core.io import SafeCsvWriter
 
     path = tmp_path / "x.csv"
     with path.open("w", newline="") as fh:
@@ -295,7 +295,7 @@ def test_7_corrupt_model_safetensors_is_one_line(tmp_path, capsys, student_dir):
 # ---------- 8. brat file names ----------
 
 def test_8_brat_names_never_collide(tmp_path, capsys, student_dir):
-    from ade_distill.io import brat_name
+    from ade_distill.core.io import brat_name
 
     ids = ["a/b", "a_b", "a%2Fb", ".hidden", "x" * 400, "x" * 401]
     assert len({brat_name(i) for i in ids}) == len(ids)
@@ -323,7 +323,7 @@ def test_3_extract_csv_end_to_end_is_injection_safe(tmp_path, capsys, student_di
 def test_extract_parquet_holds_the_same_records_as_jsonl(tmp_path, capsys, student_dir):
     import pandas as pd
 
-    from ade_distill.io import ADE_FIELDS
+    from ade_distill.core.io import ADE_FIELDS
 
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps({"id": f"d{i}", "text": "Rash after aspirin. Nausea with codeine."}) + "\n"
@@ -342,7 +342,7 @@ def test_extract_parquet_holds_the_same_records_as_jsonl(tmp_path, capsys, stude
 def test_a_failed_parquet_write_is_raised_and_leaves_nothing(tmp_path, monkeypatch):
     import pandas as pd
 
-    from ade_distill.io import AdeWriter
+    from ade_distill.core.io import AdeWriter
 
     def broken(self, *a, **k):
         raise OSError("disk full")

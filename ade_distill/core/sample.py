@@ -1,7 +1,7 @@
 """The embedded sample (data/sample/): written for this project, not taken from any corpus.
 
 ``gold.tsv`` is the hand-written source (inline ``<dN>``/``<aN>`` tags); ``gold.jsonl`` is
-built from it with ``python -m ade_distill.sample`` and committed, so readers need no parser.
+built from it with ``python -m ade_distill.core.sample`` and committed, so readers need no parser.
 """
 
 from __future__ import annotations

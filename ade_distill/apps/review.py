@@ -29,8 +29,8 @@ from typing import Iterable, Mapping, Sequence
 
 from pydantic import ValidationError
 
-from .errors import InputError
-from .schema import Entity, Relation, Sentence
+from ..core.errors import InputError
+from ..core.schema import Entity, Relation, Sentence
 
 FROM_NAME, TO_NAME, RELATION = "label", "text", "ADE_OF"
 

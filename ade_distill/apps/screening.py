@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import InputError
-from .schema import Document, Sentence
+from ..core.errors import InputError
+from ..core.io import records_of
+from ..core.schema import Document, Sentence
 
 COLUMNS = ["pmid", "title", "journal", "year", "drug", "effect", "drug_of_interest", "confidence",
            "drug_confidence", "effect_confidence", "sentence_id", "evidence", "sentence_start", "drug_start", "drug_end",
@@ -78,18 +79,18 @@ class DrugList:
 
 
 def article_rows(doc: Document, sentences: Iterable[Sentence], *, drugs: DrugList, model: str, run: str) -> list[dict]:
-    """The table rows of one article: one per drug -> effect relation the student found."""
+    """The table rows of one article: one per drug -> effect relation the student found (the ADE
+    records of ``io.records_of``, with the article's metadata and the evidence sentence)."""
     rows = []
     for s in sentences:
-        off = s.doc_offset or 0
-        for r in s.relations:
-            d, a = s.entity(r.drug), s.entity(r.ade)
+        for r in records_of(s.model_copy(update={"doc_offset": s.doc_offset or 0})):
             rows.append({"pmid": doc.id, "title": doc.title, "journal": doc.meta.get("journal", ""),
-                         "year": str(doc.meta.get("year", "")), "drug": d.text, "effect": a.text,
-                         "drug_of_interest": drugs.match(d.text) if drugs else None, "confidence": r.confidence,
-                         "drug_confidence": d.confidence, "effect_confidence": a.confidence, "sentence_id": s.id,
-                         "evidence": s.text, "sentence_start": off, "drug_start": off + d.start, "drug_end": off + d.end,
-                         "effect_start": off + a.start, "effect_end": off + a.end, "model": model, "run": run})
+                         "year": str(doc.meta.get("year", "")), "drug": r.drug, "effect": r.effect,
+                         "drug_of_interest": drugs.match(r.drug) if drugs else None, "confidence": r.confidence,
+                         "drug_confidence": r.drug_confidence, "effect_confidence": r.effect_confidence,
+                         "sentence_id": s.id, "evidence": s.text, "sentence_start": s.doc_offset or 0,
+                         "drug_start": r.drug_start, "drug_end": r.drug_end, "effect_start": r.effect_start,
+                         "effect_end": r.effect_end, "model": model, "run": run})
     return rows
 
 

@@ -31,9 +31,9 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .io import AdeRecord, records_of
-from .schema import Document
-from .student.model import model_info
+from ..core.io import AdeRecord, records_of
+from ..core.schema import Document
+from ..student.model import model_info
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class Batcher:
                     fut.set_result([done[id(d)] for d in ds])
 
     def _run(self, docs: list[Document]) -> dict[int, tuple[Document, list | None, str | None]]:
-        from .ingest import Problems
+        from ..ingest import Problems
 
         problems = Problems()
         out = {id(d): (d, s, None) for d, s in self.student.extract_documents(docs, chunk=1 << 30, problems=problems)}
@@ -160,7 +160,7 @@ def create_app(model_dir: str | Path, *, token: str | None = None, limits: Servi
                metrics: str | Path | None = None, quantize: str | None = None, device: str | None = None,
                threads: int | None = None, runtime: str = "torch"):
     """The FastAPI application serving one student folder."""
-    from .student import Student
+    from ..student import Student
 
     info = model_info(model_dir, metrics)
     student = Student.from_pretrained(model_dir, quantize=quantize, device=device, threads=threads, runtime=runtime)

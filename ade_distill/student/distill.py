@@ -1,8 +1,9 @@
-"""Second-stage compression of a trained student.
+"""Second-stage distillation of a trained student (born again, an ensemble, or a smaller one).
 
 ``ade-distill compress --teacher DIR --train labels.jsonl --out DIR [--layers N] [--hidden H]``
-trains a smaller encoder, initialised from a subset of the teacher-student's layers (or a
-narrower fresh one), on the same sentences with switchable, weighted terms:
+trains an encoder initialised from a subset of the teacher-student's layers (or a narrower fresh
+one) on the same sentences, through the one training loop (``train.fit``) with this module's
+objective, ``DistillObjective``: switchable, weighted terms
 
 - logit KD on tags (KL at temperature T, times T^2) and on relation pairs (BCE to the teacher's
   tempered pair probabilities), mixed with the hard labels by ``alpha``;
@@ -10,8 +11,7 @@ narrower fresh one), on the same sentences with switchable, weighted terms:
 - attention-distribution KL on the mapped layers (TinyBERT / MiniLM);
 - value-relation KL on the last layer (MiniLM: softmax(V V^T / sqrt(d)) per head).
 
-The output is a normal student folder. Also here: magnitude pruning and low-rank factorisation
-of the linear layers, each measured by the same scorer (``ade-distill compress --method``).
+The output is a normal student folder. Pruning and low rank (no training): ``shrink``.
 """
 
 from __future__ import annotations
@@ -19,30 +19,27 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
 import time
 from pathlib import Path
 from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
-from ..errors import InputError
-from ..config import load_yaml_model
-from ..schema import Sentence
-from .losses import hard_tag_loss, relation_loss
-from .lowrank import encoder_linears, saving_rank
+from ..core.errors import InputError
+from ..core.schema import Sentence
+from .losses import hard_tag_loss, kd_loss, relation_loss
 from .model import AdeStudent, load_student
+from .train import LoopConfig
 
 log = logging.getLogger(__name__)
 
 
-class CompressConfig(BaseModel):
-    """Settings of the second-stage distillation (`ade-distill compress --config c.yaml`)."""
-
-    model_config = ConfigDict(extra="forbid")
+class CompressConfig(LoopConfig):
+    """Settings of the second-stage distillation (`ade-distill compress --config c.yaml`): the
+    training loop's (LoopConfig, with a second stage's defaults) and the distillation terms'."""
 
     layers: int | None = Field(default=None, ge=1)  # default: half the teacher's layers
     layer_init: Literal["uniform", "bottom"] = "uniform"  # which teacher layers seed the student
@@ -51,34 +48,14 @@ class CompressConfig(BaseModel):
     epochs: int = Field(default=10, ge=1)
     batch_size: int = Field(default=32, ge=1)
     lr: float = Field(default=1e-4, gt=0)
-    head_lr: float = Field(default=1e-3, gt=0)
-    weight_decay: float = 0.01
-    warmup: float = Field(default=0.1, ge=0, lt=1)
-    max_grad_norm: float = 1.0
-    temperature: float = Field(default=2.0, gt=0)
     alpha: float = Field(default=0.7, ge=0, le=1)  # share of logit KD against the hard labels
-    relation_weight: float = Field(default=1.0, ge=0)
     w_logits: float = Field(default=1.0, ge=0)
     w_hidden: float = Field(default=1.0, ge=0)
     w_attention: float = Field(default=1.0, ge=0)
     w_value: float = Field(default=1.0, ge=0)
-    seed: int = 13
-
-    @classmethod
-    def from_yaml(cls, path) -> "CompressConfig":
-        return load_yaml_model(path, cls)
 
 
 # ---------------------------------------------------------------- the loss terms
-
-def logit_kd_loss(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor, T: float) -> torch.Tensor:
-    """T^2 * KL(softmax(t/T) || softmax(s/T)), averaged over masked positions; (B, L, C) logits."""
-    log_s = F.log_softmax(student / T, dim=-1)
-    log_t = F.log_softmax(teacher / T, dim=-1)
-    kl = (log_t.exp() * (log_t - log_s)).sum(-1)
-    m = mask.to(kl.dtype)
-    return (T * T) * (kl * m).sum() / m.sum().clamp(min=1.0)
-
 
 def hidden_mse(student: Sequence[torch.Tensor], teacher: Sequence[torch.Tensor], mask: torch.Tensor,
                proj: nn.Module | None = None) -> torch.Tensor:
@@ -238,9 +215,64 @@ def ensemble_targets(tag_logits: Sequence[torch.Tensor], pair_logits: Sequence[t
     return torch.log(probs.clamp(min=1e-12)), torch.stack([torch.sigmoid(r) for r in pair_logits]).mean(0)
 
 
+class DistillObjective:
+    """A second stage's loss (a ``train.fit`` objective): the hard labels and KD to the earlier
+    student's (or the ensemble's) tag and pair outputs, plus hidden-state, attention and
+    value-relation terms on the mapped layers, each weighted by the CompressConfig."""
+
+    def __init__(self, teachers: list[AdeStudent], small: AdeStudent, mapping: list[int], cfg: CompressConfig) -> None:
+        self.teachers, self.mapping, self.cfg = teachers, mapping, cfg
+        tcfg, scfg = teachers[0].tagger.config, small.tagger.config
+        self.n_t, self.n_s = tcfg.num_hidden_layers, scfg.num_hidden_layers
+        self.heads = (scfg.num_attention_heads, tcfg.num_attention_heads)
+        self.proj = nn.Linear(scfg.hidden_size, tcfg.hidden_size) if scfg.hidden_size != tcfg.hidden_size else None
+        self.need_att, self.need_val = cfg.w_attention > 0, cfg.w_value > 0
+        self.s_tap = _ValueTap(small.tagger, [self.n_s - 1]) if self.need_val else None
+        self.t_tap = _ValueTap(teachers[0].tagger, [self.n_t - 1]) if self.need_val else None
+
+    def extra_parameters(self) -> list:
+        return list(self.proj.parameters()) if self.proj is not None else []
+
+    def to(self, device) -> "DistillObjective":
+        for t in self.teachers:
+            t.to(device)
+        if self.proj is not None:
+            self.proj.to(device)
+        return self
+
+    def close(self) -> None:
+        for tap in (self.s_tap, self.t_tap):
+            if tap:
+                tap.close()
+
+    def loss(self, small: AdeStudent, batch: dict) -> tuple[torch.Tensor, dict]:
+        cfg, T, mask = self.cfg, self.cfg.temperature, batch["attention_mask"]
+        with torch.no_grad():
+            t_outs = [_forward(t, batch, self.need_att and k == 0) for k, t in enumerate(self.teachers)]
+            t_out = t_outs[0][0]  # hidden states and attentions: the first member's
+            t_tags, t_pairs = ensemble_targets([o.logits for o, _ in t_outs], [r for _, r in t_outs])
+        s_out, s_rel = _forward(small, batch, self.need_att)
+        tag = ((1 - cfg.alpha) * hard_tag_loss(s_out.logits, batch["labels"])
+               + cfg.alpha * kd_loss(s_out.logits, t_tags, mask, T))
+        rel = relation_loss(s_rel, batch["pair_hard"], t_pairs if t_pairs.numel() else None, alpha=cfg.alpha, T=T)
+        terms = {"logits": tag + cfg.relation_weight * rel}
+        if cfg.w_hidden > 0:
+            s_h = [s_out.hidden_states[0]] + [s_out.hidden_states[i + 1] for i in range(len(self.mapping))]
+            t_h = [t_out.hidden_states[0]] + [t_out.hidden_states[m + 1] for m in self.mapping]
+            terms["hidden"] = hidden_mse(s_h, t_h, mask, self.proj)
+        if self.need_att:
+            terms["attention"] = attention_kl(list(s_out.attentions), [t_out.attentions[m] for m in self.mapping], mask)
+        if self.need_val:
+            terms["value"] = value_relation_kl(self.s_tap.out[self.n_s - 1], self.t_tap.out[self.n_t - 1],
+                                               *self.heads, mask)
+        weights = {"logits": cfg.w_logits, "hidden": cfg.w_hidden, "attention": cfg.w_attention, "value": cfg.w_value}
+        return sum(weights[k] * v for k, v in terms.items()), terms
+
+
 def compress_student(teacher_dir: str | Path | Sequence[str | Path], train: Sequence[Sentence], cfg: CompressConfig,
                      out_dir: str | Path, *, unlabeled: Sequence[Sentence] = (), progress: bool = True) -> Path:
-    """Distil a trained student folder into a smaller one on ``train``; returns ``out_dir``.
+    """Distil a trained student folder into a new (born again, or smaller) one on ``train``;
+    returns ``out_dir``.
 
     Several folders are an ensemble: the new student learns their mean tag and pair
     probabilities, and the first one's hidden states and attentions (it is built from the first).
@@ -249,11 +281,8 @@ def compress_student(teacher_dir: str | Path | Sequence[str | Path], train: Sequ
     teacher-student itself (the first of an ensemble) and added to ``train``: the second stage's
     teacher costs milliseconds a sentence, so every unlabelled sentence becomes transfer data
     (TinyBERT's augmentation, without the LLM)."""
-    from tqdm import tqdm
-    from transformers import get_linear_schedule_with_warmup
-
     from .conditioning import marked_copies
-    from .train import TrainConfig, build_examples, collate, length_batches, param_groups, seed_all
+    from .train import TrainConfig, build_examples, fit, seed_all
 
     out_dir = Path(out_dir)
     seed_all(cfg.seed)
@@ -262,11 +291,7 @@ def compress_student(teacher_dir: str | Path | Sequence[str | Path], train: Sequ
     teacher = teachers[0]
     small, mapping = build_small(teacher, cfg)
     small.train()
-    tcfg, scfg = teacher.tagger.config, small.tagger.config
-    proj = nn.Linear(scfg.hidden_size, tcfg.hidden_size) if scfg.hidden_size != tcfg.hidden_size else None
-    need_att, need_val = cfg.w_attention > 0, cfg.w_value > 0
-    s_tap = _ValueTap(small.tagger, [scfg.num_hidden_layers - 1]) if need_val else None
-    t_tap = _ValueTap(teacher.tagger, [tcfg.num_hidden_layers - 1]) if need_val else None
+    objective = DistillObjective(teachers, small, mapping, cfg)
     n_labelled = len(train)
     if unlabeled:
         from .extract import predict_sentences
@@ -275,67 +300,15 @@ def compress_student(teacher_dir: str | Path | Sequence[str | Path], train: Sequ
         pseudo = predict_sentences(teacher, tok, unlabeled, batch_size=64)  # reads the text only
         log.info("teacher-student labelled %d unlabelled sentences in %.0f s", len(pseudo), time.monotonic() - t1)
         train = list(train) + pseudo
-    tc = TrainConfig(model=str(teacher_dir), max_length=small.max_length,
+    tc = TrainConfig(model=str(teacher_dirs[0]), max_length=small.max_length,
                      stride_words=int(small.settings.get("stride_words", 16)), soft_labels=False)
     # a drug-conditioned teacher-student passes the marked task on too (its logits on the copies)
     marked = marked_copies(train) if teacher.settings.get("drug_conditioned") else []
     examples = build_examples(list(train) + marked, tok, tc)
-    groups = param_groups(small, cfg.lr, cfg.head_lr, extra_body=proj.parameters() if proj else ())
-    trained = [p for g in groups for p in g["params"]]
-    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-    total = math.ceil(len(examples) / cfg.batch_size) * cfg.epochs
-    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup * total), total)
-    rng = random.Random(cfg.seed)
-    history, t0 = [], time.monotonic()
-    T = cfg.temperature
-    for epoch in range(cfg.epochs):
-        sums = {"loss": 0.0, "logits": 0.0, "hidden": 0.0, "attention": 0.0, "value": 0.0}
-        n = 0
-        bar = tqdm(length_batches(examples, cfg.batch_size, rng), desc=f"compress {epoch + 1}/{cfg.epochs}",
-                   unit=" batch", disable=not progress or None)
-        for bidx in bar:
-            batch = collate([examples[i] for i in bidx], tok.pad_token_id)
-            mask = batch["attention_mask"]
-            with torch.no_grad():
-                t_outs = [_forward(t, batch, need_att and k == 0) for k, t in enumerate(teachers)]
-                t_out = t_outs[0][0]  # hidden states and attentions: the first member's
-                t_tags, t_pairs = ensemble_targets([o.logits for o, _ in t_outs], [r for _, r in t_outs])
-            s_out, s_rel = _forward(small, batch, need_att)
-            hard_tags = hard_tag_loss(s_out.logits, batch["labels"])
-            kd_tags = logit_kd_loss(s_out.logits, t_tags, mask, T)
-            tag = (1 - cfg.alpha) * hard_tags + cfg.alpha * kd_tags
-            rel = relation_loss(s_rel, batch["pair_hard"], t_pairs if t_pairs.numel() else None,
-                                alpha=cfg.alpha, T=T)
-            terms = {"logits": tag + cfg.relation_weight * rel}
-            if cfg.w_hidden > 0:
-                s_h = [s_out.hidden_states[0]] + [s_out.hidden_states[i + 1] for i in range(len(mapping))]
-                t_h = [t_out.hidden_states[0]] + [t_out.hidden_states[m + 1] for m in mapping]
-                terms["hidden"] = hidden_mse(s_h, t_h, mask, proj)
-            if need_att:
-                terms["attention"] = attention_kl(list(s_out.attentions), [t_out.attentions[m] for m in mapping], mask)
-            if need_val:
-                terms["value"] = value_relation_kl(s_tap.out[scfg.num_hidden_layers - 1],
-                                                   t_tap.out[tcfg.num_hidden_layers - 1],
-                                                   scfg.num_attention_heads, tcfg.num_attention_heads, mask)
-            weights = {"logits": cfg.w_logits, "hidden": cfg.w_hidden, "attention": cfg.w_attention,
-                       "value": cfg.w_value}
-            loss = sum(weights[k] * v for k, v in terms.items())
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trained, cfg.max_grad_norm)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
-            n += 1
-            sums["loss"] += float(loss.detach())
-            for k, v in terms.items():
-                sums[k] += float(v.detach())
-            bar.set_postfix({k: f"{v / n:.3f}" for k, v in sums.items() if v})
-        entry = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items() if v}, "seconds": time.monotonic() - t0}
-        history.append(entry)
-        log.info("compress epoch %d: %s", epoch + 1, entry)
-    for tap in (s_tap, t_tap):
-        if tap:
-            tap.close()
+    t0 = time.monotonic()
+    history = fit(small, examples, tok.pad_token_id, objective, cfg, save=lambda m, h: None,
+                  progress=progress, desc="compress")
+    objective.close()
     small.tagger.set_attn_implementation("sdpa")
     small.eval()
     small.save_pretrained(out_dir, tok, {"history": history})
@@ -348,57 +321,3 @@ def compress_student(teacher_dir: str | Path | Sequence[str | Path], train: Sequ
          "teacher_parameters": sum(p.numel() for p in teacher.parameters()),
          "seconds": time.monotonic() - t0}, indent=2) + "\n")
     return out_dir
-
-
-# ---------------------------------------------------------------- other compressions
-
-@torch.no_grad()
-def magnitude_prune(model: AdeStudent, share: float) -> dict:
-    """Zero the ``share`` of encoder linear weights with the smallest magnitude (global threshold)."""
-    if not 0 <= share < 1:
-        raise InputError("prune share must be in [0, 1)")
-    lins = encoder_linears(model)
-    flat = torch.cat([m.weight.abs().flatten() for _, m in lins])
-    k = int(share * flat.numel())
-    if k == 0:
-        return {"pruned": 0, "weights": flat.numel()}
-    thr = flat.kthvalue(k).values
-    pruned = 0
-    for _, m in lins:
-        keep = m.weight.abs() > thr
-        pruned += int((~keep).sum())
-        m.weight.mul_(keep)
-    return {"pruned": pruned, "weights": flat.numel(), "share": pruned / flat.numel()}
-
-
-@torch.no_grad()
-def truncate_ranks(model: AdeStudent, rank_share: float) -> dict:
-    """Replace each encoder linear's weight in place by its rank-r SVD reconstruction (same
-    shapes, so the folder stays a plain HF model); ``AdeStudent.from_pretrained`` factorises them again
-    (``low_rank_share`` in ade_student.json) to get the speed."""
-    n = 0
-    for _, lin in encoder_linears(model):
-        r = saving_rank(lin, rank_share)
-        if r is None:
-            continue
-        U, S, Vh = torch.linalg.svd(lin.weight.float(), full_matrices=False)
-        lin.weight.copy_((U[:, :r] * S[:r]) @ Vh[:r])
-        n += 1
-    model.settings["low_rank_share"] = rank_share
-    return {"layers": n}
-
-
-def apply_method(teacher_dir: str | Path, method: str, share: float, out_dir: str | Path) -> dict:
-    """Prune or low-rank a student folder into ``out_dir`` (a normal student folder)."""
-    model, tok = load_student(teacher_dir)
-    name = model.settings.get("name", "student")
-    if method == "prune":
-        info = magnitude_prune(model, share)
-        model.settings.update(name=f"{name}-pruned{int(share * 100)}", prune_share=share)
-    elif method == "low-rank":
-        info = truncate_ranks(model, share)
-        model.settings["name"] = f"{name}-rank{int(share * 100)}"
-    else:
-        raise InputError(f"unknown method {method!r} (distill, prune, low-rank)")
-    model.save_pretrained(out_dir, tok)
-    return info

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any, Iterable
 from urllib.parse import quote
 
+from .registry import writers
 from .schema import Document, Sentence, atomic_open
 
 # A spreadsheet runs a cell that starts with one of these as a formula (=cmd|' /C calc'!A0).
@@ -73,7 +74,6 @@ class AdeRecord:
 
 
 ADE_FIELDS = [f.name for f in fields(AdeRecord)]
-ADE_FORMATS = ("jsonl", "csv", "parquet", "brat")
 
 
 def records_of(s: Sentence) -> list[AdeRecord]:
@@ -88,60 +88,112 @@ def records_of(s: Sentence) -> list[AdeRecord]:
     return out
 
 
-class AdeWriter:
-    """``with AdeWriter(out, "csv") as w: w.add(doc, sentences)``: ADE records as JSONL, CSV
-    (formula cells neutralised), Parquet (through pandas) or brat standoff (``out`` a folder:
-    <doc>.txt and <doc>.ann per document). ``add`` returns the records it wrote; a document whose
+# ---------------------------------------------------------------- ADE record writers (a registry)
+
+class RecordWriter:
+    """One output format of ADE records. ``open`` once, ``add`` per document, ``close(ok)`` once:
+    a writer leaves its output complete when ``ok`` and absent (or untouched) when not. Register a
+    new format with ``registry.writers.register("name", MyWriter)``."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self._stack = contextlib.ExitStack()
+
+    def open(self) -> None:
+        pass
+
+    def add(self, doc: Document | None, sentences: list[Sentence], records: list[AdeRecord]) -> None:
+        raise NotImplementedError
+
+    def close(self, ok: bool) -> None:
+        self._stack.__exit__(*((None, None, None) if ok else (RuntimeError, RuntimeError("aborted"), None)))
+
+
+@writers.register("jsonl")
+class JsonlWriter(RecordWriter):
+    def open(self) -> None:
+        self._fh = self._stack.enter_context(atomic_open(self.out))
+
+    def add(self, doc, sentences, records) -> None:
+        for r in records:
+            self._fh.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+
+
+@writers.register("csv")
+class CsvWriter(JsonlWriter):
+    """Formula cells neutralised (:func:`csv_cell`)."""
+
+    def open(self) -> None:
+        super().open()
+        self._csv = SafeCsvWriter(self._fh, ADE_FIELDS)
+        self._csv.writeheader()
+
+    def add(self, doc, sentences, records) -> None:
+        for r in records:
+            self._csv.writerow(r.to_json())
+
+
+@writers.register("parquet")
+class ParquetWriter(RecordWriter):
+    """Written whole at the end, through pandas."""
+
+    def open(self) -> None:
+        self._rows: list[dict] = []
+
+    def add(self, doc, sentences, records) -> None:
+        self._rows += [r.to_json() for r in records]
+
+    def close(self, ok: bool) -> None:
+        if ok:
+            import pandas as pd
+
+            with atomic_open(self.out, "wb") as fh:
+                pd.DataFrame(self._rows, columns=ADE_FIELDS).to_parquet(fh, index=False)
+
+
+@writers.register("brat")
+class BratWriter(RecordWriter):
+    """brat standoff: ``out`` a folder, <doc>.txt and <doc>.ann per document. A document whose
     brat name another one already took is refused with ValueError (the caller reports it)."""
 
+    def open(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._names: dict[str, str] = {}
+
+    def add(self, doc, sentences, records) -> None:
+        if doc is None:
+            raise ValueError("brat output needs the documents")
+        name = brat_name(doc.id)
+        if self._names.setdefault(name, doc.id) != doc.id:
+            raise ValueError(f"document {doc.id!r} would overwrite the brat files of "
+                             f"{self._names[name]!r} ({name}.ann); skipped")
+        write_brat(self.out / name, doc, sentences)
+
+
+class AdeWriter:
+    """``with AdeWriter(out, "csv") as w: w.add(doc, sentences)``: ADE records in any registered
+    format (jsonl, csv with formula cells neutralised, parquet, brat, or a plug-in's; an unknown
+    one is a ``RegistryError`` naming the known ones). ``add`` returns the records it wrote."""
+
     def __init__(self, out: str | Path, fmt: str = "jsonl") -> None:
-        if fmt not in ADE_FORMATS:
-            raise ValueError(f"unknown ADE output format {fmt!r} (one of {', '.join(ADE_FORMATS)})")
         self.out, self.fmt = Path(out), fmt
         self.n_records = 0
-        self._stack = contextlib.ExitStack()
-        self._rows: list[dict] = []
-        self._brat: dict[str, str] = {}
+        self._writer: RecordWriter = writers.get(fmt)(self.out)
 
     def __enter__(self) -> "AdeWriter":
-        if self.fmt == "brat":
-            self.out.mkdir(parents=True, exist_ok=True)
-        elif self.fmt in ("jsonl", "csv"):
-            self._fh = self._stack.enter_context(atomic_open(self.out))
-            if self.fmt == "csv":
-                self._csv = SafeCsvWriter(self._fh, ADE_FIELDS)
-                self._csv.writeheader()
+        self._writer.open()
         return self
 
     def add(self, doc: Document | None, sentences: Iterable[Sentence]) -> list[AdeRecord]:
         sentences = list(sentences)
-        if self.fmt == "brat":
-            if doc is None:
-                raise ValueError("brat output needs the documents")
-            name = brat_name(doc.id)
-            if self._brat.setdefault(name, doc.id) != doc.id:
-                raise ValueError(f"document {doc.id!r} would overwrite the brat files of "
-                                 f"{self._brat[name]!r} ({name}.ann); skipped")
-            write_brat(self.out / name, doc, sentences)
         recs = [r for s in sentences for r in records_of(s)]
-        for r in recs:
-            if self.fmt == "jsonl":
-                self._fh.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
-            elif self.fmt == "csv":
-                self._csv.writerow(r.to_json())
-            elif self.fmt == "parquet":
-                self._rows.append(r.to_json())
+        self._writer.add(doc, sentences, recs)
         self.n_records += len(recs)
         return recs
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc_type is None and self.fmt == "parquet":  # written whole at the end (no open file to close)
-            import pandas as pd
-
-            frame = pd.DataFrame(self._rows, columns=ADE_FIELDS)
-            with atomic_open(self.out, "wb") as fh:
-                frame.to_parquet(fh, index=False)
-        return self._stack.__exit__(exc_type, exc, tb)
+    def __exit__(self, exc_type, *_exc) -> bool:
+        self._writer.close(exc_type is None)
+        return False
 
 
 def write_brat(stem: Path, doc: Document, sentences: Iterable[Sentence]) -> None:

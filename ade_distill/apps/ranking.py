@@ -18,8 +18,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .evaluate.metrics import evaluate
-from .schema import Sentence, atomic_open
+from ..evaluate.metrics import evaluate
+from ..core.schema import Sentence, atomic_open
 
 
 def _folder_bytes(d: Path) -> int:
@@ -31,7 +31,7 @@ def measure_student(model_dir: str | Path, gold: Sequence[Sentence], *, quantize
                     core_hour_usd: float = 0.05) -> tuple[list[Sentence], dict]:
     import torch
 
-    from .student.extract import Student, time_extraction
+    from ..student.extract import Student, time_extraction
 
     ex = Student.from_pretrained(model_dir, quantize=quantize, device="cpu", threads=threads, batch_size=32)
     params = sum(p.numel() for p in ex.model.parameters())

@@ -13,7 +13,7 @@ import logging
 
 import httpx
 
-from .errors import AdeDistillError
+from ..core.errors import AdeDistillError
 
 log = logging.getLogger(__name__)
 
