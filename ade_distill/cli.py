@@ -118,8 +118,10 @@ def cmd_teacher_batch(a) -> None:
     from .workflows import teacher as wt
 
     if a.action == "batch-export":
-        n = wt.batch_export(a.input, a.out, a.teacher)
-        print(f"wrote {n:,} Batch API requests to {a.out} (upload with the OpenAI Batch API)")
+        st = wt.batch_export(a.input, a.out, a.teacher)
+        print(f"wrote {st.calls:,} Batch API requests to {a.out} (upload with the OpenAI Batch API); PHI guard "
+              f"{st.phi_policy}: {st.phi_redacted:,} redacted, {st.phi_blocked:,} kept back, identifiers by type "
+              f"{dict(st.phi_found)}")
         return
     r = wt.import_labels(a.input, a.results, a.out, a.teacher, kind="batch" if a.action == "batch-import" else "replay",
                          name=getattr(a, "name", "replay"))

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class FakeOpenAI:
     def __init__(self, answers: dict[str, str], *, fail: list[int] | None = None, delay: float = 0.0,
-                 default: str = '{"ades": []}', faults=None):
+                 default: str = '{"ades": []}', faults=None, host: str = "127.0.0.1"):
         self.answers = answers
         self.faults = faults
         self.injected = 0
@@ -92,8 +92,8 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.base_url = f"http://{host}:{self.server.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):
@@ -103,6 +103,25 @@ class FakeOpenAI:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+def non_loopback_address() -> str | None:
+    """This machine's address on a non-loopback interface (for a stand-in that counts as remote),
+    or None where there is none."""
+    import socket
+
+    for probe in ("192.0.2.254", "10.255.255.254"):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.connect((probe, 9))  # no packet is sent: this only picks the route's source address
+            addr = s.getsockname()[0]
+            if not addr.startswith("127."):
+                return addr
+        except OSError:
+            pass
+        finally:
+            s.close()
+    return None
 
 
 def gold_answers(sentences, fmt: str = "json") -> dict[str, str]:

@@ -110,7 +110,7 @@ def split_document(doc: Document) -> list[Sentence]:
     full = doc.full_text
     return [
         Sentence(id=f"{doc.id}:s{k}", doc_id=doc.id, text=full[s:e], doc_offset=s,
-                 source="unlabeled", meta={"sentence_index": k})
+                 source="unlabeled", meta={"sentence_index": k, "doc_source": doc.source})
         for k, (s, e) in enumerate(split_spans(full))
     ]
 

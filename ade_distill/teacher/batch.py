@@ -11,20 +11,42 @@ from typing import Iterable, Iterator
 
 from ..core.schema import Sentence, atomic_open
 from .backends import Completion
-from .labeler import LabelStats, TeacherConfig, _Pair, ground_pairs, pairs_with_confidence, parse_answer
+from .labeler import LabelStats, TeacherConfig, _Pair, ground_redacted, pairs_with_confidence, parse_answer
 from .prompts import build_messages, load_shots
 
 log = logging.getLogger(__name__)
 
 
-def export_batch(sentences: Iterable[Sentence], cfg: TeacherConfig, path: str | Path) -> int:
-    """OpenAI Batch API request JSONL (custom_id = sentence id); half the price at scale."""
+def batch_guard(cfg: TeacherConfig, sentences: list[Sentence]):
+    """(policy, guard) for a Batch API file, which goes to the OpenAI API: the config's policy, else
+    redact unless every sentence is from PubMed."""
+    from .phi import guard_for, is_published
+
+    policy = cfg.phi or ("off" if is_published(sentences) else "redact")
+    return policy, (guard_for(cfg) if policy != "off" else None)
+
+
+def export_batch(sentences: Iterable[Sentence], cfg: TeacherConfig, path: str | Path) -> LabelStats:
+    """OpenAI Batch API request JSONL (custom_id = sentence id); half the price at scale. The PHI
+    guard applies as for a remote teacher: the file holds the redacted sentences, and a sentence
+    the block policy keeps back is not written (counted in the returned stats, by type only)."""
     shots = load_shots(cfg.prompt.shots, cfg.prompt.n_shots)
     fmt = cfg.prompt.answer_format
-    n = 0
+    sentences = list(sentences)
+    stats = LabelStats()
+    stats.phi_policy, guard = batch_guard(cfg, sentences)
     with atomic_open(path) as fh:
         for s in sentences:
-            body = {"model": cfg.model, "messages": build_messages(s.text, shots, fmt), "temperature": cfg.temperature,
+            text = s.text
+            if guard is not None:
+                red = guard.redact(s.text)
+                stats.phi_found.update(red.found)
+                if red.pieces and stats.phi_policy == "block":
+                    stats.phi_blocked += 1
+                    continue
+                stats.phi_redacted += bool(red.pieces)
+                text = red.text
+            body = {"model": cfg.model, "messages": build_messages(text, shots, fmt), "temperature": cfg.temperature,
                     "max_tokens": cfg.max_tokens}
             if fmt.json_grammar:
                 body["response_format"] = {"type": "json_object"}
@@ -32,14 +54,13 @@ def export_batch(sentences: Iterable[Sentence], cfg: TeacherConfig, path: str | 
                 body.update(logprobs=True, top_logprobs=5)
             fh.write(json.dumps({"custom_id": s.id, "method": "POST", "url": "/v1/chat/completions",
                                  "body": body}, ensure_ascii=False) + "\n")
-            n += 1
-    return n
+            stats.calls += 1
+    return stats
 
 
 def _label_from_pairs(s: Sentence, pairs: list[_Pair], source: str, cfg: TeacherConfig, stats: LabelStats,
-                      meta: dict) -> Sentence:
-    ents, rels, rejected = ground_pairs(s, [pairs], fuzzy_threshold=cfg.fuzzy_threshold, majority=cfg.majority,
-                                        stats=stats)
+                      meta: dict, red=None) -> Sentence:
+    ents, rels, rejected = ground_redacted(s, red, [pairs], cfg, stats)
     return Sentence(id=s.id, doc_id=s.doc_id, text=s.text, doc_offset=s.doc_offset, entities=ents,
                     relations=rels, source=source, meta={**meta, "rejected_pairs": rejected})
 
@@ -58,6 +79,8 @@ def import_batch(sentences: Iterable[Sentence], results: str | Path, cfg: Teache
                 except (json.JSONDecodeError, KeyError):
                     log.warning("%s:%d: not a batch result line", results, line_no)
     fmt = cfg.prompt.answer_format  # the format the exported requests asked for
+    sentences = list(sentences)
+    _, guard = batch_guard(cfg, sentences)  # the same redaction the export made: spans map back
     for s in sentences:
         stats.sentences_in += 1
         rec = by_id.get(s.id)
@@ -85,7 +108,8 @@ def import_batch(sentences: Iterable[Sentence], results: str | Path, cfg: Teache
         stats.labelled += 1
         yield _label_from_pairs(s, pairs_with_confidence(comp, parsed, cfg.confidence, fmt),
                                 f"teacher:{body.get('model', cfg.model)}",
-                                cfg, stats, {"prompt_version": fmt.version, "backend": "batch", "usage": usage})
+                                cfg, stats, {"prompt_version": fmt.version, "backend": "batch", "usage": usage},
+                                red=guard.redact(s.text) if guard is not None else None)
 
 
 def import_replay(sentences: Iterable[Sentence], path: str | Path, cfg: TeacherConfig, *, name: str = "replay",

@@ -24,6 +24,7 @@ from ..core.schema import Entity, Relation, Sentence, atomic_open, unique_ids, w
 from .backends import AccessDenied, Completion, RequestRejected, SamplingParams, TransientError, with_retries
 from .cache import CompletionCache, cache_key
 from .confidence import value_confidences
+from .phi import PhiBlocked
 from .grounding import find_spans, looks_like_instruction, resolve_pair
 from .prompts import JSON, AnswerFormat, build_messages, load_shots
 from .settings import DEFAULT_PRICES, Price, PromptConfig, TeacherConfig
@@ -63,6 +64,12 @@ class LabelStats:
     fuzzy_matches: int = 0
     seconds: float = 0.0
     failure_reasons: Counter = field(default_factory=Counter)
+    # the PHI guard's audit trail: the policy that ran, identifiers found by type (counts only),
+    # sentences sent redacted, sentences kept back
+    phi_policy: str = "off"
+    phi_found: Counter = field(default_factory=Counter)
+    phi_redacted: int = 0
+    phi_blocked: int = 0
 
     @property
     def hallucination_rate(self) -> float:
@@ -71,6 +78,7 @@ class LabelStats:
     def to_json(self) -> dict:
         d = asdict(self)
         d["failure_reasons"] = dict(self.failure_reasons)
+        d["phi_found"] = dict(self.phi_found)
         d["hallucination_rate"] = self.hallucination_rate
         d["sentences_per_second"] = self.labelled / self.seconds if self.seconds else None
         return d
@@ -148,6 +156,22 @@ def ground_pairs(sentence: Sentence, samples: list[list[_Pair]], *, fuzzy_thresh
     return entities, relations, rejected
 
 
+def ground_redacted(s: Sentence, red, samples: list[list[_Pair]], cfg: TeacherConfig, stats: LabelStats
+                    ) -> tuple[list[Entity], list[Relation], int]:
+    """``ground_pairs`` on the text the teacher saw (``red``: a PHI redaction, or None), with the
+    spans mapped back onto the original sentence."""
+    if red is None or not red.pieces:
+        return ground_pairs(s, samples, fuzzy_threshold=cfg.fuzzy_threshold, majority=cfg.majority, stats=stats)
+    seen = s.model_copy(update={"text": red.text})
+    ents, rels, rejected = ground_pairs(seen, samples, fuzzy_threshold=cfg.fuzzy_threshold, majority=cfg.majority,
+                                        stats=stats)
+    back = []
+    for e in ents:
+        a, b = red.to_original(e.start, e.end)
+        back.append(e.model_copy(update={"start": a, "end": b, "text": s.text[a:b]}))
+    return back, rels, rejected
+
+
 def pairs_with_confidence(comp: Completion, pairs: list[tuple[str, str]], confidence: str,
                           fmt: AnswerFormat = JSON) -> list[_Pair]:
     """Parsed pairs, with logprob confidences attached when asked for and available."""
@@ -174,6 +198,46 @@ class Teacher:
         self.stats = LabelStats()
         self._consecutive_errors = 0
         self._backend_lock = threading.Lock()  # worker threads must not start two servers
+        self._stats_lock = threading.Lock()
+        self.phi = None  # a PhiGuard when the run's policy redacts or blocks (set_phi)
+
+    def set_phi(self, sentences: list[Sentence]) -> str:
+        """Choose the PHI policy for these sentences (teacher/phi.py) and load the guard it needs;
+        returns the policy. The audit trail (counts by type only) goes into ``stats``."""
+        from .phi import guard_for, resolve_policy
+
+        policy = resolve_policy(self.cfg, sentences)
+        self.stats.phi_policy = policy
+        if policy == "off":
+            self.phi = None
+            if self.cfg.phi == "off":
+                from .phi import backend_is_remote
+
+                if backend_is_remote(self.cfg):
+                    log.warning("PHI guard off (phi: off): sentences go to the remote teacher as they are")
+        elif self.phi is None:
+            self.phi = guard_for(self.cfg)
+        return policy
+
+    def _redacted(self, s: Sentence):
+        """The redaction of ``s`` the guard makes (None without a guard); counts what it found, and
+        refuses a sentence that holds an identifier under the block policy."""
+        if self.phi is None:
+            return None
+        from .phi import PhiBlocked
+
+        red = self.phi.redact(s.text)
+        found = red.found
+        if found:
+            with self._stats_lock:
+                self.stats.phi_found.update(found)
+                if self.stats.phi_policy == "block":
+                    self.stats.phi_blocked += 1
+                else:
+                    self.stats.phi_redacted += 1
+            if self.stats.phi_policy == "block":
+                raise PhiBlocked(f"blocked: holds identifiers ({', '.join(sorted(found))}); phi: block")
+        return red
 
     # -- backend lifetime: started lazily, only if some call misses the cache --
     @property
@@ -250,8 +314,10 @@ class Teacher:
         return comp
 
     def label_one(self, s: Sentence) -> Sentence:
-        """One sentence -> a teacher-labelled Sentence (gold labels of the input are dropped)."""
-        messages = build_messages(s.text, self.shots, self.fmt)
+        """One sentence -> a teacher-labelled Sentence (gold labels of the input are dropped). With
+        a PHI guard the teacher sees the redacted sentence, and its spans are mapped back."""
+        red = self._redacted(s)
+        messages = build_messages(red.text if red else s.text, self.shots, self.fmt)
         c = self.cfg
         n = c.samples if c.confidence == "self-consistency" else 1
         samples: list[list[_Pair]] = []
@@ -272,8 +338,7 @@ class Teacher:
                 for key in unparseable:
                     self.cache.delete(key)
                 raise UnparseableAnswer(f"unparseable answer after {c.parse_retries + 1} tries")
-        entities, relations, rejected = ground_pairs(s, samples, fuzzy_threshold=c.fuzzy_threshold,
-                                                     majority=c.majority, stats=self.stats)
+        entities, relations, rejected = ground_redacted(s, red, samples, c, self.stats)
         meta = {"prompt_version": self.fmt.version, "model": self.model_name, "backend": c.backend,
                 "samples": n, "confidence": c.confidence, "usage": dict(usage), "rejected_pairs": rejected}
         if c.backend == "local-server" and c.server != "llama-cpp-python":
@@ -287,12 +352,14 @@ class Teacher:
     def annotate(self, sentences: Iterable[Sentence]) -> list[Sentence]:
         """Label sentences in memory, one after another (cached like ``label``); a sentence whose
         answers cannot be parsed is left out, counted in ``stats.failed`` and logged by id."""
+        sentences = list(sentences)
+        self.set_phi(sentences)
         out = []
         for s in sentences:
             try:
                 out.append(self.label_one(s))
                 self.stats.labelled += 1
-            except (UnparseableAnswer, RequestRejected) as exc:
+            except (UnparseableAnswer, RequestRejected, PhiBlocked) as exc:
                 self.stats.failed += 1
                 self.stats.failure_reasons[str(exc)] += 1
                 log.warning("teacher: sentence %s not labelled: %s", s.id, exc)
@@ -319,6 +386,7 @@ class Teacher:
                 self.stats.skipped_existing += 1
             elif limit is None or len(todo) < limit:
                 todo.append(s)
+        self.set_phi(todo)
         failed: dict[str, str] = {}
         t0 = time.monotonic()
         bar = tqdm(total=len(todo), desc=f"teacher {self.model_name}", unit=" sent", disable=not progress or None)
@@ -331,8 +399,8 @@ class Teacher:
                 raise
             except TransientError as exc:
                 return s.id, None, f"teacher unreachable after retries: {exc}"
-            except (UnparseableAnswer, RequestRejected) as exc:  # this sentence's failure; anything else
-                return s.id, None, str(exc)                         # is a bug and stops the run
+            except (UnparseableAnswer, RequestRejected, PhiBlocked) as exc:  # this sentence's failure;
+                return s.id, None, str(exc)                         # anything else is a bug: stops the run
 
         def flush() -> None:
             write_jsonl(out, (done[i] for i in order if i in done))

@@ -81,6 +81,15 @@ class TeacherConfig(BaseModel):
     budget_usd: float | None = Field(default=None, ge=0.0)
     reference_model: str = "gpt-4o-mini"  # priced for the "what would the API cost" column
     fuzzy_threshold: float = Field(default=0.88, gt=0.0, le=1.0)
+    # the PHI guard (teacher/phi.py) on every request that leaves the machine: redact identifiers
+    # (typed placeholders, spans mapped back), block a sentence that holds one, or off (explicit,
+    # logged). Unset: redact when the teacher is remote and the input is not PubMed; a local teacher
+    # or a server on a loopback address needs no guard.
+    phi: Literal["redact", "block", "off"] | None = None
+    phi_allow: list[str] = Field(default_factory=list)  # more words never to redact (product names...)
+    phi_drugs: str | None = None  # drug vocabulary folder (DrugBank open vocabulary, Drugs@FDA): names never redacted
+    phi_terms: list[str] = Field(default_factory=list)  # files of reaction terms (one a line) never redacted
+    phi_spacy_model: str | None = None  # spaCy English pipeline for names and places (default en_core_web_sm)
 
     @field_validator("backend")
     @classmethod

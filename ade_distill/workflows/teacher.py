@@ -63,7 +63,9 @@ class LabelResult:
                 f"done; {s.calls:,} calls, {s.cache_hits:,} cache hits; {s.prompt_tokens:,} prompt + "
                 f"{s.completion_tokens:,} completion tokens; cost ${s.cost_usd:.4f} (at {self.reference_model} "
                 f"prices ${s.reference_cost_usd:.4f}); {rate}; hallucinated strings {s.hallucinated}/{s.strings} "
-                f"-> {self.out}"]
+                f"-> {self.out}"] + ([f"PHI guard (teacher setting phi: {s.phi_policy}): {s.phi_redacted:,} sentences sent "
+                                      f"redacted, {s.phi_blocked:,} kept back; identifiers found by type "
+                                      f"{dict(sorted(s.phi_found.items()))}"] if s.phi_policy != "off" else [])
 
     def failure_line(self) -> str:
         return (f"{self.failed:,} sentence(s) failed ({dict(self.stats.failure_reasons)}); see the failures file; "
@@ -113,8 +115,9 @@ def rescore(sentences: Iterable[Sentence] | str | Path, out: str | Path, teacher
     return run(sentences, cfg, out, progress=progress)
 
 
-def batch_export(sentences: str | Path, out: str | Path, teacher: TeacherConfig | str | Path | None = None) -> int:
-    """OpenAI Batch API requests (one per sentence); returns how many."""
+def batch_export(sentences: str | Path, out: str | Path, teacher: TeacherConfig | str | Path | None = None) -> LabelStats:
+    """OpenAI Batch API requests (one per sentence, redacted by the PHI guard unless the input is
+    PubMed or the config says phi: off); returns the counts (requests in ``calls``)."""
     from ..teacher.batch import export_batch
 
     return export_batch(read_sentences(sentences), teacher_config(teacher), out)
