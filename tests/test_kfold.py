@@ -227,3 +227,52 @@ evaluate: {{bootstrap: 0}}
                                         for s in test[-3:])
     metrics = json.loads((tmp_path / "run" / "evaluate" / "metrics.json").read_text())
     assert metrics["n_sentences"] == len(test)
+
+
+def test_teacher_views_are_aggregated_for_the_students_and_each_scored_beside_them(tmp_path, splits):
+    """Two readings of the corpus: the students learn from their aggregate (and the corpus-level
+    repair), each view and the aggregate are scored on every fold's test part, and the students are
+    compared with the best single view."""
+    src, n = splits
+    seeds = _teacher_files(tmp_path, src)  # view 1: gold minus every third sentence's relations
+    every = [s for k in range(N_FOLDS) for s in ingest_ade_splits(src, k, "test")]
+    # view 2: gold where view 1 dropped the relations, and an empty answer for every other one of the
+    # rest (empty answers abstain in the vote)
+    dropped = {i for i in range(len(every)) if i % 3 == 0}
+    other = [s.model_copy(update={"source": "teacher:fake-lines",
+                                  "entities": [] if (i not in dropped and i % 2) else s.entities,
+                                  "relations": [] if (i not in dropped and i % 2) else s.relations})
+             for i, s in enumerate(every)]
+    write_packed(other, tmp_path / "view2.jsonl")
+    path = _yaml(tmp_path, src, seeds, folds=[0, 1])
+    (tmp_path / "t2.yaml").write_text("backend: openai\nmodel: fake-lines\nbase_url: http://127.0.0.1:9/v1\n"
+                                      "prompt: {format: lines}\nresponse_format: none\n"
+                                      f"api_key_env: ADE_TEST_KEY\nretries: 0\ncache: {tmp_path / 'c2.sqlite'}\n")
+    text = path.read_text().replace("  seed_test_labels:", f"""  call_teacher: false
+  views:
+    - name: lines
+      teacher: {tmp_path / 't2.yaml'}
+      seed_labels: [{tmp_path / 'view2.jsonl'}]
+      seed_test_labels: [{tmp_path / 'view2.jsonl'}]
+  repair: {{propagate: true}}
+  seed_test_labels:""")
+    path.write_text(text)
+    p = Pipeline(path, progress=False)
+    p.run()
+    run = tmp_path / "run"
+    lab = run / "fold-0" / "label"
+    train = {s.id: s for s in read_sentences(lab / "train.teacher.jsonl")}
+    v1 = {s.id: s for s in read_sentences(lab / "train.view-teacher.jsonl")}
+    v2 = {s.id: s for s in read_sentences(lab / "train.view-lines.jsonl")}
+    # a sentence view 1 left without relations but view 2 labelled: the aggregate has its relations
+    filled = [i for i in train if not v1[i].relations and v2[i].relations]
+    assert filled and all(train[i].relations for i in filled)
+    m = json.loads((run / "fold-0" / "manifest.json").read_text())
+    assert m["stages"]["label"]["summary"]["combined"]["views"] == 2
+    metrics = json.loads((run / "fold-0" / "evaluate" / "metrics.json").read_text())
+    assert {"teacher (fake-gpt)", "teacher view lines", "teacher views aggregated", "student distilled"} == set(metrics["systems"])
+    folds = json.loads((run / "aggregate" / "folds.json").read_text())
+    best = max(("teacher (fake-gpt)", "teacher view lines"),
+               key=lambda s: folds["systems"][s]["relation strict"]["mean"])
+    assert folds["reference"] == best and "best of 2 teacher views" in folds["reference_rule"]
+    assert "teacher views aggregated" in (run / "aggregate" / "folds.md").read_text()
