@@ -52,3 +52,19 @@ encoding.split_joint  # tests/test_student.py
 consistency.StringCounts.other_boundaries, consistency.Consistency.empty_answers  # the consistency table
 consistency.Consistency.most_missed  # benchmarks/distill_gap_tables.py
 wteacher.run_info_file  # scripts/teacher_info.py
+# the records' post-processing fields, written through asdict (core/io.py)
+io.AdeRecord.meddra_pt_code, io.AdeRecord.meddra_pt, io.AdeRecord.meddra_llt_code, io.AdeRecord.meddra_soc
+from ade_distill.post import meddra as _meddra
+
+_meddra.MeddraRelease.from_pairs  # benchmarks/pv_meddra.py: a dictionary from a coded dataset
+# the spaCy component: extension attributes spaCy stores, the factory spaCy calls by name
+_.ade_confidence, _.ade_relations
+from ade_distill.apps import spacy_component
+
+spacy_component.make_component
+# BioScope, read to measure the assertion flags (benchmarks/pv_assertion.py)
+from ade_distill.ingest import bioscope
+from ade_distill.post import assertion
+
+bioscope.read_bioscope, bioscope.BioScopeSentence.has, bioscope.BioScopeSentence.scope_spans
+assertion.AssertionFlagger.word_flags

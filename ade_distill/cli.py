@@ -17,6 +17,7 @@ from typing import Sequence
 
 from . import __version__, workflows
 from .cli_args import build_parser
+from .post.chain import PostConfig
 from .core.errors import AdeDistillError, InputError
 
 
@@ -162,8 +163,9 @@ def cmd_predict(a) -> None:
 
 
 def cmd_extract(a) -> None:
-    r = workflows.extract(a.model, a.input, a.out, format=a.format, id_column=a.id_column,
-                          text_column=a.text_column, strict=a.strict, **_load(a))
+    post = PostConfig(drugs=a.drugs, products=a.products, meddra=a.meddra, assertion=a.assertion)
+    r = workflows.extract(a.model, a.input, a.out, format=a.format, id_column=a.id_column, text_column=a.text_column,
+                          strict=a.strict, post=post, **_load(a))
     _show_skipping(r)
 
 
@@ -182,9 +184,7 @@ def cmd_review(a) -> None:
 
 
 def cmd_export_onnx(a) -> None:
-    from .student.onnx import export_onnx
-
-    for kind, path in export_onnx(a.model, int8=not a.no_int8).items():
+    for kind, path in workflows.export_onnx(a.model, int8=not a.no_int8).items():
         print(f"{kind}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

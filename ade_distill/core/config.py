@@ -8,7 +8,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import AdeDistillError
+from .errors import AdeDistillError, ModelError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -96,3 +96,23 @@ def with_overrides(cfg: M, what: str = "setting", **overrides) -> M:
         msgs = [f"{what} {'.'.join(str(p) for p in e['loc'])}={given.get(e['loc'][0], '')!r}: {e['msg']}"
                 for e in exc.errors()]
         raise ConfigError("; ".join(msgs)) from exc
+
+
+def resolve_model(ref: str) -> str:
+    """An HF id or local path as given; ``package:<module>`` is a model folder shipped inside an
+    installed Python package (the module's ``get_model_path()``, else its ``model/`` folder),
+    the way the offline MiniLM stand-in arrives from PyPI."""
+    if not ref.startswith("package:"):
+        return ref
+    import importlib
+
+    name = ref.removeprefix("package:")
+    try:
+        mod = importlib.import_module(name)
+    except ImportError as exc:
+        raise ModelError(f"model {ref!r}: Python package {name!r} is not installed") from exc
+    get = getattr(mod, "get_model_path", None)
+    path = Path(get()) if get else Path(mod.__file__).parent / "model"
+    if not (path / "config.json").exists():
+        raise ModelError(f"model {ref!r}: no config.json in {path}")
+    return str(path)

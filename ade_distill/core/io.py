@@ -68,6 +68,16 @@ class AdeRecord:
     confidence: float | None
     drug_confidence: float | None
     effect_confidence: float | None
+    # after extraction (post/): the drug's substance, the reaction's MedDRA coding, the assertion
+    # flag; empty where that step is not configured
+    substance: str | None = None
+    drugbank_id: str | None = None
+    unii: str | None = None
+    meddra_pt_code: int | None = None
+    meddra_pt: str | None = None
+    meddra_llt_code: int | None = None
+    meddra_soc: str | None = None
+    assertion: str | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -79,12 +89,16 @@ ADE_FIELDS = [f.name for f in fields(AdeRecord)]
 def records_of(s: Sentence) -> list[AdeRecord]:
     """The sentence's drug-ADE relations as records with document offsets (None without one)."""
     off = s.doc_offset
+    post = s.meta.get("post", {})
     out = []
     for r in s.relations:
         d, a = s.entity(r.drug), s.entity(r.ade)
+        pd, pa = post.get(d.id, {}), post.get(a.id, {})
         out.append(AdeRecord(s.doc_id, s.id, d.text, None if off is None else off + d.start,
                              None if off is None else off + d.end, a.text, None if off is None else off + a.start,
-                             None if off is None else off + a.end, r.confidence, d.confidence, a.confidence))
+                             None if off is None else off + a.end, r.confidence, d.confidence, a.confidence,
+                             pd.get("substance"), pd.get("drugbank_id"), pd.get("unii"), pa.get("meddra_pt_code"),
+                             pa.get("meddra_pt"), pa.get("meddra_llt_code"), pa.get("meddra_soc"), pa.get("assertion")))
     return out
 
 

@@ -235,7 +235,8 @@ class Pipeline:
     def run_extract(self, stage: Stage) -> dict:
         who = stage.settings["student"]
         r = extract_stage(self.run_path(f"train-{who}", "model"), self.run_path("ingest", "documents.sentences.jsonl"),
-                          stage.folder, quantize=self.cfg.extract.quantize, formats=self.cfg.extract.formats)
+                          stage.folder, quantize=self.cfg.extract.quantize, formats=self.cfg.extract.formats,
+                          post=self.cfg.extract.post)
         return {**r, "line": f"student {who}: {r['line']}"}
 
     def run_aggregate(self, stage: Stage) -> dict:

@@ -21,7 +21,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import ModelError
-from ..core.config import load_yaml_model
+from ..core.config import load_yaml_model, resolve_model
 from ..core.schema import Sentence
 from ..core.text import word_spans
 from .conditioning import META_KEY, marked_copies
@@ -242,26 +242,6 @@ def seed_all(seed: int) -> None:
         np.random.seed(seed)
     except ImportError:
         pass
-
-
-def resolve_model(ref: str) -> str:
-    """An HF id or local path as given; ``package:<module>`` is a model folder shipped inside an
-    installed Python package (the module's ``get_model_path()``, else its ``model/`` folder),
-    the way the offline MiniLM stand-in arrives from PyPI."""
-    if not ref.startswith("package:"):
-        return ref
-    import importlib
-
-    name = ref.removeprefix("package:")
-    try:
-        mod = importlib.import_module(name)
-    except ImportError as exc:
-        raise ModelError(f"model {ref!r}: Python package {name!r} is not installed") from exc
-    get = getattr(mod, "get_model_path", None)
-    path = Path(get()) if get else Path(mod.__file__).parent / "model"
-    if not (path / "config.json").exists():
-        raise ModelError(f"model {ref!r}: no config.json in {path}")
-    return str(path)
 
 
 def fit(model, examples: Sequence[Example], pad_id: int, objective, s: LoopConfig, *, save, out_dir: Path | None = None,

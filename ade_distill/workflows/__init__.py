@@ -10,13 +10,13 @@ from .evaluate import EvaluateResult, FoldsResult, ReportResult, evaluate_files,
 from .ingest import IngestResult, ValidateResult, ingest_ade_corpus, ingest_ade_splits, ingest_pubmed, ingest_text, validate
 from .review import (ExportResult, PushResult, ReviewImportResult, review_export, review_import, review_pull, review_push,
                      review_retrain, with_reviewed)
-from .student import ExtractResult, PredictResult, compress, extract, predict, train
+from .student import ExtractResult, PredictResult, compress, export_onnx, extract, predict, train
 from .teacher import LabelResult, label, pack_labels, rescore, unpack_labels
 
 __all__ = [
     "CleanResult", "EvaluateResult", "ExportResult", "ExtractResult", "FoldsResult", "IngestResult", "LabelResult", "PredictResult",
     "PushResult", "ReportResult", "ReviewImportResult", "ValidateResult",
-    "clean_labels", "compress", "evaluate_files", "extract", "ingest_ade_corpus", "ingest_ade_splits", "ingest_pubmed",
+    "clean_labels", "compress", "evaluate_files", "export_onnx", "extract", "ingest_ade_corpus", "ingest_ade_splits", "ingest_pubmed",
     "ingest_text", "label", "pack_labels", "predict", "report", "rescore", "review_export", "review_import",
     "review_pull", "review_push", "review_retrain", "summarise_folds", "train", "unpack_labels", "validate", "with_reviewed",
 ]

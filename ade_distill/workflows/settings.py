@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..student.distill import CompressConfig
 from ..student.train import TrainConfig
 from ..teacher.labeler import TeacherConfig
+from ..post.chain import PostConfig
 from ..teacher.views import AggregateConfig, RepairConfig
 
 
@@ -201,3 +202,5 @@ class ExtractConfig(BaseModel):
     quantize: Literal["none", "int8"] = "none"
     # ADE record files written (extract/ades.<format>): names in registry.writers (a plug-in's too)
     formats: list[str] = Field(default_factory=lambda: ["jsonl", "csv"], min_length=1)
+    # after extraction: substances, MedDRA coding, assertion flags (post/chain.py)
+    post: PostConfig = Field(default_factory=PostConfig)

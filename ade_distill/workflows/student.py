@@ -101,6 +101,14 @@ def compress(model_dir: str | Path, out: str | Path, *, method: str = "distill",
     return {"method": method, "out": str(out), "unlabeled": len(extra)}
 
 
+def export_onnx(model: str | Path, *, int8: bool = True) -> dict[str, Path]:
+    """The student's encoder exported to ONNX into its folder (fp32, and int8 unless ``int8`` is
+    false), for ``runtime="onnx"``; returns the files."""
+    from ..student.onnx import export_onnx as export
+
+    return export(model, int8=int8)
+
+
 @dataclass
 class PredictResult:
     out: Path | None
@@ -154,11 +162,14 @@ class ExtractResult:
 
 def extract(model: Student | str | Path, documents, out: str | Path, *, format: str = "jsonl",
             id_column: str = "id", text_column: str = "text", strict: bool = False, progress_bar: bool = True,
-            **load) -> ExtractResult:
+            post=None, **load) -> ExtractResult:
     """ADE records from documents (a file or folder any ingest reader takes, or Document objects)
-    as JSONL, CSV, Parquet or brat; a bad document is reported and skipped."""
+    as JSONL, CSV, Parquet or brat; a bad document is reported and skipped. ``post`` (a
+    ``post.chain.PostConfig``) adds the substance, the MedDRA coding and the assertion flag."""
     from ..ingest import Problems, documents_from
+    from ..post.chain import PostProcessor
 
+    chain = PostProcessor.from_config(post)
     st = as_student(model, **load)
     problems = Problems()
     docs = (documents_from(documents, problems, id_column=id_column, text_column=text_column)
@@ -170,7 +181,7 @@ def extract(model: Student | str | Path, documents, out: str | Path, *, format: 
             n_docs += 1
             n_sents += len(sents)
             try:
-                w.add(doc, sents)
+                w.add(doc, chain.apply(doc, sents))
             except ValueError as exc:  # a brat name another document took
                 problems.add(f"{documents}: {exc}")
         check_strict(problems, strict)
@@ -274,9 +285,17 @@ def self_train_data(name: str, cfg, train_set: list[Sentence], unlabeled: list[S
 
 
 def extract_stage(model: Path, sentences: Path, out_dir: Path, *, quantize: str = "none",
-                  formats: Iterable[str] = ("jsonl", "csv")) -> dict:
-    """The pipeline's extract stage: ADE records of the new documents' sentences, in each format."""
+                  formats: Iterable[str] = ("jsonl", "csv"), post=None) -> dict:
+    """The pipeline's extract stage: ADE records of the new documents' sentences, in each format,
+    after the post-processing chain (``post``, a ``post.chain.PostConfig``) when configured."""
+    from itertools import groupby
+
+    from ..post.chain import PostProcessor
+
     preds = predict(model, sentences, quantize=quantize, device="cpu").predictions
+    chain = PostProcessor.from_config(post)
+    if chain.active:  # one document at a time (its abbreviations)
+        preds = [s for _, group in groupby(preds, key=lambda s: s.doc_id) for s in chain.apply(None, list(group))]
     formats = list(formats)
     for fmt in formats:
         with AdeWriter(out_dir / f"ades.{fmt}", fmt) as w:

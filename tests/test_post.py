@@ -1,0 +1,151 @@
+"""After extraction: MedDRA coding from a release in the MSSO ASCII layout (a synthetic one the test
+writes), drug normalisation, and what a malformed release file gets: one line naming file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ade_distill.core.errors import InputError
+from ade_distill.post.drugs import DrugNormaliser, abbreviations_of, fold_salts, normal
+from ade_distill.post.meddra import MeddraCoder, MeddraRelease
+
+# a tiny, made-up release in the MSSO layout: pt.asc, llt.asc, mdhier.asc ('$'-separated, trailing '$')
+PT = ["10019211$Headache$$10029205$$$$$$$$", "10037660$Pyrexia$$10018065$$$$$$$$",
+      "10019851$Hepatotoxicity$$10019805$$$$$$$$"]
+LLT = ["10019211$Headache$10019211$$$$$$$Y$$", "10019198$Head ache$10019211$$$$$$$Y$$",
+       "10037660$Pyrexia$10037660$$$$$$$Y$$", "10016558$Fever$10037660$$$$$$$Y$$",
+       "10019851$Hepatotoxicity$10019851$$$$$$$Y$$", "10019837$Hepatic toxicity$10019851$$$$$$$Y$$"]
+HIER = ["10019211$10019233$10019231$10029205$Headache$Headaches NEC$Headaches$Nervous system disorders$Nerv$$10029205$Y$",
+        "10037660$10016286$10018072$10018065$Pyrexia$Febrile disorders$Body temperature conditions$"
+        "General disorders and administration site conditions$Genrl$$10018065$Y$"]
+
+
+def release(tmp_path: Path, pt=PT, llt=LLT, hier=HIER) -> Path:
+    d = tmp_path / "meddra"
+    d.mkdir(exist_ok=True)
+    (d / "pt.asc").write_text("\n".join(pt) + "\n")
+    (d / "llt.asc").write_text("\n".join(llt) + "\n")
+    if hier is not None:
+        (d / "mdhier.asc").write_text("\n".join(hier) + "\n")
+    return d
+
+
+class FakeEncoder:
+    """Embeds a term by its letters (bag of character bigrams), so near spellings are near."""
+
+    def encode(self, texts):
+        import numpy as np
+
+        vocab = [chr(a) + chr(b) for a in range(97, 123) for b in range(97, 123)]
+        out = np.zeros((len(texts), len(vocab)), dtype="float32")
+        for i, t in enumerate(texts):
+            t = t.replace(" ", "")
+            for j in range(len(t) - 1):
+                if t[j:j + 2] in vocab:
+                    out[i, vocab.index(t[j:j + 2])] += 1
+        n = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(n == 0, 1, n)
+
+
+def test_a_release_codes_exactly_then_by_nearest_name_and_leaves_the_rest_uncoded(tmp_path):
+    rel = MeddraRelease.from_folder(release(tmp_path))
+    coder = MeddraCoder(rel, synonyms={"liver toxicity": 10019837}, encoder=FakeEncoder(), threshold=0.75)
+    got = coder.code(["Fever", "head-ache", "liver toxicity", "hepatotoxicty", "alopecia"])
+    assert [c.pt.name if c.pt else None for c in got] == ["Pyrexia", "Headache", "Hepatotoxicity", "Hepatotoxicity", None]
+    assert [c.how for c in got] == ["exact", "exact", "exact", "nearest", "not coded"]
+    assert got[0].hierarchy["soc"] == "General disorders and administration site conditions"
+    assert got[0].to_json()["meddra_pt_code"] == 10037660 and got[4].to_json()["meddra_pt"] is None
+    assert got[2].hierarchy == {}  # no mdhier.asc line for that PT
+
+
+@pytest.mark.parametrize("break_it, message", [
+    (lambda d: (d / "llt.asc").unlink(), r"llt\.asc: no such file"),
+    (lambda d: (d / "llt.asc").write_text(LLT[0] + "\n10019198$Head ache\n"), r"llt\.asc:2: expected at least 3"),
+    (lambda d: (d / "pt.asc").write_text("1001921X$Headache$$$\n"), r"pt\.asc:1: pt_code '1001921X' is not"),
+    (lambda d: (d / "llt.asc").write_bytes(LLT[0].encode() + b"\n10019198$Head \xe9che$10019211$\n"),
+     r"llt\.asc:2: not UTF-8"),
+    (lambda d: (d / "llt.asc").write_text("10099999$Orphan$10000001$\n"), r"llt\.asc:1: LLT 10099999 names PT 10000001"),
+])
+def test_a_malformed_release_file_is_one_line_naming_file_and_line(tmp_path, break_it, message):
+    d = release(tmp_path)
+    break_it(d)
+    with pytest.raises(InputError, match=message) as err:
+        MeddraRelease.from_folder(d)
+    assert "\n" not in str(err.value)
+
+
+def test_drug_normal_forms_salts_brands_abbreviations_and_user_products(tmp_path):
+    assert normal("IFN-alpha") == "ifn alfa" and normal("prednisone 40 mg orally") == "prednisone"
+    assert fold_salts("atorvastatin calcium trihydrate") == "atorvastatin"
+    d = tmp_path / "drugs"
+    d.mkdir()
+    (d / "drugbank_vocabulary.csv").write_text(
+        "DrugBank ID,Accession Numbers,Common name,CAS,UNII,Synonyms,Standard InChI Key\n"
+        "DB01076,,Atorvastatin,,A0JWA85V8F,Atorvastatina | Atorvastatinum,\n"
+        "DB00563,,Methotrexate,,YL5FZ2Y5U1,Amethopterin | MTX,\n"
+        "DB00550,,Propylthiouracil,,721M9407IY,,\n"
+        "DB01076X,,Simvastatin,,,,\n"
+        "DB9,,Pravastatin,,,,\n")
+    (d / "fda_products.txt").write_text("ApplNo\tProductNo\tForm\tStrength\tReferenceDrug\tDrugName\tActiveIngredient\t"
+                                        "ReferenceStandard\n1\t1\tTABLET\t10MG\t0\tLIPITOR\tATORVASTATIN CALCIUM\t0\n")
+    n = DrugNormaliser.from_folder(d, products=["Amethopterin-X; AMX-1"])
+    cases = {"Lipitor": ("Atorvastatin", "brand"), "atorvastatin calcium": ("Atorvastatin", "salt"),
+             "MTX": ("Methotrexate", "exact"), "statins": ("statin", "family"), "AMX-1": ("Amethopterin-X", "user"),
+             "aspirin": (None, "none")}
+    for mention, (name, how) in cases.items():
+        r = n.normalise(mention)
+        assert (r.substance.name if r.substance else None, r.how) == (name, how), mention
+    r = n.normalise("A0JWA85V8F")
+    assert r.how == "none"  # a code is not a name
+    abbr = abbreviations_of("Graves disease was treated with propylthiouracil (PTU). Agranulocytosis followed.")
+    assert n.normalise("PTU", abbr).how == "abbreviation" and n.normalise("PTU").how == "none"
+    assert n.normalise("Lipitor").substance.unii == "A0JWA85V8F"
+
+
+def test_the_spacy_component_is_found_by_its_entry_point_and_adds_spans_relations_and_flags(forced_model, tmp_path):
+    """After `pip install`, spaCy finds the component by name (entry point spacy_factories)."""
+    import subprocess
+    import sys
+
+    code = ("import json, spacy; nlp = spacy.blank('en'); "
+            f"nlp.add_pipe('ade_distill', config={{'model': {str(forced_model)!r}, 'assertion': True}}); "
+            "docs = list(nlp.pipe(['No rash after penicillin.', 'Hepatitis developed on isoniazid. It resolved.'])); "
+            "print(json.dumps([[len(d.spans['ade']), len(d.ents), len(d._.ade_relations), "
+            "sorted({str(s._.assertion) for s in d.spans['ade'] if s.label_ == 'ADE'})] for d in docs]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import json
+
+    (spans0, ents0, rels0, flags0), (spans1, ents1, rels1, flags1) = json.loads(r.stdout.strip().splitlines()[-1])
+    assert spans1 > 0 and 0 < ents1 <= spans1 and rels1 > 0  # the forced student marks every word, links every pair
+    assert "negated" in flags0 and flags1 == ["affirmed"]
+
+
+def test_extract_writes_substance_meddra_and_flag_columns(forced_model, tmp_path):
+    """`extract --drugs --meddra --assertion`: the records carry the chain's results (CSV and JSONL)."""
+    import csv
+    import json
+
+    from ade_distill.cli import main
+
+    d = tmp_path / "drugs"
+    d.mkdir()
+    (d / "drugbank_vocabulary.csv").write_text("DrugBank ID,Accession Numbers,Common name,CAS,UNII,Synonyms,"
+                                               "Standard InChI Key\nDB00951,,Isoniazid,,V83O1VOZ8L,INH,\n")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Hepatotoxicity on isoniazid.")
+    meddra = release(tmp_path)
+    for fmt in ("csv", "jsonl"):
+        out = tmp_path / f"ades.{fmt}"
+        assert main(["extract", "--model", str(forced_model), "--input", str(docs), "--out", str(out), "--format", fmt,
+                     "--drugs", str(d), "--meddra", str(meddra), "--assertion"]) == 0
+    rows = list(csv.DictReader((tmp_path / "ades.csv").open()))
+    recs = [json.loads(x) for x in (tmp_path / "ades.jsonl").read_text().splitlines()]
+    assert len(rows) == len(recs) > 0
+    pair = next(r for r in recs if r["drug"] == "isoniazid" and r["effect"] == "Hepatotoxicity")
+    assert (pair["substance"], pair["drugbank_id"], pair["meddra_pt"], pair["meddra_pt_code"]) == (
+        "Isoniazid", "DB00951", "Hepatotoxicity", 10019851)
+    assert pair["assertion"] == "affirmed" and "meddra_pt" in rows[0] and "assertion" in rows[0]
