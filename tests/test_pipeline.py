@@ -130,6 +130,9 @@ def test_run_skip_rerun_and_partial_rerun(tmp_path, split, monkeypatch, capsys):
         assert "report: " + str(run / "report" / "report.html") in out
         assert (run / "extract" / "ades.jsonl").exists() and (run / "extract" / "ades.csv").exists()
         assert "sk-test" not in (run / "manifest.json").read_text()
+        # no machine layout in the record: the run folder is shown as <tmp>/..., the repository relative
+        assert str(tmp_path) not in (run / "manifest.json").read_text()
+        assert str(tmp_path) not in (run / "evaluate" / "metrics.json").read_text()
 
         # a rerun skips every stage and asks the teacher nothing
         assert main(["run", str(p)]) == 0

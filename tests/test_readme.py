@@ -12,7 +12,8 @@ from ade_distill.core.sample import SAMPLE_DIR
 from ade_distill.core.schema import read_sentences
 from tests.fake_openai import FakeOpenAI, gold_answers
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
 
 
 def _python_example() -> str:
@@ -51,3 +52,13 @@ def test_readme_demo_output_is_the_committed_run():
     printed = (README.parent / "reports" / "quickstart" / "demo_output.txt").read_text(encoding="utf-8").splitlines()
     for line in quoted:
         assert line in printed, f"README line not in the committed demo output: {line}"
+
+
+def test_no_machine_local_path_in_any_committed_report():
+    """Reports name files relative to the repository, ../shared, site-packages, <tmp> or ~, never by
+    this machine's absolute layout (core.paths.shown)."""
+    pattern = re.compile(r"/(home|work|tmp|root)/")
+    bad = [str(f.relative_to(REPO)) for f in (REPO / "reports").rglob("*")
+           if f.is_file() and f.suffix in (".json", ".md", ".html", ".txt", ".sh", ".log", ".py", ".csv")
+           and pattern.search(f.read_text(encoding="utf-8", errors="replace"))]
+    assert not bad, bad

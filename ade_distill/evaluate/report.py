@@ -267,6 +267,10 @@ def write_report(metrics: Mapping, out_dir: str | Path, *, gold: Sequence[Senten
     and negatives, most often missed strings); ``excerpts=False`` leaves all sentence text
     (and span strings) out.
     """
+    if command:
+        from ..core.paths import shown_text
+
+        command = shown_text(command)
     check_metrics(metrics)
     if gold is not None:
         gold = list(gold)
@@ -389,6 +393,8 @@ def write_report(metrics: Mapping, out_dir: str | Path, *, gold: Sequence[Senten
     with atomic_open(paths["md"]) as fh:
         fh.write("\n".join(md) + "\n")
     with atomic_open(paths["metrics"]) as fh:
-        json.dump(metrics, fh, indent=2)
+        from ..core.paths import shown_text
+
+        fh.write(shown_text(json.dumps(metrics, indent=2)))
         fh.write("\n")
     return paths

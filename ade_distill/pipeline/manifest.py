@@ -19,6 +19,7 @@ from typing import Callable
 
 from .. import __version__
 from ..core.errors import AdeDistillError
+from ..core.paths import shown, shown_text
 from ..core.schema import atomic_open
 
 log = logging.getLogger(__name__)
@@ -159,11 +160,11 @@ class Manifest:
         return self.data["stages"]
 
     def save(self, **header) -> None:
+        """Write manifest.json; every path in it as ``core.paths.shown`` shows it (no machine layout)."""
         self.data.update(header, packages=package_versions(), updated=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_open(self.path) as fh:
-            json.dump(self.data, fh, indent=2)
-            fh.write("\n")
+            fh.write(shown_text(json.dumps(self.data, indent=2)) + "\n")
 
     @staticmethod
     def fingerprint(stage: Stage) -> tuple[str, dict]:
@@ -171,7 +172,7 @@ class Manifest:
         for p in stage.inputs:
             if not p.exists():
                 raise StageFailed(f"{stage.name}: input {p} is missing (run the earlier stages first)")
-            hashes[str(p)] = sha256_path(p)
+            hashes[shown(p)] = sha256_path(p)
         blob = json.dumps({"settings": stage.settings, "inputs": sorted(hashes.values()),
                            "code": code_version(stage.name, stage.code)}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest(), hashes
@@ -181,4 +182,4 @@ class Manifest:
         if not e or e.get("status") != "done" or e.get("fingerprint") != fp:
             return False
         outs = e.get("outputs", {})
-        return all(p.exists() and outs.get(str(p)) == sha256_path(p) for p in stage.outputs)
+        return all(p.exists() and outs.get(shown(p)) == sha256_path(p) for p in stage.outputs)

@@ -26,6 +26,7 @@ from ..workflows.evaluate import aggregate_folds, evaluate_stage, teacher_cost
 from ..workflows.ingest import ingest_inputs
 from ..workflows.student import extract_stage, train_stage
 from ..workflows.teacher import label_file_name, label_stage, teacher_name
+from ..core.paths import shown
 from .manifest import Manifest, Stage, StageFailed, code_version, git_commit, sha256_path
 from .settings import default_shared_data, load_pipeline, resolve_path
 
@@ -159,7 +160,7 @@ class Pipeline:
             raise StageFailed(f"stage {stage.name} failed: it did not write {', '.join(missing)}")
         line = summary.pop("line", "")
         entry.update(status=summary.pop("status", "done"), seconds=round(time.monotonic() - t0, 1),
-                     outputs={str(p): sha256_path(p) for p in stage.outputs}, summary=summary, line=line)
+                     outputs={shown(p): sha256_path(p) for p in stage.outputs}, summary=summary, line=line)
         self._save()
         self.say(f"[{stage.name}] {line} ({entry['seconds']:.0f} s)")
 
@@ -229,7 +230,7 @@ class Pipeline:
         rc = self.cfg.report
         paths = workflows.report(self.run_path("evaluate", "metrics.json"), stage.folder,
                                  gold=self.run_path("ingest", "test.jsonl"), predictions=preds, excerpts=rc.excerpts,
-                                 title=rc.title, command=f"ade-distill run {self.path}").files
+                                 title=rc.title, command=f"ade-distill run {shown(self.path)}").files
         return {"files": {k: str(v) for k, v in paths.items()}, "line": f"-> {paths['html']}"}
 
     def run_extract(self, stage: Stage) -> dict:
@@ -246,7 +247,7 @@ class Pipeline:
         folds = {k: {"gold": f.run_path("ingest", "test.jsonl"), "metrics": f.run_path("evaluate", "metrics.json"),
                      **{name: where(f) for name, (_, where) in systems.items()}} for k, f in self.fold_runs.items()}
         teachers = [n for n, (slug, _) in systems.items() if slug.startswith("teacher") and slug != "teacher-views"]
-        command = f"ade-distill run {self.path}"
+        command = f"ade-distill run {shown(self.path)}"
         pub = self.cfg.report.publish
         return aggregate_folds(folds, {n: slug for n, (slug, _) in systems.items()}, stage.folder,
                                evaluate_cfg=self.cfg.evaluate, report_cfg=self.cfg.report,

@@ -65,9 +65,10 @@ def evaluate_files(gold: str | Path | Iterable[Sentence], predictions: Mapping[s
         metrics["inputs"] = {"gold": str(gold), "predictions": {k: str(v) for k, v in predictions.items()
                                                                 if isinstance(v, (str, Path))}}
     if out is not None:
+        from ..core.paths import shown_text
+
         with atomic_open(out) as fh:
-            json.dump(metrics, fh, indent=2)
-            fh.write("\n")
+            fh.write(shown_text(json.dumps(metrics, indent=2)) + "\n")
     return EvaluateResult(metrics, Path(out) if out else None)
 
 
@@ -170,7 +171,9 @@ def summarise_folds(per_fold: Mapping[int, str | Path], out: str | Path, *, refe
     micro_m = load_metrics(micro) if micro else None
     out = Path(out)
     with atomic_open(out / "folds.json") as fh:
-        json.dump({**summary, "inputs": {str(k): str(p) for k, p in per_fold.items()}}, fh, indent=2)
+        from ..core.paths import shown
+
+        json.dump({**summary, "inputs": {str(k): shown(p) for k, p in per_fold.items()}}, fh, indent=2)
         fh.write("\n")
     with atomic_open(out / "folds.md") as fh:
         fh.write(preamble + fold_markdown(summary, micro=micro_m))
