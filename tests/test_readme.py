@@ -1,6 +1,6 @@
-"""The README's Python example runs as written (a stand-in OpenAI server on 127.0.0.1 answers the
-teacher's calls; everything else is the real code: the real encoder, training, extraction,
-scoring and report)."""
+"""The README: its first screen, its generated blocks (equal to what the committed reports give),
+its 5-line example (run as written, offline), and the Python API example of docs/python-api.md (a
+stand-in OpenAI server on 127.0.0.1 answers the teacher's calls; everything else is the real code)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ README = REPO / "README.md"
 
 
 def _python_example() -> str:
-    section = README.read_text(encoding="utf-8").split("## Python API", 1)[1].split("\n## ", 1)[0]
+    section = (REPO / "docs" / "python-api.md").read_text(encoding="utf-8").split("## Python API", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
     assert len(blocks) == 1, "the Python API section holds one example"
     return blocks[0]
@@ -42,16 +42,39 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     assert "sk-test" not in (run / "teacher.run.json").read_text()
 
 
-def test_readme_demo_output_is_the_committed_run():
-    """The lines the README quotes from `make demo` are what the committed quickstart run printed
-    (reports/quickstart/demo_output.txt, written by that run): no hand-typed result."""
-    text = README.read_text(encoding="utf-8")
-    block = text.split("`make demo` runs the main job", 1)[1].split("```", 2)[1]
-    quoted = [line for line in block.strip().splitlines() if line.strip()]
-    assert quoted, "the README quotes the demo's output"
-    printed = (README.parent / "reports" / "quickstart" / "demo_output.txt").read_text(encoding="utf-8").splitlines()
-    for line in quoted:
-        assert line in printed, f"README line not in the committed demo output: {line}"
+def test_readme_blocks_are_generated_from_the_committed_reports():
+    """The headline table and the demo's output are what scripts/readme_blocks.py makes from the
+    committed reports: no hand-typed result can drift from them."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "readme_blocks.py"), "--check"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_readme_first_screen_holds_what_it_does_the_commands_the_result_and_the_example():
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 250
+    first = "\n".join(lines[:60])
+    for must in ("make demo", "make test", "<!-- begin: headline -->", "| teacher LLM", "| distilled student",
+                 "## Extract ADEs from your documents in 5 lines", "```python"):
+        assert must in first, must
+
+
+def test_the_five_line_example_runs_offline(tmp_path, monkeypatch, capsys):
+    text = README.read_text(encoding="utf-8").split("## Extract ADEs from your documents in 5 lines", 1)[1]
+    code = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    assert len(code.strip().splitlines()) == 5
+    stated = re.search(r"prints `(.*?)`", text).group(1)
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(_write(tmp_path / "five.py", code)), run_name="__main__")
+    assert capsys.readouterr().out.strip().splitlines()[-1] == stated
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def test_no_machine_local_path_in_any_committed_report():

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -66,6 +68,26 @@ class RelationHead(nn.Module):
         return self.mlp(torch.cat(parts, dim=-1)).squeeze(-1)
 
 
+@contextmanager
+def quiet_transformers():
+    """transformers' load reports and progress bars off while ade-distill loads or saves a model
+    (they read as errors to a user), unless the ade_distill logger is at DEBUG (``-vv``)."""
+    from transformers.utils import logging as hf_logging
+
+    if logging.getLogger("ade_distill").isEnabledFor(logging.DEBUG):
+        yield
+        return
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 class AdeStudent(nn.Module):
     """Tagger + relation head over one encoder pass."""
 
@@ -88,17 +110,10 @@ class AdeStudent(nn.Module):
             if layers > n:
                 raise ModelError(f"{name_or_path}: layers {layers} is more than the encoder's {n}")
             extra["num_hidden_layers"] = layers
-        from transformers.utils import logging as hf_logging
-
-        level = hf_logging.get_verbosity()
-        if layers is not None:  # the dropped layers' weights are unused on purpose: no load report for them
-            hf_logging.set_verbosity_error()
-        try:
+        with quiet_transformers():  # a fresh head and dropped layers are on purpose: no load report
             tagger = AutoModelForTokenClassification.from_pretrained(
                 name_or_path, num_labels=len(JOINT_LABELS), id2label=dict(enumerate(JOINT_LABELS)),
                 label2id=LABEL2ID, trust_remote_code=False, dtype=torch.float32, **extra)  # fp32 master weights
-        finally:
-            hf_logging.set_verbosity(level)
         return cls(tagger, {"base_model": str(name_or_path), **(settings or {})})
 
     def forward(self, input_ids, attention_mask, pair_batch=None, drug_mask=None, ade_mask=None, context_mask=None):
@@ -120,7 +135,8 @@ class AdeStudent(nn.Module):
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        self.tagger.save_pretrained(out_dir, safe_serialization=True)
+        with quiet_transformers():
+            self.tagger.save_pretrained(out_dir, safe_serialization=True)
         if tokenizer is not None:
             tokenizer.save_pretrained(out_dir)
         state = {k: v.detach().contiguous().cpu() for k, v in self.relation_head.state_dict().items()}
@@ -154,8 +170,9 @@ class AdeStudent(nn.Module):
         if settings.get("labels") != JOINT_LABELS:
             raise ModelError(f"{model_dir}: label scheme differs from this version of ade-distill")
         try:
-            tagger = AutoModelForTokenClassification.from_pretrained(model_dir, trust_remote_code=False,
-                                                                     use_safetensors=True, dtype=torch.float32)
+            with quiet_transformers():
+                tagger = AutoModelForTokenClassification.from_pretrained(model_dir, trust_remote_code=False,
+                                                                         use_safetensors=True, dtype=torch.float32)
             model = cls(tagger, settings)
             model.relation_head.load_state_dict(load_file(str(model_dir / "relation_head.safetensors")))
         except Exception as exc:  # corrupt or truncated weights: safetensors, torch and HF each raise their own

@@ -1,0 +1,98 @@
+"""The README's generated blocks, made from the committed reports (never typed by hand).
+
+  python scripts/readme_blocks.py           # rewrite the blocks in README.md
+  python scripts/readme_blocks.py --check   # exit 1 if a block differs (tests/test_readme.py runs this)
+
+A block sits between ``<!-- begin: NAME -->`` and ``<!-- end: NAME -->``:
+- ``headline``: the 10-fold result (reports/ade_10fold_best/ when it exists, the plain distilled
+  student of reports/ade_10fold/ otherwise, and the supervised reference), and what running the
+  student instead of the teacher costs (reports/screen/scale.json);
+- ``demo``: the closing lines of the committed `make demo` run (reports/quickstart/demo_output.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _row(name: str, s: dict, vs: dict | None) -> str:
+    r, e = s["relation strict"], s["entity strict"]
+    beat = f"{vs['relation strict']['wins']} / {vs['relation strict']['losses']}" if vs else "-"
+    return f"| {name} | {r['mean']:.1f} ± {r['sd']:.1f} | {e['mean']:.1f} ± {e['sd']:.1f} | {beat} |"
+
+
+def headline() -> str:
+    best = REPO / "reports" / "ade_10fold_best" / "folds.json"
+    base = json.loads((REPO / "reports" / "ade_10fold" / "folds.json").read_text())
+    lines = ["| 10 SpERT folds of ADE-Corpus-V2, strict F1 (mean ± sd) | relation | entity | folds above / below the teacher (relation) |",
+             "|---|---|---|---|"]
+    if best.exists():
+        f = json.loads(best.read_text())
+        ref = f["reference"]
+        lines.append(_row(f"teacher LLM, best single prompt ({ref.removeprefix('teacher ')})", f["systems"][ref], None))
+        for name, s in f["systems"].items():
+            if name.startswith("student"):
+                lines.append(_row(f"distilled student ({name.removeprefix('student ')}; teacher labels only)", s,
+                                  f["versus_reference"].get(name)))
+        src = "reports/ade_10fold_best/folds.md, reports/ade_10fold/folds.md"
+    else:
+        ref = base["reference"]
+        lines.append(_row("teacher LLM (Qwen2.5-Coder-1.5B, local)", base["systems"][ref], None))
+        lines.append(_row("distilled student (teacher labels only)", base["systems"]["student distilled"],
+                          base["versus_reference"]["student distilled"]))
+        src = "reports/ade_10fold/folds.md"
+    lines.append(_row("supervised student (gold labels; a reference)", base["systems"]["student supervised"], None))
+    scale = json.loads((REPO / "reports" / "screen" / "scale.json").read_text())
+    student = max(scale["student_runs"], key=lambda r: r["sentences_per_s"])
+    api = next(c for c in scale["cost_model"] if "gpt-4o-mini" in c["what"])
+    core = next(c for c in scale["cost_model"] if c["what"].startswith("student") and c.get("core_hours"))
+    per_m = 1e6 / scale["pubmed_sentences"]
+    lines += ["", f"Speed on 2 CPU cores (reports/screen/scale.md): the student reads {student['sentences_per_s']:.0f} "
+              f"sentences/s, the local teacher {scale['teacher']['sentences_per_s']:.3f}: "
+              f"**{scale['student_to_teacher']:,}x**. A million sentences cost the student "
+              f"{core['core_hours'] * per_m:.1f} core-hours; the teacher through the gpt-4o-mini API "
+              f"${api['usd'] * per_m:.0f} at list price (${api['usd_batch_api'] * per_m:.0f} batch). Sources: {src}."]
+    return "\n".join(lines)
+
+
+def demo() -> str:
+    printed = (REPO / "reports" / "quickstart" / "demo_output.txt").read_text(encoding="utf-8").splitlines()
+    keep = [x for x in printed if x.startswith(("[label]", "[train-", "[evaluate]", "[extract]", "real"))]
+    return "```\n" + "\n".join(keep) + "\n```"
+
+
+BLOCKS = {"headline": headline, "demo": demo}
+
+
+def render(text: str) -> str:
+    for name, make in BLOCKS.items():
+        pat = re.compile(rf"(<!-- begin: {name} -->\n).*?(<!-- end: {name} -->)", re.S)
+        if not pat.search(text):
+            raise SystemExit(f"README.md has no block {name!r}")
+        text = pat.sub(lambda m: m.group(1) + make() + "\n" + m.group(2), text)
+    return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true")
+    a = ap.parse_args()
+    readme = REPO / "README.md"
+    old = readme.read_text(encoding="utf-8")
+    new = render(old)
+    if a.check:
+        if new != old:
+            print("README.md: a generated block differs from the reports; run python scripts/readme_blocks.py")
+            sys.exit(1)
+        return
+    readme.write_text(new, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
