@@ -36,6 +36,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ade_distill.core.paths import shown  # noqa: E402
 from ade_distill.evaluate import evaluate  # noqa: E402
 from ade_distill.ingest import ingest_ade_splits  # noqa: E402
 from ade_distill.core.labels import read_unpacked  # noqa: E402
@@ -84,6 +85,12 @@ def parse_variant(text: str) -> tuple[str, dict]:
             raise SystemExit(f"variant {text!r}: write key:value, not {part!r}")
         settings[key] = yaml.safe_load(value)
     return name, settings
+
+
+def _spec(row: dict) -> str:
+    """A row's --variant argument again."""
+    st = row["settings"]
+    return row["variant"] + ("=" + ",".join(f"{k}:{v}" for k, v in st.items()) if st else "")
 
 
 def scores(m: dict, name: str) -> dict:
@@ -158,7 +165,7 @@ def main() -> None:
         if pair:
             row["better_than"] = {"variant": vs, **{k: pair[f"{k}.strict"]["p_b_better"] for k in ("relation", "entity")}}
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    result = {"command": "python benchmarks/distill_gap_dev.py " + " ".join(sys.argv[1:]), "git_commit": commit,
+    result = {"command": "python benchmarks/distill_gap_dev.py " + " ".join(shown(x) for x in sys.argv[1:]), "git_commit": commit,
               "cpus": os.cpu_count(), "recipe": recipe, "dev_sentences": len(dev), "yardstick": YARDSTICK,
               "variants": rows, "paired_bootstrap": m["paired_bootstrap"], "seconds": round(time.monotonic() - t0, 1)}
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -169,16 +176,32 @@ def main() -> None:
              f"scored on the dev split against the **{YARDSTICK}** view's labels, which no variant trains on (no gold, no "
              "test). Strict F1 with 95% bootstrap intervals; the last column is agreement with the training views, for "
              "information only (it rewards copying them).", "",
-             "| variant | settings | relation P / R / F1 (CI) | entity F1 (CI) | beats: relation / entity | train s | "
-             "relation F1 vs training views |", "|---|---|---|---|---|---|---|"]
+             "| variant | settings | relation P / R / F1 (CI) | entity F1 (CI) | beats: relation / entity | kept by the rule | "
+             "train s | relation F1 vs training views | reproduce (with the variants it is compared with) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    by_name = {r["variant"]: r for r in rows}
     for r in rows:
         rl, en = r["relation"], r["entity"]
         b = r.get("better_than")
         beats = f"{b['variant']}: {b['relation']:.1%} / {b['entity']:.1%}" if b else "-"
         tv = ", ".join(f"{k} {v:.1f}" for k, v in r["vs_training_views"].items())
+        kept = "-" if not b else ("yes" if b["relation"] >= 0.9 and en["f1"] >= by_name[b["variant"]]["entity"]["f1"] - 1
+                                  else "no")
+        chain, name = [], r["variant"]
+        while name:  # the variants this row needs: itself, what it is compared with, what it starts from
+            chain.append(name)
+            st = by_name[name]["settings"]
+            name = st.get("from") if st.get("from") in by_name and st.get("from") not in chain else None
+        needs = chain
+        if b and b["variant"] not in needs:
+            needs.append(b["variant"])
+        spec = " ".join(f"--variant {_spec(by_name[n])}" for n in reversed(needs))
         lines.append(f"| {r['variant']} | {json.dumps(r['settings']) if r['settings'] else 'the recipe'} | "
                      f"{rl['precision']:.1f} / {rl['recall']:.1f} / {rl['f1']:.1f} ({rl['ci'][0]:.1f}-{rl['ci'][1]:.1f}) | "
-                     f"{en['f1']:.1f} ({en['ci'][0]:.1f}-{en['ci'][1]:.1f}) | {beats} | {r['train_seconds']:.0f} | {tv} |")
+                     f"{en['f1']:.1f} ({en['ci'][0]:.1f}-{en['ci'][1]:.1f}) | {beats} | {kept} | {r['train_seconds']:.0f} | "
+                     f"{tv} | `python benchmarks/distill_gap_dev.py {spec}` |")
+    lines += ["", "\"kept by the rule\": beats the variant it is compared with in at least 90% of paired resamples on "
+              "relations, with entity F1 not more than 1 point lower (reports/ade_distill_gap/README.md)."]
     lines += ["", "\"beats\": the share of 1,000 paired bootstrap resamples of the dev sentences in which the variant's "
               f"F1 is higher than the named variant's ({base} unless the settings name another with vs)."]
     a.out.with_suffix(".md").write_text("\n".join(lines) + "\n")

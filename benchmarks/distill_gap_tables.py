@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ade_distill.core.paths import shown  # noqa: E402
 from ade_distill.core.labels import read_unpacked  # noqa: E402
 from ade_distill.ingest import ingest_ade_splits  # noqa: E402
 from ade_distill.pipeline import default_shared_data  # noqa: E402
@@ -67,7 +68,7 @@ def main() -> None:
         results.append({**rows_of(f"all views aggregated (vote, empty answers abstain; the {len(common):,} "
                                   "sentences every view has)", agg), "aggregate": stats.to_json()})
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    cmd = "python benchmarks/distill_gap_tables.py " + " ".join(sys.argv[1:])
+    cmd = "python benchmarks/distill_gap_tables.py " + " ".join(shown(a) for a in sys.argv[1:])
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_suffix(".json").write_text(json.dumps({"command": cmd.strip(), "git_commit": commit,
                                                        "results": results}, indent=2) + "\n")

@@ -34,6 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ade_distill.core.paths import shown  # noqa: E402
 from ade_distill.core.schema import Entity, Relation, Sentence, write_jsonl  # noqa: E402
 from ade_distill.ingest import ingest_ade_splits  # noqa: E402
 from ade_distill.pipeline import default_shared_data  # noqa: E402
@@ -252,7 +253,7 @@ def main() -> None:
         results["f1"] = old["f1"]  # the LLM check is kept from the run that made it (see its command)
         results["f1_command"] = old.get("f1_command")
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    cmd = "python benchmarks/phi_eval.py " + " ".join(sys.argv[1:])
+    cmd = "python benchmarks/phi_eval.py " + " ".join(shown(a) for a in sys.argv[1:])
     results.update(command=cmd.strip(), git_commit=commit)
     if a.teacher:
         results["f1_command"] = cmd.strip()

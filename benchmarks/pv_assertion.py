@@ -18,6 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ade_distill.core.paths import shown  # noqa: E402
 from ade_distill.ingest.bioscope import read_bioscope  # noqa: E402
 from ade_distill.pipeline import default_shared_data  # noqa: E402
 from ade_distill.post.assertion import AssertionFlagger  # noqa: E402
@@ -76,7 +77,7 @@ def main() -> None:
     flagger = AssertionFlagger()
     res = {"abstracts": measure(folder / "abstracts.xml", flagger), "full_papers": measure(folder / "full_papers.xml", flagger)}
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    cmd = ("python benchmarks/pv_assertion.py " + " ".join(sys.argv[1:])).strip()
+    cmd = ("python benchmarks/pv_assertion.py " + " ".join(shown(a) for a in sys.argv[1:])).strip()
     res.update(command=cmd, git_commit=commit)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")

@@ -20,6 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ade_distill.core.paths import shown  # noqa: E402
 from ade_distill.ingest import ingest_ade_corpus  # noqa: E402
 from ade_distill.pipeline import default_shared_data  # noqa: E402
 from ade_distill.post.drugs import DrugNormaliser, abbreviations_of  # noqa: E402
@@ -48,7 +49,7 @@ def main() -> None:
     examples = {h: Counter((r.mention, " + ".join(s.name for s in r.substances)) for r in res if r.how == h).most_common(5)
                 for h in how if h != "none"}
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    cmd = ("python benchmarks/pv_drugs.py " + " ".join(sys.argv[1:])).strip()
+    cmd = ("python benchmarks/pv_drugs.py " + " ".join(shown(a) for a in sys.argv[1:])).strip()
     out = {"command": cmd, "git_commit": commit, "mentions": len(mentions), "normalised_share": covered,
            "by_how": dict(how), "misses": misses.most_common(), "examples": examples,
            "vocabulary": {"names": len(norm.names), "brands": len(norm.brands)}, "load_seconds": round(load_s, 1),

@@ -23,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ade_distill.core.paths import shown  # noqa: E402
 from ade_distill.pipeline import default_shared_data  # noqa: E402
 from ade_distill.post.meddra import MeddraCoder, MeddraRelease, SentenceEncoder  # noqa: E402
 
@@ -92,7 +93,7 @@ def main() -> None:
     exact_only = sum(1 for o in seen if o["exact"] and o["top1"]) / len(seen)
     top5 = sum(o["top5"] for o in seen) / len(seen)
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    cmd = ("python benchmarks/pv_meddra.py " + " ".join(sys.argv[1:])).strip()
+    cmd = ("python benchmarks/pv_meddra.py " + " ".join(shown(a) for a in sys.argv[1:])).strip()
     res = {"command": cmd, "git_commit": commit, "encoder": a.encoder, "train_mentions": len(rows(train)),
            "test_mentions": len(out), "test_seen_share": len(seen) / len(out), "chosen_on_train": chosen,
            "train_curve": curve_train, "test": final, "test_exact_lookup_top1_seen": exact_only,
