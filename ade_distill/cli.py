@@ -8,7 +8,6 @@ SIGTERM 143 (outputs are complete or absent in every case).
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shlex
 import sys
@@ -17,6 +16,7 @@ from typing import Sequence
 
 from . import __version__, workflows
 from .cli_args import build_parser
+from .core.logs import setup_logging
 from .post.chain import PostConfig
 from .core.errors import AdeDistillError, InputError
 
@@ -162,10 +162,13 @@ def cmd_predict(a) -> None:
     _show(workflows.predict(a.model, a.input, a.out, **_load(a)))
 
 
+def _post(a) -> PostConfig:
+    return PostConfig(drugs=a.drug_vocab, products=a.products, meddra=a.meddra, assertion=a.assertion)
+
+
 def cmd_extract(a) -> None:
-    post = PostConfig(drugs=a.drugs, products=a.products, meddra=a.meddra, assertion=a.assertion)
     r = workflows.extract(a.model, a.input, a.out, format=a.format, id_column=a.id_column, text_column=a.text_column,
-                          strict=a.strict, post=post, **_load(a))
+                          strict=a.strict, post=_post(a), **_load(a))
     _show_skipping(r)
 
 
@@ -196,7 +199,7 @@ def cmd_screen(a) -> None:
                max_records=a.max_records, engine=a.engine, ray_address=a.ray_address, workers=a.workers,
                runtime=a.runtime, quantize=None if a.quantize == "none" else a.quantize,
                threads=a.threads, excerpts=not a.no_excerpts, api_key=os.environ.get(a.api_key_env) if a.api_key_env else None,
-               email=a.email, command="ade-distill " + " ".join(shlex.quote(x) for x in sys.argv[1:]))
+               email=a.email, command="ade-distill " + " ".join(shlex.quote(x) for x in sys.argv[1:]), post=_post(a))
     _show(r)
 
 
@@ -214,7 +217,7 @@ def cmd_serve(a) -> None:
           + ("; API token required" if token else ""), flush=True)
     serve(a.model, host=a.host, port=a.port, token=token, limits=limits, metrics=a.metrics,
           quantize=None if a.quantize == "none" else a.quantize, threads=a.threads, runtime=a.runtime,
-          log_level="info" if a.verbose else "warning")
+          log_level="info" if a.verbose else "warning", post=_post(a))
 
 
 # ---------------------------------------------------------------- evaluate, report, rank, run
@@ -281,23 +284,6 @@ def cmd_demo(a) -> None:
 
 # ---------------------------------------------------------------- entry point
 
-def _setup_logging(verbose: int) -> None:
-    """Our own stderr handler on the package logger (warnings by default: no document text)."""
-    logger = logging.getLogger("ade_distill")
-    for h in list(logger.handlers):
-        logger.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("ade-distill: %(levelname)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.WARNING - 10 * min(verbose, 2))
-    logger.propagate = False
-    if verbose < 2:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-
-
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread like Ctrl-C, so every open output is cleaned up
     (atomic writes remove their temporary file, a pipeline marks its stage interrupted)."""
@@ -312,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import threading
 
     args: argparse.Namespace = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    setup_logging(args.verbose)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:

@@ -185,14 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="documents: .txt folder, CSV/TSV, JSONL, PubMed XML (.xml/.xml.gz)")
             px.add_argument("--format", default="jsonl",
                             help="jsonl, csv, parquet, brat, or a format a plug-in registered (ade_distill.writers)")
-            opt(px, verb, "--drugs", PostConfig, "drugs",
-                help="normalise drugs to substances: a folder with drugbank_vocabulary.csv (and fda_products.txt)")
-            opt(px, verb, "--products", PostConfig, "products",
-                help="your products, one a line: 'name; synonym; ...' (they override the vocabularies)")
-            opt(px, verb, "--meddra", PostConfig, "meddra",
-                help="code reactions to MedDRA: your release folder (MSSO ASCII: llt.asc, pt.asc, mdhier.asc)")
-            px.add_argument("--assertion", action="store_true",
-                            help="flag negated, speculative, hypothetical and historical events")
+            post_options(px, verb, PostConfig)
             px.add_argument("--id-column", default="id")
             px.add_argument("--text-column", default="text")
             px.add_argument("--strict", action="store_true")
@@ -223,12 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--workers", type=int, help="Ray workers (default: one per CPU)")
     runtime_options(sc, "screen", load, batch=False)
     sc.add_argument("--no-excerpts", action="store_true", help="leave sentence text out of the HTML report")
+    post_options(sc, "screen", PostConfig)
     sc.set_defaults(func="screen")
 
     sv = sub.add_parser("serve", help="serve a student over HTTP (POST /extract, GET /model, GET /health, /docs)")
     sv.add_argument("--model", type=Path, required=True, help="a trained student folder")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     sv.add_argument("--port", type=int, default=8000)
+    post_options(sv, "serve", PostConfig)
     sv.add_argument("--token-env", metavar="NAME",
                     help="environment variable holding the API token that callers must send (Bearer)")
     sv.add_argument("--metrics", type=Path, help="an evaluate metrics.json: GET /model reports its scores")
@@ -354,6 +349,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--run-dir", type=Path, help="default runs/quickstart")
     d.set_defaults(func="demo")
     return p
+
+
+def post_options(parser: argparse.ArgumentParser, path: str, post) -> None:
+    """What happens after extraction (post/chain.py's PostConfig)."""
+    opt(parser, path, "--drug-vocab", post, "drugs",
+        help="normalise drugs to substances: a folder with drugbank_vocabulary.csv (and fda_products.txt)")
+    opt(parser, path, "--products", post, "products",
+        help="your products, one a line: 'name; synonym; ...' (they override the vocabularies)")
+    opt(parser, path, "--meddra", post, "meddra",
+        help="code reactions to MedDRA: your release folder (MSSO ASCII: llt.asc, pt.asc, mdhier.asc)")
+    parser.add_argument("--assertion", action="store_true", help="flag negated, speculative, hypothetical and "
+                                                                 "historical events")
 
 
 def runtime_options(parser: argparse.ArgumentParser, path: str, load, *, batch: bool = True) -> None:

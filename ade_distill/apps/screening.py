@@ -22,7 +22,8 @@ from ..core.schema import Document, Sentence
 
 COLUMNS = ["pmid", "title", "journal", "year", "drug", "effect", "drug_of_interest", "confidence",
            "drug_confidence", "effect_confidence", "sentence_id", "evidence", "sentence_start", "drug_start", "drug_end",
-           "effect_start", "effect_end", "model", "run"]
+           "effect_start", "effect_end", "substance", "meddra_pt_code", "meddra_pt", "meddra_soc", "assertion",
+           "model", "run"]
 
 
 @dataclass
@@ -90,7 +91,9 @@ def article_rows(doc: Document, sentences: Iterable[Sentence], *, drugs: DrugLis
                          "drug_confidence": r.drug_confidence, "effect_confidence": r.effect_confidence,
                          "sentence_id": s.id, "evidence": s.text, "sentence_start": s.doc_offset or 0,
                          "drug_start": r.drug_start, "drug_end": r.drug_end, "effect_start": r.effect_start,
-                         "effect_end": r.effect_end, "model": model, "run": run})
+                         "effect_end": r.effect_end, "substance": r.substance, "meddra_pt_code": r.meddra_pt_code,
+                         "meddra_pt": r.meddra_pt, "meddra_soc": r.meddra_soc, "assertion": r.assertion,
+                         "model": model, "run": run})
     return rows
 
 

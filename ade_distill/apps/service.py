@@ -88,8 +88,9 @@ class Batcher:
     """Collects callers' documents for one model call (at most ``max_documents``, waiting at most
     ``wait_ms`` for more after the first) and hands each caller its own documents' results."""
 
-    def __init__(self, student, *, max_documents: int, wait_ms: float) -> None:
+    def __init__(self, student, *, max_documents: int, wait_ms: float, post=None) -> None:
         self.student = student
+        self.post = post  # the post-processing chain (post/chain.py), run in the model thread
         self.max_documents = max_documents
         self.wait = wait_ms / 1000
         self.queue: asyncio.Queue = asyncio.Queue()
@@ -148,7 +149,8 @@ class Batcher:
         from ..ingest import Problems
 
         problems = Problems()
-        out = {id(d): (d, s, None) for d, s in self.student.extract_documents(docs, chunk=1 << 30, problems=problems)}
+        out = {id(d): (d, self.post.apply(d, s) if self.post is not None else s, None)
+               for d, s in self.student.extract_documents(docs, chunk=1 << 30, problems=problems)}
         msgs = iter(problems.messages)
         for d in docs:  # a document extract_documents skipped: its message, in order
             if id(d) not in out:
@@ -158,17 +160,21 @@ class Batcher:
 
 def create_app(model_dir: str | Path, *, token: str | None = None, limits: ServiceLimits = ServiceLimits(),
                metrics: str | Path | None = None, quantize: str | None = None, device: str | None = None,
-               threads: int | None = None, runtime: str = "torch"):
-    """The FastAPI application serving one student folder."""
+               threads: int | None = None, runtime: str = "torch", post=None):
+    """The FastAPI application serving one student folder; ``post`` (a ``post.chain.PostConfig``)
+    adds substances, MedDRA coding and assertion flags to the records."""
+    from ..post.chain import PostProcessor
     from ..student import Student
 
     info = model_info(model_dir, metrics)
+    chain = PostProcessor.from_config(post)
     student = Student.from_pretrained(model_dir, quantize=quantize, device=device, threads=threads, runtime=runtime)
     state: dict = {}
 
     @asynccontextmanager
     async def lifespan(app):
-        state["batcher"] = b = Batcher(student, max_documents=limits.max_batch_documents, wait_ms=limits.batch_wait_ms)
+        state["batcher"] = b = Batcher(student, max_documents=limits.max_batch_documents, wait_ms=limits.batch_wait_ms,
+                                       post=chain if chain.active else None)
         b.start()
         yield
         await b.stop()
@@ -238,10 +244,11 @@ def create_app(model_dir: str | Path, *, token: str | None = None, limits: Servi
 
 def serve(model_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
           limits: ServiceLimits = ServiceLimits(), metrics: str | Path | None = None, quantize: str | None = None,
-          device: str | None = None, threads: int | None = None, runtime: str = "torch", log_level: str = "info") -> None:
+          device: str | None = None, threads: int | None = None, runtime: str = "torch", log_level: str = "info",
+          post=None) -> None:
     """Run the service until interrupted (uvicorn, one process)."""
     import uvicorn
 
     app = create_app(model_dir, token=token, limits=limits, metrics=metrics, quantize=quantize, device=device,
-                     threads=threads, runtime=runtime)
+                     threads=threads, runtime=runtime, post=post)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -86,8 +86,10 @@ def covered_pmids(out: Path) -> dict[str, str]:
     return seen
 
 
-def process_shard(student, shard: Shard, out: Path, *, drugs, model: str, run: str, skip: set[str]) -> dict:
-    """Extract ADEs from one shard's new articles; rows, then the done-record, written atomically."""
+def process_shard(student, shard: Shard, out: Path, *, drugs, model: str, run: str, skip: set[str],
+                  post=None) -> dict:
+    """Extract ADEs from one shard's new articles (through the post-processing chain ``post``, a
+    ``post.chain.PostProcessor``, when given); rows, then the done-record, written atomically."""
     import pandas as pd
 
     from ..ingest import Problems, ingest_pubmed
@@ -112,6 +114,8 @@ def process_shard(student, shard: Shard, out: Path, *, drugs, model: str, run: s
     for doc, sents in student.extract_documents(fresh(), problems=problems):
         pmids.append(doc.id)
         n_sent += len(sents)
+        if post is not None:
+            sents = post.apply(doc, sents)
         rows += article_rows(doc, sents, drugs=drugs, model=model, run=run)
         named = drugs.mentioned(doc.full_text) if drugs else []
         if named:
@@ -132,16 +136,18 @@ class _ShardWorker:
     """Ray Data callable: one model per worker, one shard per call."""
 
     def __init__(self, model_dir: str, out: str, drugs, model: str, run: str, skip: set[str], threads: int | None,
-                 runtime: str = "torch", quantize: str | None = None):
+                 runtime: str = "torch", quantize: str | None = None, post=None):
+        from ..post.chain import PostProcessor
         from ..student import Student
 
         self.student = Student.from_pretrained(model_dir, device="cpu", threads=threads, runtime=runtime,
                                                quantize=quantize)
-        self.args = (Path(out), drugs, model, run, skip)
+        chain = PostProcessor.from_config(post)
+        self.args = (Path(out), drugs, model, run, skip, chain if chain.active else None)
 
     def __call__(self, batch: dict) -> dict:
-        out, drugs, model, run, skip = self.args
-        done = [process_shard(self.student, Shard(p, k), out, drugs=drugs, model=model, run=run, skip=skip)
+        out, drugs, model, run, skip, post = self.args
+        done = [process_shard(self.student, Shard(p, k), out, drugs=drugs, model=model, run=run, skip=skip, post=post)
                 for p, k in zip(batch["path"], batch["key"])]
         return {"key": [d["key"] for d in done], "articles": [len(d["pmids"]) for d in done]}
 
@@ -176,9 +182,10 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
            ray_address: str | None = None, workers: int | None = None, threads: int | None = None,
            excerpts: bool = True, api_key: str | None = None, email: str | None = None,
            eutils_url: str | None = None, command: str = "ade-distill screen", runtime: str = "torch",
-           quantize: str | None = None) -> ScreenResult:
+           quantize: str | None = None, post=None) -> ScreenResult:
     """Screen PubMed files (and/or a query) for suspected ADEs into ``out``: articles.parquet,
-    articles.csv, report.html (and the per-shard files under shards/)."""
+    articles.csv, report.html (and the per-shard files under shards/); ``post`` (a
+    ``post.chain.PostConfig``) adds substances, MedDRA coding and assertion flags to the rows."""
     import pandas as pd
 
     from ..apps.screening import COLUMNS, DrugList, report_html
@@ -202,17 +209,20 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
     t0 = time.monotonic()
     if todo:
         if engine == "local":
+            from ..post.chain import PostProcessor
             from ..student import Student
 
             st = Student.from_pretrained(model, device="cpu", threads=threads, runtime=runtime, quantize=quantize)
+            chain = PostProcessor.from_config(post)
             skip = set(seen_before)
             for s in todo:
-                d = process_shard(st, s, out, drugs=drug_list, model=model_id, run=run, skip=skip)
+                d = process_shard(st, s, out, drugs=drug_list, model=model_id, run=run, skip=skip,
+                                  post=chain if chain.active else None)
                 skip.update(d["pmids"])
                 log.info("shard %s: %d articles, %d rows", s.key, len(d["pmids"]), d["rows"])
         elif engine == "ray":
             _run_ray(todo, model, out, drugs=drug_list, model_id=model_id, run=run, skip=set(seen_before),
-                     address=ray_address, workers=workers, threads=threads, runtime=runtime, quantize=quantize)
+                     address=ray_address, workers=workers, threads=threads, runtime=runtime, quantize=quantize, post=post)
         else:
             raise InputError(f"unknown engine {engine!r} (local or ray)")
     seconds = time.monotonic() - t0
@@ -255,7 +265,7 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
 
 def _run_ray(todo: list[Shard], model, out: Path, *, drugs, model_id: str, run: str, skip: set[str],
              address: str | None, workers: int | None, threads: int | None, runtime: str = "torch",
-             quantize: str | None = None) -> None:
+             quantize: str | None = None, post=None) -> None:
     import ray
 
     if not ray.is_initialized():
@@ -268,7 +278,7 @@ def _run_ray(todo: list[Shard], model, out: Path, *, drugs, model_id: str, run: 
 
         ensure_export(model, quantize)
     done = ds.map_batches(_ShardWorker, fn_constructor_args=(str(model), str(out), drugs, model_id, run, skip,
-                                                             threads or 1, runtime, quantize),
+                                                             threads or 1, runtime, quantize, post),
                           batch_size=1, compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1)
     for _ in done.iter_rows():  # run it; each shard's outputs are written by its worker
         pass
