@@ -68,3 +68,7 @@ from ade_distill.post import assertion
 
 bioscope.read_bioscope, bioscope.BioScopeSentence.has, bioscope.BioScopeSentence.scope_spans
 assertion.AssertionFlagger.word_flags
+# the recipe-selection benchmarks' helpers (benchmarks/dev_selection.py, distill_gap_dev.py)
+from ade_distill.evaluate import selection
+
+selection.parse_variant, selection.strict_scores

@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ade_distill.evaluate import evaluate  # noqa: E402
+from ade_distill.evaluate.selection import parse_variant, strict_scores  # noqa: E402
 from ade_distill.ingest import ingest_ade_splits  # noqa: E402
 from ade_distill.core.labels import read_unpacked  # noqa: E402
 from ade_distill.ingest.ade_corpus import in_domain_negatives  # noqa: E402
@@ -51,17 +52,6 @@ from ade_distill.workflows.student import dev_split  # noqa: E402
 TRAIN = REPO / "data" / "teacher_labels" / "ade_fold0_train.qwen2.5-coder-1.5b.jsonl"
 NEG = REPO / "data" / "teacher_labels" / "ade_neg.qwen2.5-coder-1.5b.lines.jsonl"
 PIPELINE = REPO / "pipelines" / "ade_benchmark.yaml"
-
-
-def parse_variant(text: str) -> tuple[str, dict]:
-    name, _, rest = text.partition("=")
-    settings = {}
-    for part in filter(None, rest.split(",")):
-        key, sep, value = part.partition(":")
-        if not sep:
-            raise SystemExit(f"variant {text!r}: write key:value, not {part!r}")
-        settings[key] = yaml.safe_load(value)
-    return name, settings
 
 
 def train_variant(name: str, settings: dict, fit: list, neg: list, recipe: dict, work: Path) -> dict:
@@ -82,15 +72,6 @@ def train_variant(name: str, settings: dict, fit: list, neg: list, recipe: dict,
         added = {"extra_teacher_labelled": len(extra)}
     train(fit, out, None, progress=False, name=name, **{**recipe, **settings})
     return added
-
-
-def scores(m: dict, name: str) -> dict:
-    out = {}
-    for kind in ("relation", "entity"):
-        s = m["systems"][name][kind]["strict"]["micro"]
-        out[kind] = {k: round(100 * s[k], 2) for k in ("precision", "recall", "f1")}
-        out[kind]["ci"] = [round(100 * x, 2) for x in s["ci"]]
-    return out
 
 
 def main() -> None:
@@ -133,7 +114,7 @@ def main() -> None:
     m = evaluate(dev, preds, n_bootstrap=1000, seed=a.seed)
     base = variants[0][0]
     for row in rows:
-        row.update(scores(m, row["variant"]))
+        row.update(strict_scores(m, row["variant"]))
         vs = row["settings"].get("vs", base)
         pair = m["paired_bootstrap"].get(f"{vs} vs {row['variant']}")
         if pair:  # share of paired dev resamples in which this variant beats the one it is compared with

@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from ade_distill.core.paths import shown  # noqa: E402
 from ade_distill.evaluate import evaluate  # noqa: E402
+from ade_distill.evaluate.selection import parse_variant, strict_scores  # noqa: E402
 from ade_distill.ingest import ingest_ade_splits  # noqa: E402
 from ade_distill.core.labels import read_unpacked  # noqa: E402
 from ade_distill.pipeline import default_shared_data  # noqa: E402
@@ -76,30 +77,10 @@ def load_view(name: str, sentences: list) -> dict:
     return out
 
 
-def parse_variant(text: str) -> tuple[str, dict]:
-    name, _, rest = text.partition("=")
-    settings = {}
-    for part in filter(None, rest.split(",")):
-        key, sep, value = part.partition(":")
-        if not sep:
-            raise SystemExit(f"variant {text!r}: write key:value, not {part!r}")
-        settings[key] = yaml.safe_load(value)
-    return name, settings
-
-
 def _spec(row: dict) -> str:
     """A row's --variant argument again."""
     st = row["settings"]
     return row["variant"] + ("=" + ",".join(f"{k}:{v}" for k, v in st.items()) if st else "")
-
-
-def scores(m: dict, name: str) -> dict:
-    out = {}
-    for kind in ("relation", "entity"):
-        s = m["systems"][name][kind]["strict"]["micro"]
-        out[kind] = {k: round(100 * s[k], 2) for k in ("precision", "recall", "f1")}
-        out[kind]["ci"] = [round(100 * x, 2) for x in s["ci"]]
-    return out
 
 
 def main() -> None:
@@ -157,7 +138,7 @@ def main() -> None:
             and all(s.id in views[v] for s in dev)}
     base = variants[0][0]
     for row in rows:
-        row.update(scores(m, row["variant"]))
+        row.update(strict_scores(m, row["variant"]))
         row["vs_training_views"] = {v: round(100 * mi["systems"][row["variant"]]["relation"]["strict"]["micro"]["f1"], 2)
                                     for v, mi in info.items()}
         vs = row["settings"].get("vs", base)

@@ -69,6 +69,18 @@ def test_a_patient_named_like_an_eponym_is_still_redacted(guard):
     assert "Wilson's disease" in guard.redact("Wilson's disease worsened on penicillamine.").text
 
 
+def test_a_time_to_onset_is_kept_and_a_calendar_date_is_not(guard):
+    text = ("A 62-year-old woman developed severe hyponatremia two weeks after starting sertraline on "
+            "March 3, 2019; 3 days later it resolved.")
+    r = guard.redact(text)
+    assert "two weeks after" in r.text and "3 days later" in r.text  # the time to onset is not an identifier
+    assert "March 3" not in r.text and "2019" not in r.text and r.found["DATE"] == 1
+    for plain in ("See Fig. 2 for the blood counts over time.",
+                  "Neuroleptic malignant syndrome after haloperidol i.v. was treated with dantrolene.",
+                  "She developed tendon rupture of the left Achilles tendon while on levofloxacin."):
+        assert guard.redact(plain).text == plain
+
+
 def test_policy_default_is_redact_for_a_remote_teacher_on_clinical_text():
     assert is_remote(None, "openai") and is_remote("https://api.example.org/v1", "openai")
     assert not is_remote("http://127.0.0.1:8000/v1", "openai") and not is_remote("http://localhost:1/v1", "openai")

@@ -22,7 +22,10 @@ from ade_distill.teacher.backends import Completion
 
 
 class EchoBackend:
-    """Answers from a JSON file of sentence text -> answer (ADEPLUG_ANSWERS); "none" otherwise."""
+    """Answers from a JSON file of sentence text -> answer (ADEPLUG_ANSWERS); "none" otherwise. It
+    runs on this machine (remote = False), so the PHI guard sends it the sentences unredacted."""
+
+    remote = False
 
     def __init__(self, model):
         with open(os.environ["ADEPLUG_ANSWERS"], encoding="utf-8") as fh:

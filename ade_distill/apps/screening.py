@@ -130,6 +130,8 @@ def report_html(rows: list[dict], *, title: str, articles_screened: int, new_pmi
     """The screening report (self-contained HTML). ``mentions``: the articles whose title or
     abstract names a drug of interest (pmid, title, journal, year, drugs), ADE found or not: each
     needs a reviewer's look, and those without a suspected ADE get their own list."""
+    # a table read back from Parquet holds NaN where a column was empty: it is "no value", not a value
+    rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]
     by_article: dict[str, list[dict]] = {}
     for r in rows:
         by_article.setdefault(r["pmid"], []).append(r)

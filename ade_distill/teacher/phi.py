@@ -107,7 +107,7 @@ class PhiGuard:
         results = self.analyzer.analyze(text=text, language="en", entities=list(ENTITIES),
                                         score_threshold=self.score_threshold)
         spans = sorted(((r.start, r.end, r.entity_type, r.score) for r in results
-                        if not _clinical_word(text, r)), key=lambda x: (x[0], -x[1], -x[3]))
+                        if not _clinical_word(text, r) and not _duration(text, r)), key=lambda x: (x[0], -x[1], -x[3]))
         kept: list[tuple[int, int, str]] = []
         for a, b, kind, _ in spans:
             a, b = self._shrink(text, *_trim(text, a, b))
@@ -170,19 +170,42 @@ _MEDICAL_ENDING = re.compile(
     r"ium|ase)$")
 
 
+# words of a paper's apparatus an NER model can take for a name ("See Fig. 2")
+_REFERENCES = {"fig", "figs", "figure", "figures", "table", "tables", "suppl", "supplementary", "ref", "refs", "eq"}
+
+
 def _clinical_word(text: str, r) -> bool:
     """A single word the NER model took for a name or a place that is far likelier clinical: an
     abbreviation or code (capitals, digits: "HU", "KW-2149"), a word written in lower case
-    ("pellagra"), or one with a drug's or a reaction's ending ("Adriamycin", "Leiomyosarcoma").
-    Pattern matches (record numbers, addresses...) are never dropped."""
+    ("pellagra"), or one with a drug's or a reaction's ending ("Adriamycin", "Leiomyosarcoma"); several
+    words all in lower case ("haloperidol i.v."); a "name" holding a paper's apparatus ("See Fig").
+    Other pattern matches (record numbers, addresses...) are never dropped."""
+    words = [w.strip(".,;:()[]").lower() for w in text[r.start:r.end].split()]
+    if r.entity_type == "PERSON" and any(w in _REFERENCES for w in words):
+        return True
     meta = getattr(r, "recognition_metadata", None) or {}
     if "spacy" not in str(meta.get("recognizer_name", "")).lower() or r.entity_type not in ("PERSON", "LOCATION"):
         return False
     word = text[r.start:r.end].strip(" .,;:()[]")
-    if not word or " " in word:
+    if not word:
         return False
+    if " " in word:  # several words: names and places are capitalised ("haloperidol i.v." is not one)
+        return all(w[:1].islower() for w in word.split())
     return (word.isupper() and len(word) <= 6) or any(c.isdigit() for c in word) or word.islower() or bool(
         _MEDICAL_ENDING.search(word))
+
+
+# what makes a time expression a calendar date (HIPAA Safe Harbor: the elements of dates related to
+# a person): a month name, a date written with digits, or a year
+_DATE_ANCHOR = re.compile(
+    r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\b|\d{1,4}[/.-]\d{1,2}|\b(?:1[89]|20)\d\d\b")
+
+
+def _duration(text: str, r) -> bool:
+    """A time expression with no calendar anchor ("two weeks after", "3 days later", "the next
+    morning"): the time to onset an ADE report lives on, and not an identifier. A detection
+    that names a month, a year or a written date is kept."""
+    return r.entity_type == "DATE_TIME" and not _DATE_ANCHOR.search(text[r.start:r.end])
 
 
 def _trim(text: str, a: int, b: int) -> tuple[int, int]:
@@ -331,6 +354,7 @@ EPONYMOUS_REACTIONS = (
     "bartter syndrome", "bartter's syndrome", "fanconi syndrome", "fanconi's syndrome", "fanconi anemia",
     "lyell's syndrome", "lyell syndrome", "sweet's syndrome", "sweet syndrome", "henoch-schonlein purpura",
     "henoch-schönlein purpura", "kawasaki disease", "wegener's granulomatosis", "churg-strauss syndrome",
+    "achilles tendon", "achilles tendinitis", "achilles tendinopathy", "achilles tendon rupture",
     "sheehan's syndrome", "budd-chiari syndrome", "peyronie's disease", "dupuytren's contracture",
     "jarisch-herxheimer reaction", "kounis syndrome", "fournier's gangrene", "mallory-weiss tear",
     "zollinger-ellison syndrome", "ebola virus disease", "west nile virus", "marburg virus disease",

