@@ -168,7 +168,8 @@ def _post(a) -> PostConfig:
 
 def cmd_extract(a) -> None:
     r = workflows.extract(a.model, a.input, a.out, format=a.format, id_column=a.id_column, text_column=a.text_column,
-                          strict=a.strict, post=_post(a), **_load(a))
+                          strict=a.strict, post=_post(a), drugs=_drugs(a), prefilter=a.prefilter, gate=a.gate,
+                          **_load(a))
     _show_skipping(r)
 
 
@@ -191,15 +192,33 @@ def cmd_export_onnx(a) -> None:
         print(f"{kind}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
+def _drugs(a):
+    """--drugs: one file, or names."""
+    return a.drugs[0] if a.drugs and len(a.drugs) == 1 and Path(a.drugs[0]).is_file() else a.drugs
+
+
+def cmd_gate(a) -> None:
+    from .apps.cascade import GateSettings, SentenceGate
+    from .core.schema import read_sentences
+
+    sentences = [s for f in a.labels for s in read_sentences(f)]
+    gate = SentenceGate.train(sentences, GateSettings(recall=a.recall, validation_share=a.validation_share))
+    gate.save(a.out)
+    m = gate.measured
+    print(f"sentence gate -> {a.out}: trained on {m['train_sentences']:,} teacher-labelled sentences; on "
+          f"{m['validation_sentences']:,} held out its threshold keeps {m['validation_recall']:.1%} of the teacher's "
+          f"ADE sentences and passes {m['validation_pass_rate']:.1%} of all")
+
+
 def cmd_screen(a) -> None:
     from .workflows.screen import screen
 
-    drugs = a.drugs[0] if a.drugs and len(a.drugs) == 1 and Path(a.drugs[0]).is_file() else a.drugs
-    r = screen(a.model, a.input, a.out, drugs=drugs, query=a.query, mindate=a.mindate, maxdate=a.maxdate,
+    r = screen(a.model, a.input, a.out, drugs=_drugs(a), query=a.query, mindate=a.mindate, maxdate=a.maxdate,
                max_records=a.max_records, engine=a.engine, ray_address=a.ray_address, workers=a.workers,
                runtime=a.runtime, quantize=None if a.quantize == "none" else a.quantize,
                threads=a.threads, excerpts=not a.no_excerpts, api_key=os.environ.get(a.api_key_env) if a.api_key_env else None,
-               email=a.email, command="ade-distill " + " ".join(shlex.quote(x) for x in sys.argv[1:]), post=_post(a))
+               email=a.email, command="ade-distill " + " ".join(shlex.quote(x) for x in sys.argv[1:]), post=_post(a),
+               prefilter=a.prefilter, gate=a.gate)
     _show(r)
 
 

@@ -34,6 +34,7 @@ def opt(parser: argparse.ArgumentParser, path: str, flag: str, source, name: str
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .apps.cascade import GateSettings
     from .apps.service import ServiceLimits
     from .post.chain import PostConfig
     from .student import Student
@@ -186,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
             px.add_argument("--format", default="jsonl",
                             help="jsonl, csv, parquet, brat, or a format a plug-in registered (ade_distill.writers)")
             post_options(px, verb, PostConfig)
+            px.add_argument("--drugs", nargs="+", help="drugs of interest (names, or a file: 'name; synonym; ...'): "
+                                                       "with the prefilter, only sentences naming one are read")
+            cascade_options(px)
             px.add_argument("--id-column", default="id")
             px.add_argument("--text-column", default="text")
             px.add_argument("--strict", action="store_true")
@@ -217,7 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
     runtime_options(sc, "screen", load, batch=False)
     sc.add_argument("--no-excerpts", action="store_true", help="leave sentence text out of the HTML report")
     post_options(sc, "screen", PostConfig)
+    cascade_options(sc)
     sc.set_defaults(func="screen")
+
+    gt = sub.add_parser("gate", help="train the cascade's sentence gate ('does it state an ADE?') on teacher labels")
+    gt.add_argument("--labels", type=Path, nargs="+", required=True,
+                    help="teacher-labelled sentence JSONL files (positives: a drug -> ADE relation)")
+    gt.add_argument("--out", type=Path, required=True, help="the gate's folder (gate.json, gate.safetensors)")
+    opt(gt, "gate", "--recall", GateSettings, "recall", type=float,
+        help="the share of held-out teacher-positive sentences the threshold keeps (default %(default)s)")
+    opt(gt, "gate", "--validation-share", GateSettings, "validation_share", type=float,
+        help="share of documents held out to set the threshold (default %(default)s)")
+    gt.set_defaults(func="gate")
 
     sv = sub.add_parser("serve", help="serve a student over HTTP (POST /extract, GET /model, GET /health, /docs)")
     sv.add_argument("--model", type=Path, required=True, help="a trained student folder")
@@ -349,6 +364,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--run-dir", type=Path, help="default runs/quickstart")
     d.set_defaults(func="demo")
     return p
+
+
+def cascade_options(parser: argparse.ArgumentParser) -> None:
+    """The screening cascade in front of the student (apps/cascade.py; trade-offs in
+    reports/screen_speed/)."""
+    g = parser.add_argument_group("cascade", "cheap steps that leave sentences out before the student reads them "
+                                             "(each skipped abstract and sentence is counted in the summary)")
+    g.add_argument("--no-prefilter", dest="prefilter", action="store_false",
+                   help="read every sentence, not only those naming a drug of interest (default: prefilter on "
+                        "when --drugs is given)")
+    g.add_argument("--gate", type=Path, help="a sentence gate folder (`ade-distill gate`): sentences it scores "
+                                             "below its threshold are not read")
 
 
 def post_options(parser: argparse.ArgumentParser, path: str, post) -> None:

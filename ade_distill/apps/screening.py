@@ -60,23 +60,33 @@ class DrugList:
         return cls(names)
 
     def __post_init__(self) -> None:
-        self._patterns = [(name, re.compile(r"(?<!\w)(?:" + "|".join(re.escape(s) for s in sorted(syns, key=len, reverse=True))
-                                            + r")(?!\w)", re.IGNORECASE))
-                          for name, syns in self.names.items()]
+        from .cascade import DrugMatcher
+
+        self.matcher = DrugMatcher(self.names)
 
     def __bool__(self) -> bool:
         return bool(self.names)
 
+    def __getstate__(self) -> dict:  # sent to Ray workers by name; each rebuilds its automaton
+        return {"names": self.names}
+
+    def __setstate__(self, state: dict) -> None:
+        self.names = state["names"]
+        self.__post_init__()
+
+    def with_synonyms(self, normaliser) -> "DrugList":
+        """The list with every synonym and single-ingredient brand the drug normaliser
+        (post.drugs.DrugNormaliser) knows for each listed drug added."""
+        return DrugList({name: sorted({*syns, *normaliser.synonyms(name)}) for name, syns in self.names.items()})
+
     def match(self, mention: str) -> str | None:
         """The listed drug a mention names, if any."""
-        for name, pat in self._patterns:
-            if pat.search(mention):
-                return name
-        return None
+        named = self.matcher.mentioned(mention)
+        return named[0] if named else None
 
     def mentioned(self, text: str) -> list[str]:
-        """Every listed drug the text names (one regex pass per drug: linear in the text)."""
-        return [name for name, pat in self._patterns if pat.search(text)]
+        """Every listed drug the text names (one automaton pass: linear in the text)."""
+        return self.matcher.mentioned(text)
 
 
 def article_rows(doc: Document, sentences: Iterable[Sentence], *, drugs: DrugList, model: str, run: str) -> list[dict]:
@@ -126,10 +136,11 @@ def _marked(text: str, spans: list[tuple[int, int, str]]) -> str:
 
 def report_html(rows: list[dict], *, title: str, articles_screened: int, new_pmids: set[str], drugs: DrugList,
                 command: str, problems: Sequence[str] = (), excerpts: bool = True, max_articles: int = 200,
-                mentions: Sequence[dict] = ()) -> str:
+                mentions: Sequence[dict] = (), cascade: dict | None = None) -> str:
     """The screening report (self-contained HTML). ``mentions``: the articles whose title or
     abstract names a drug of interest (pmid, title, journal, year, drugs), ADE found or not: each
-    needs a reviewer's look, and those without a suspected ADE get their own list."""
+    needs a reviewer's look, and those without a suspected ADE get their own list. ``cascade``:
+    what each step in front of the student left out (apps.cascade.CascadeCounts)."""
     # a table read back from Parquet holds NaN where a column was empty: it is "no value", not a value
     rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]
     by_article: dict[str, list[dict]] = {}
@@ -160,6 +171,16 @@ def report_html(rows: list[dict], *, title: str, articles_screened: int, new_pmi
                                                       for n in drugs.names) + "</p>")
     if problems:
         h.append(f"<p class='note'>{len(problems):,} input problem(s) reported and skipped; see problems.txt.</p>")
+    if cascade:
+        c = cascade
+        h.append("<h2>What the student read (this run)</h2><table><tr><th>step</th><th>left out</th></tr>"
+                 f"<tr><td>abstracts naming no drug of interest (not split)</td><td class='n'>"
+                 f"{c['abstracts_without_listed_drug']:,} of {c['abstracts']:,} abstracts</td></tr>"
+                 f"<tr><td>sentences naming no drug of interest</td><td class='n'>"
+                 f"{c['sentences_without_listed_drug']:,} of {c['sentences']:,} sentences</td></tr>"
+                 f"<tr><td>sentences below the ADE gate</td><td class='n'>{c['sentences_below_gate']:,}</td></tr>"
+                 f"<tr><td><b>read by the student</b></td><td class='n'><b>{c['sentences_to_student']:,}</b></td></tr>"
+                 "</table>")
     # drug x effect counts (articles)
     pairs = Counter()
     for pmid, rs in by_article.items():

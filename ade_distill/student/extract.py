@@ -282,21 +282,33 @@ class Student:
         return [r for _, sents in self.extract_documents(documents, problems=problems) for s in sents
                 for r in records_of(s)]
 
-    def extract_documents(self, documents: Iterable[Document], *, chunk: int = 256, problems=None
+    def extract_documents(self, documents: Iterable[Document], *, chunk: int = 256, problems=None, cascade=None
                           ) -> Iterator[tuple[Document, list[Sentence]]]:
         """Each document with its predicted sentences, streamed in chunks of ``chunk`` sentences;
-        a document that cannot be split is reported and skipped."""
+        a document that cannot be split is reported and skipped. ``cascade`` (apps.cascade.Cascade)
+        decides which documents are split (``keep_document``; one it leaves out comes back with no
+        sentences) and which sentences the model reads (``keep_sentences``; the others come back as
+        they were split, with no entities); it counts what it leaves out."""
         buf: list[tuple[Document, list[Sentence]]] = []
 
         def flush():
             sents = [s for _, ss in buf for s in ss]
-            preds = iter(self.predict(sents)) if sents else iter(())
+            keep = cascade.keep_sentences(sents) if cascade is not None else [True] * len(sents)
+            chosen = [s for s, k in zip(sents, keep) if k]
+            preds = iter(self.predict(chosen)) if chosen else iter(())
+            flags = iter(keep)
             for doc, ss in buf:
-                yield doc, [next(preds) for _ in ss]
+                yield doc, [next(preds) if next(flags) else s for s in ss]
             buf.clear()
 
         n = 0
         for doc in documents:
+            if cascade is not None and not cascade.keep_document(doc):
+                buf.append((doc, []))  # in order, with no sentences
+                if len(buf) >= chunk:  # a long run of skipped documents is not held in memory
+                    yield from flush()
+                    n = 0
+                continue
             try:
                 sents = split_document(doc)
             except Exception as exc:  # one bad document never loses the batch

@@ -87,9 +87,10 @@ def covered_pmids(out: Path) -> dict[str, str]:
 
 
 def process_shard(student, shard: Shard, out: Path, *, drugs, model: str, run: str, skip: set[str],
-                  post=None) -> dict:
+                  post=None, cascade=None) -> dict:
     """Extract ADEs from one shard's new articles (through the post-processing chain ``post``, a
-    ``post.chain.PostProcessor``, when given); rows, then the done-record, written atomically."""
+    ``post.chain.PostProcessor``, when given; behind ``cascade``, an ``apps.cascade.Cascade``, when
+    given); rows, then the done-record (with what the cascade left out), written atomically."""
     import pandas as pd
 
     from ..ingest import Problems, ingest_pubmed
@@ -111,7 +112,9 @@ def process_shard(student, shard: Shard, out: Path, *, drugs, model: str, run: s
             problems.add(f"{exc} (rest of this file skipped)")
 
     n_sent, mentions = 0, []
-    for doc, sents in student.extract_documents(fresh(), problems=problems):
+    if cascade is not None:
+        cascade.take_counts()
+    for doc, sents in student.extract_documents(fresh(), problems=problems, cascade=cascade):
         pmids.append(doc.id)
         n_sent += len(sents)
         if post is not None:
@@ -126,6 +129,7 @@ def process_shard(student, shard: Shard, out: Path, *, drugs, model: str, run: s
         frame.to_parquet(fh, index=False)
     done = {"shard": shard.path, "key": shard.key, "run": run, "pmids": pmids, "skipped_seen": skipped,
             "sentences": n_sent, "rows": len(rows), "mentions": mentions, "problems": list(problems.messages),
+            "cascade": cascade.take_counts().to_json() if cascade is not None else None,
             "seconds": round(time.monotonic() - t0, 2)}
     with atomic_open(_done_path(out, shard)) as fh:
         json.dump(done, fh)
@@ -136,7 +140,8 @@ class _ShardWorker:
     """Ray Data callable: one model per worker, one shard per call."""
 
     def __init__(self, model_dir: str, out: str, drugs, model: str, run: str, skip: set[str], threads: int | None,
-                 runtime: str = "torch", quantize: str | None = None, post=None):
+                 runtime: str = "torch", quantize: str | None = None, post=None, prefilter: bool = False,
+                 gate: str | None = None):
         from ..post.chain import PostProcessor
         from ..student import Student
 
@@ -144,10 +149,12 @@ class _ShardWorker:
                                                quantize=quantize)
         chain = PostProcessor.from_config(post)
         self.args = (Path(out), drugs, model, run, skip, chain if chain.active else None)
+        self.cascade = make_cascade(drugs, prefilter, gate)
 
     def __call__(self, batch: dict) -> dict:
         out, drugs, model, run, skip, post = self.args
-        done = [process_shard(self.student, Shard(p, k), out, drugs=drugs, model=model, run=run, skip=skip, post=post)
+        done = [process_shard(self.student, Shard(p, k), out, drugs=drugs, model=model, run=run, skip=skip, post=post,
+                              cascade=self.cascade)
                 for p, k in zip(batch["path"], batch["key"])]
         return {"key": [d["key"] for d in done], "articles": [len(d["pmids"]) for d in done]}
 
@@ -165,12 +172,15 @@ class ScreenResult:
     engine: str
     files: dict[str, Path] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    cascade: object = None  # apps.cascade.CascadeCounts of this run's shards, when a cascade ran
 
     def lines(self) -> list[str]:
         rate = f", {self.sentences / self.seconds:,.0f} sentences/s" if self.seconds and self.sentences else ""
         out = [f"{self.shards_run:,} of {self.shards:,} shard(s) screened on {self.engine} ({self.new_articles:,} new "
                f"articles{rate}); {self.articles:,} articles in all, {self.rows:,} drug-ADE rows",
                f"-> {self.files['parquet']}, {self.files['csv']}, {self.files['html']}"]
+        if self.cascade is not None:
+            out.insert(1, self.cascade.line())
         if self.problems:
             out.append(f"{len(self.problems):,} problem(s) reported and skipped (see {self.out / 'problems.txt'}):")
             out += [f"  {p}" for p in self.problems[:10]]
@@ -182,18 +192,24 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
            ray_address: str | None = None, workers: int | None = None, threads: int | None = None,
            excerpts: bool = True, api_key: str | None = None, email: str | None = None,
            eutils_url: str | None = None, command: str = "ade-distill screen", runtime: str = "torch",
-           quantize: str | None = None, post=None) -> ScreenResult:
+           quantize: str | None = None, post=None, prefilter: bool = True, gate: str | Path | None = None
+           ) -> ScreenResult:
     """Screen PubMed files (and/or a query) for suspected ADEs into ``out``: articles.parquet,
     articles.csv, report.html (and the per-shard files under shards/); ``post`` (a
-    ``post.chain.PostConfig``) adds substances, MedDRA coding and assertion flags to the rows."""
+    ``post.chain.PostConfig``) adds substances, MedDRA coding and assertion flags to the rows.
+
+    The cascade (apps/cascade.py): with ``drugs`` and ``prefilter``, an abstract or a sentence that
+    names no listed drug (or a synonym; with ``post.drugs``, every synonym and brand the drug
+    vocabulary knows) is not read by the student; ``gate`` (a folder from ``ade-distill gate``)
+    leaves out the sentences its classifier scores below its threshold. Both are counted."""
     import pandas as pd
 
-    from ..apps.screening import COLUMNS, DrugList, report_html
+    from ..apps.screening import COLUMNS, report_html
     from ..student.model import model_info
 
     out = Path(out)
     (out / "shards").mkdir(parents=True, exist_ok=True)
-    drug_list = drugs if isinstance(drugs, DrugList) else DrugList.parse(drugs)
+    drug_list = drug_list_for(drugs, post)
     info = model_info(model)
     model_id = f"{info['id']}@{info['version']}"
     run = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -214,15 +230,17 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
 
             st = Student.from_pretrained(model, device="cpu", threads=threads, runtime=runtime, quantize=quantize)
             chain = PostProcessor.from_config(post)
+            cascade = make_cascade(drug_list, prefilter, gate)
             skip = set(seen_before)
             for s in todo:
                 d = process_shard(st, s, out, drugs=drug_list, model=model_id, run=run, skip=skip,
-                                  post=chain if chain.active else None)
+                                  post=chain if chain.active else None, cascade=cascade)
                 skip.update(d["pmids"])
                 log.info("shard %s: %d articles, %d rows", s.key, len(d["pmids"]), d["rows"])
         elif engine == "ray":
             _run_ray(todo, model, out, drugs=drug_list, model_id=model_id, run=run, skip=set(seen_before),
-                     address=ray_address, workers=workers, threads=threads, runtime=runtime, quantize=quantize, post=post)
+                     address=ray_address, workers=workers, threads=threads, runtime=runtime, quantize=quantize, post=post,
+                     prefilter=prefilter, gate=str(gate) if gate else None)
         else:
             raise InputError(f"unknown engine {engine!r} (local or ray)")
     seconds = time.monotonic() - t0
@@ -231,11 +249,17 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
     current = {s.key for s in shards}
     owner: dict[str, str] = {}
     frames, problems, n_sent, mentions = [], [], 0, []
+    counts = None
     for f in sorted((out / "shards").glob("*.done.json")):
         d = json.loads(f.read_text(encoding="utf-8"))
         if d["key"] in current:
             problems += d["problems"]
             n_sent += d["sentences"] if d["run"] == run else 0
+            if d["run"] == run and d.get("cascade"):
+                from ..apps.cascade import CascadeCounts
+
+                counts = counts or CascadeCounts()
+                counts.add(d["cascade"])
         for p in d["pmids"]:
             owner.setdefault(p, d["key"])
         mentions += [m for m in d.get("mentions", []) if owner[m["pmid"]] == d["key"]]
@@ -256,16 +280,45 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
     with atomic_open(out / "report.html") as fh:
         fh.write(report_html(table.to_dict("records"), title="PubMed screening for suspected adverse drug reactions",
                              articles_screened=len(owner), new_pmids=new, drugs=drug_list, command=command,
-                             problems=problems, excerpts=excerpts, mentions=mentions))
+                             problems=problems, excerpts=excerpts, mentions=mentions,
+                             cascade=counts.to_json() if counts else None))
     return ScreenResult(out, len(shards), len(todo), len(owner), len(new), len(table), seconds, n_sent, engine,
                         {"parquet": out / "articles.parquet", "csv": out / "articles.csv", "html": out / "report.html",
                          "mentions": out / "mentions.csv"},
-                        problems)
+                        problems, counts)
+
+
+def drug_list_for(drugs, post=None):
+    """The drugs of interest (names, a file, or a DrugList); with a drug vocabulary in ``post``
+    (post.chain.PostConfig.drugs), each with every synonym and brand the vocabulary knows."""
+    from ..apps.screening import DrugList
+
+    drug_list = drugs if isinstance(drugs, DrugList) else DrugList.parse(drugs)
+    if drug_list and post is not None and getattr(post, "drugs", None):
+        from ..post.drugs import DrugNormaliser
+
+        drug_list = drug_list.with_synonyms(DrugNormaliser.from_folder(post.drugs, _product_lines(post)))
+    return drug_list
+
+
+def make_cascade(drugs, prefilter: bool, gate):
+    """The cascade a screening run puts in front of the student, or None when it has no step."""
+    from ..apps.cascade import Cascade, SentenceGate
+
+    c = Cascade(matcher=drugs.matcher if drugs and prefilter else None,
+                gate=SentenceGate.load(gate) if gate else None)
+    return c if c.active else None
+
+
+def _product_lines(post) -> list[str]:
+    if not getattr(post, "products", None):
+        return []
+    return Path(post.products).read_text(encoding="utf-8").splitlines()
 
 
 def _run_ray(todo: list[Shard], model, out: Path, *, drugs, model_id: str, run: str, skip: set[str],
              address: str | None, workers: int | None, threads: int | None, runtime: str = "torch",
-             quantize: str | None = None, post=None) -> None:
+             quantize: str | None = None, post=None, prefilter: bool = False, gate: str | None = None) -> None:
     import ray
 
     if not ray.is_initialized():
@@ -278,7 +331,7 @@ def _run_ray(todo: list[Shard], model, out: Path, *, drugs, model_id: str, run: 
 
         ensure_export(model, quantize)
     done = ds.map_batches(_ShardWorker, fn_constructor_args=(str(model), str(out), drugs, model_id, run, skip,
-                                                             threads or 1, runtime, quantize, post),
+                                                             threads or 1, runtime, quantize, post, prefilter, gate),
                           batch_size=1, compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1)
     for _ in done.iter_rows():  # run it; each shard's outputs are written by its worker
         pass

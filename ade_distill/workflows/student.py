@@ -155,28 +155,34 @@ class ExtractResult:
     sentences: int
     records: int
     problems: list[str] = field(default_factory=list)
+    cascade: object = None  # apps.cascade.CascadeCounts, when a cascade ran
 
     def lines(self) -> list[str]:
-        return [f"{self.documents:,} documents, {self.sentences:,} sentences, {self.records:,} ADE records -> {self.out}"]
+        out = [f"{self.documents:,} documents, {self.sentences:,} sentences, {self.records:,} ADE records -> {self.out}"]
+        return out + ([self.cascade.line()] if self.cascade is not None else [])
 
 
 def extract(model: Student | str | Path, documents, out: str | Path, *, format: str = "jsonl",
             id_column: str = "id", text_column: str = "text", strict: bool = False, progress_bar: bool = True,
-            post=None, **load) -> ExtractResult:
+            post=None, drugs=None, prefilter: bool = True, gate: str | Path | None = None, **load) -> ExtractResult:
     """ADE records from documents (a file or folder any ingest reader takes, or Document objects)
     as JSONL, CSV, Parquet or brat; a bad document is reported and skipped. ``post`` (a
-    ``post.chain.PostConfig``) adds the substance, the MedDRA coding and the assertion flag."""
+    ``post.chain.PostConfig``) adds the substance, the MedDRA coding and the assertion flag.
+    ``drugs`` (names or a drug-list file) with ``prefilter``, and ``gate`` (a sentence-gate
+    folder): the screening cascade (apps/cascade.py), whose skipped sentences are counted."""
     from ..ingest import Problems, documents_from
     from ..post.chain import PostProcessor
+    from .screen import drug_list_for, make_cascade
 
     chain = PostProcessor.from_config(post)
+    cascade = make_cascade(drug_list_for(drugs, post), prefilter, gate)
     st = as_student(model, **load)
     problems = Problems()
     docs = (documents_from(documents, problems, id_column=id_column, text_column=text_column)
             if isinstance(documents, (str, Path)) else documents)
     n_docs = n_sents = 0
     with AdeWriter(out, format) as w:
-        for doc, sents in progress(st.extract_documents(docs, problems=problems), "extract", "document",
+        for doc, sents in progress(st.extract_documents(docs, problems=problems, cascade=cascade), "extract", "document",
                                    enabled=progress_bar):
             n_docs += 1
             n_sents += len(sents)
@@ -185,7 +191,8 @@ def extract(model: Student | str | Path, documents, out: str | Path, *, format: 
             except ValueError as exc:  # a brat name another document took
                 problems.add(f"{documents}: {exc}")
         check_strict(problems, strict)
-    return ExtractResult(Path(out), n_docs, n_sents, w.n_records, problems.messages)
+    return ExtractResult(Path(out), n_docs, n_sents, w.n_records, problems.messages,
+                         cascade.counts if cascade is not None else None)
 
 
 # ---------------------------------------------------------------- the pipeline's train stage
