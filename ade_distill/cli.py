@@ -19,6 +19,7 @@ from .cli_args import build_parser
 from .core.logs import setup_logging
 from .post.chain import PostConfig
 from .core.errors import AdeDistillError, InputError
+from .workflows.common import one_or_many
 
 
 class CliError(AdeDistillError):
@@ -74,7 +75,7 @@ def cmd_ingest_pubmed(a) -> None:
 
 
 def cmd_ingest_text(a) -> None:
-    r = workflows.ingest_text(a.input, a.out, id_column=a.id_column, text_column=a.text_column,
+    r = workflows.ingest_text(one_or_many(a.input), a.out, id_column=a.id_column, text_column=a.text_column,
                               title_column=a.title_column, documents_out=a.documents_out, strict=a.strict)
     _show_skipping(r)
 
@@ -91,7 +92,7 @@ def cmd_validate(a) -> None:
 # ---------------------------------------------------------------- teacher
 
 def cmd_label(a) -> None:
-    r = workflows.label(a.input, a.out, a.teacher, failures=a.failures, limit=a.limit,
+    r = workflows.label(one_or_many(a.input), a.out, a.teacher, failures=a.failures, limit=a.limit,
                         checkpoint_every=a.checkpoint_every, cache=a.cache)
     _show(r)
     if r.failed:
@@ -144,7 +145,7 @@ def cmd_labels(a) -> None:
 # ---------------------------------------------------------------- student
 
 def cmd_train(a) -> None:
-    _show(workflows.train(a.train, a.out, a.config, dev=a.dev, resume=a.resume, name=a.name, model=a.model,
+    _show(workflows.train(one_or_many(a.train), a.out, a.config, dev=a.dev, resume=a.resume, name=a.name, model=a.model,
                           epochs=a.epochs))
 
 
@@ -159,7 +160,7 @@ def _load(a) -> dict:
 
 
 def cmd_predict(a) -> None:
-    _show(workflows.predict(a.model, a.input, a.out, **_load(a)))
+    _show(workflows.predict(a.model, one_or_many(a.input), a.out, **_load(a)))
 
 
 def _post(a) -> PostConfig:
@@ -167,7 +168,7 @@ def _post(a) -> PostConfig:
 
 
 def cmd_extract(a) -> None:
-    r = workflows.extract(a.model, a.input, a.out, format=a.format, id_column=a.id_column, text_column=a.text_column,
+    r = workflows.extract(a.model, one_or_many(a.input), a.out, format=a.format, id_column=a.id_column, text_column=a.text_column,
                           strict=a.strict, post=_post(a), drugs=_drugs(a), prefilter=a.prefilter, gate=a.gate,
                           **_load(a))
     _show_skipping(r)

@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func="ingest_pubmed")
 
     t = isub.add_parser("text", help="free text (folder of .txt, CSV/TSV, JSONL) -> sentences")
-    t.add_argument("--input", type=Path, required=True)
+    t.add_argument("--input", type=Path, nargs="+", required=True, help="one or more folders or files")
     t.add_argument("--id-column", default="id")
     t.add_argument("--text-column", default="text")
     t.add_argument("--title-column", default=None)
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func="validate")
 
     lb = sub.add_parser("label", help="label sentences with the teacher LLM")
-    lb.add_argument("--in", dest="input", type=Path, required=True, help="sentences JSONL")
+    lb.add_argument("--in", dest="input", type=Path, nargs="+", required=True, help="sentences JSONL (one or more)")
     lb.add_argument("--out", type=Path, required=True, help="teacher-labelled sentences JSONL")
     lb.add_argument("--teacher", type=Path, help="teacher YAML (default: local llama.cpp server, Qwen 1.5B)")
     lb.add_argument("--failures", type=Path, help="default: <out>.failures.jsonl")
@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     cl.set_defaults(func="labels")
 
     tr = sub.add_parser("train", help="fine-tune a student encoder on labelled sentences")
-    tr.add_argument("--train", type=Path, required=True, help="teacher-labelled (or gold) sentences JSONL")
+    tr.add_argument("--train", type=Path, nargs="+", required=True,
+                    help="teacher-labelled (or gold) sentences JSONL (one or more)")
     tr.add_argument("--dev", type=Path, help="labelled dev sentences for early stopping")
     tr.add_argument("--model", help="HF id or local folder of the encoder (default: PubMedBERT)")
     tr.add_argument("--config", type=Path, help="student YAML (TrainConfig keys)")
@@ -180,10 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
         px = sub.add_parser(verb, help=help_)
         px.add_argument("--model", type=Path, required=True, help="a trained student folder")
         if verb == "predict":
-            px.add_argument("--in", dest="input", type=Path, required=True, help="sentences JSONL")
+            px.add_argument("--in", dest="input", type=Path, nargs="+", required=True, help="sentences JSONL (one or more)")
         else:
-            px.add_argument("--input", type=Path, required=True,
-                            help="documents: .txt folder, CSV/TSV, JSONL, PubMed XML (.xml/.xml.gz)")
+            px.add_argument("--input", type=Path, nargs="+", required=True,
+                            help="documents (one or more): .txt folder, CSV/TSV, JSONL, PubMed XML (.xml/.xml.gz)")
             px.add_argument("--format", default="jsonl",
                             help="jsonl, csv, parquet, brat, or a format a plug-in registered (ade_distill.writers)")
             post_options(px, verb, PostConfig)

@@ -154,3 +154,36 @@ def test_cli_defaults_are_the_settings_defaults():
 
     assert FROM[("teacher serve", "n_ctx")] == (TeacherConfig, "n_ctx")
     assert parsers["teacher serve"].parse_args([]).n_ctx == TeacherConfig().n_ctx
+
+
+def test_file_arguments_take_several_files(tmp_path, capsys, forced_model):
+    """--input / --in / --train take several paths (as a shell glob expands them): ingest text,
+    extract and predict read them in order; a repeated id across files is named, not merged."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "n1.txt").write_text("Amoxicillin caused a rash. She recovered.")
+    (b / "n2.txt").write_text("Lithium was followed by tremor.")
+    (b / "n1.txt").write_text("A second note with the id of the first.")
+    assert main(["ingest", "text", "--input", str(a), str(b), "--out", str(tmp_path / "s.jsonl")]) == 0
+    sents = list(read_sentences(tmp_path / "s.jsonl"))
+    assert {s.doc_id for s in sents} == {"n1", "n2"} and len(sents) == 3
+    assert "has the id of one in" in capsys.readouterr().err  # the clash is reported and skipped
+
+    # predict over two sentence files: every sentence, ids kept
+    (tmp_path / "s1.jsonl").write_text("".join(l + "\n" for l in (tmp_path / "s.jsonl").read_text().splitlines()[:2]))
+    (tmp_path / "s2.jsonl").write_text("".join(l + "\n" for l in (tmp_path / "s.jsonl").read_text().splitlines()[2:]))
+    assert main(["predict", "--model", str(forced_model), "--in", str(tmp_path / "s1.jsonl"), str(tmp_path / "s2.jsonl"),
+                 "--out", str(tmp_path / "p.jsonl")]) == 0
+    assert [s.id for s in read_sentences(tmp_path / "p.jsonl")] == [s.id for s in sents]
+    # the same file twice: the repeated ids are an error naming both files, and nothing is written
+    capsys.readouterr()
+    assert main(["predict", "--model", str(forced_model), "--in", str(tmp_path / "s1.jsonl"), str(tmp_path / "s1.jsonl"),
+                 "--out", str(tmp_path / "q.jsonl")]) != 0
+    assert "is also in" in capsys.readouterr().err and not (tmp_path / "q.jsonl").exists()
+
+    # extract from a folder and a JSONL file of documents
+    (tmp_path / "docs.jsonl").write_text(json.dumps({"id": "j1", "text": "Cisplatin led to ototoxicity."}) + "\n")
+    assert main(["extract", "--model", str(forced_model), "--input", str(a), str(tmp_path / "docs.jsonl"),
+                 "--out", str(tmp_path / "ades.jsonl")]) == 0
+    docs = {json.loads(x)["doc_id"] for x in (tmp_path / "ades.jsonl").read_text().splitlines()}
+    assert docs == {"n1", "j1"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from ..core.errors import InputError
 from ..core.schema import Sentence, read_sentences
@@ -16,9 +16,29 @@ def progress(items: Iterable, desc: str, unit: str = "sentence", enabled: bool =
     yield from tqdm(items, desc=desc, unit=f" {unit}s", disable=None if enabled else True, leave=False)
 
 
-def sentence_list(x: Iterable[Sentence] | str | Path) -> list[Sentence]:
-    """Sentences given as objects or as a JSONL path."""
-    return list(read_sentences(x)) if isinstance(x, (str, Path)) else list(x)
+def sentence_list(x: Iterable[Sentence] | str | Path | Sequence[str | Path]) -> list[Sentence]:
+    """Sentences given as objects, a JSONL path, or several JSONL paths (read in order; a sentence
+    id two files share is an error naming both, as resumable work is keyed by id)."""
+    if isinstance(x, (str, Path)):
+        return list(read_sentences(x))
+    items = list(x)
+    if not items or not all(isinstance(p, (str, Path)) for p in items):
+        return items
+    out: list[Sentence] = []
+    where: dict[str, Path] = {}
+    for path in map(Path, items):
+        for s in read_sentences(path):
+            if s.id in where:
+                raise InputError(f"{path}: sentence id {s.id!r} is also in {where[s.id]} (ids must be unique across "
+                                 "the input files)")
+            where[s.id] = path
+            out.append(s)
+    return out
+
+
+def one_or_many(paths: Sequence[str | Path]):
+    """A command line's file list as the workflows take it: one path, or the list."""
+    return paths[0] if len(paths) == 1 else list(paths)
 
 
 def check_strict(problems, strict: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from ..core.errors import InputError
 from ..ingest import Problems
@@ -107,19 +107,35 @@ def ingest_pubmed(files: Iterable[str | Path] = (), out: str | Path = "sentences
     return IngestResult(Path(out), n, counts["documents"], problems=problems.messages, heading="PubMed")
 
 
-def ingest_text(input: str | Path, out: str | Path, *, id_column: str = "id", text_column: str = "text",
-                title_column: str | None = None, documents_out: str | Path | None = None,
+def ingest_text(input: str | Path | Sequence[str | Path], out: str | Path, *, id_column: str = "id",
+                text_column: str = "text", title_column: str | None = None, documents_out: str | Path | None = None,
                 strict: bool = False) -> IngestResult:
-    """Free text (a folder of .txt files, CSV/TSV, JSONL) -> sentences with document offsets."""
+    """Free text (a folder of .txt files, CSV/TSV, JSONL; or several) -> sentences with document offsets."""
     from ..ingest import ingest_text as read
     from ..ingest import sentences_of
 
     problems = Problems()
-    docs = read(input, id_column=id_column, text_column=text_column, title_column=title_column, problems=problems)
+    inputs = [input] if isinstance(input, (str, Path)) else list(input)
+    docs = _unique_ids(((one, d) for one in inputs for d in read(one, id_column=id_column, text_column=text_column,
+                                                                  title_column=title_column, problems=problems)),
+                       problems)
+    input = inputs[0] if len(inputs) == 1 else f"{len(inputs)} inputs"
     counts: Counter = Counter()
     n = write_jsonl(out, progress(sentences_of(_nonempty(docs, f"documents from {input}", problems, strict),
                                                counts, documents_out), "text"))
     return IngestResult(Path(out), n, counts["documents"], problems=problems.messages, heading="text")
+
+
+def _unique_ids(pairs, problems: Problems) -> Iterator:
+    """Documents of several inputs; one whose id an earlier input used is reported and skipped
+    (sentence ids are made from document ids)."""
+    seen: dict[str, str] = {}
+    for source, doc in pairs:
+        if doc.id in seen and seen[doc.id] != str(source):
+            problems.add(f"{source}: document {doc.id!r} has the id of one in {seen[doc.id]}; skipped (rename one)")
+            continue
+        seen.setdefault(doc.id, str(source))
+        yield doc
 
 
 def split_sample(gold: list[Sentence], test_share: float) -> tuple[list[Sentence], list[Sentence]]:

@@ -178,8 +178,10 @@ def extract(model: Student | str | Path, documents, out: str | Path, *, format: 
     cascade = make_cascade(drug_list_for(drugs, post), prefilter, gate)
     st = as_student(model, **load)
     problems = Problems()
-    docs = (documents_from(documents, problems, id_column=id_column, text_column=text_column)
-            if isinstance(documents, (str, Path)) else documents)
+    if isinstance(documents, (str, Path)):
+        documents = [documents]
+    docs = (_chain(documents_from(d, problems, id_column=id_column, text_column=text_column) for d in documents)
+            if all(isinstance(d, (str, Path)) for d in documents) else documents)
     n_docs = n_sents = 0
     with AdeWriter(out, format) as w:
         for doc, sents in progress(st.extract_documents(docs, problems=problems, cascade=cascade), "extract", "document",
@@ -193,6 +195,11 @@ def extract(model: Student | str | Path, documents, out: str | Path, *, format: 
         check_strict(problems, strict)
     return ExtractResult(Path(out), n_docs, n_sents, w.n_records, problems.messages,
                          cascade.counts if cascade is not None else None)
+
+
+def _chain(iterables):
+    for it in iterables:
+        yield from it
 
 
 # ---------------------------------------------------------------- the pipeline's train stage
