@@ -5,7 +5,8 @@
 
 A block sits between ``<!-- begin: NAME -->`` and ``<!-- end: NAME -->``:
 - ``headline``: the 10-fold result (reports/ade_10fold_best/ when it exists, the plain distilled
-  student of reports/ade_10fold/ otherwise, and the supervised reference), and what running the
+  student of reports/ade_10fold/ otherwise, with each lever's run of LEVERS, and the supervised
+  reference), and what running the
   student instead of the teacher costs (reports/screen/scale.json);
 - ``demo``: the closing lines of the committed `make demo` run (reports/quickstart/demo_output.txt).
 """
@@ -19,6 +20,10 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+# 10-fold runs of a distilled student with a lever chosen without gold (reports/ade_distill_gap/)
+LEVERS = [("ade_10fold_negsamp", "+ negative sampling")]
 
 
 def _row(name: str, s: dict, vs: dict | None) -> str:
@@ -47,6 +52,15 @@ def headline() -> str:
         lines.append(_row("distilled student (teacher labels only)", base["systems"]["student distilled"],
                           base["versus_reference"]["student distilled"]))
         src = "reports/ade_10fold/folds.md"
+        for folder, what in LEVERS:
+            f = REPO / "reports" / folder / "folds.json"
+            if f.exists():
+                more = json.loads(f.read_text())
+                for name, s in more["systems"].items():
+                    if name.startswith("student"):
+                        lines.append(_row(f"distilled student, {what} (teacher labels only)", s,
+                                          more["versus_reference"].get(name)))
+                src += f", reports/{folder}/folds.md"
     lines.append(_row("supervised student (gold labels; a reference)", base["systems"]["student supervised"], None))
     scale = json.loads((REPO / "reports" / "screen" / "scale.json").read_text())
     student = max(scale["student_runs"], key=lambda r: r["sentences_per_s"])
