@@ -251,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="documents per model call, across callers")
     opt(sv, "serve", "--batch-wait-ms", ServiceLimits, "batch_wait_ms", type=float,
         help="how long a request waits for others to batch with")
+    opt(sv, "serve", "--max-queued", ServiceLimits, "max_queued_documents", type=int,
+        help="documents queued or in the model at once; past it a request gets 503 with Retry-After")
     sv.set_defaults(func="serve")
 
     rv = sub.add_parser("review", help="human review in Label Studio: export tasks, import reviews, retrain")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -19,21 +20,17 @@ from ade_distill.cli import main
 TOKEN = "sk-serve-test-4f1c9e"
 
 
-@pytest.fixture(scope="module")
-def server(forced_model, tmp_path_factory):
+@contextlib.contextmanager
+def _running(forced_model, folder: Path, args: list[str], env: dict | None = None):
+    """The real service in a subprocess on a free 127.0.0.1 port: (url, log file)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    metrics = tmp_path_factory.mktemp("m") / "metrics.json"
-    blk = {"strict": {"micro": {"f1": 0.5}}}
-    metrics.write_text(json.dumps({"n_sentences": 3, "systems": {"student forced": {"entity": blk, "relation": blk}}}))
-    log = tmp_path_factory.mktemp("log") / "server.log"
-    env = {**os.environ, "ADE_TEST_SERVE_TOKEN": TOKEN}
+    log = folder / "server.log"
     with open(log, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "ade_distill.cli", "-v", "serve", "--model", str(forced_model),
-                                 "--port", str(port), "--token-env", "ADE_TEST_SERVE_TOKEN", "--metrics", str(metrics),
-                                 "--max-body-bytes", "20000", "--max-documents", "8", "--batch-wait-ms", "50"],
-                                env=env, stdout=fh, stderr=subprocess.STDOUT)
+                                 "--port", str(port), *args], env={**os.environ, **(env or {})},
+                                stdout=fh, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(240):
@@ -50,6 +47,17 @@ def server(forced_model, tmp_path_factory):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(forced_model, tmp_path_factory):
+    metrics = tmp_path_factory.mktemp("m") / "metrics.json"
+    blk = {"strict": {"micro": {"f1": 0.5}}}
+    metrics.write_text(json.dumps({"n_sentences": 3, "systems": {"student forced": {"entity": blk, "relation": blk}}}))
+    with _running(forced_model, tmp_path_factory.mktemp("log"),
+                  ["--token-env", "ADE_TEST_SERVE_TOKEN", "--metrics", str(metrics), "--max-body-bytes", "20000",
+                   "--max-documents", "8", "--batch-wait-ms", "50"], {"ADE_TEST_SERVE_TOKEN": TOKEN}) as got:
+        yield got
 
 
 def _auth() -> dict:
@@ -120,6 +128,26 @@ def test_concurrent_callers_are_batched_and_each_gets_its_own_records(server):
         recs = r.json()["records"]
         assert recs and all(t[x["drug_start"]:x["drug_end"]] == x["drug"] for x in recs)
     assert calls < len(texts)  # 16 simultaneous callers shared model calls
+
+
+def test_a_full_queue_answers_503_with_retry_after_and_drains(forced_model, tmp_path):
+    """Back-pressure: at most --max-queued documents wait or run; the next caller is told to come
+    back (503, Retry-After), nobody waits in an unbounded backlog, and the service recovers."""
+    texts = [f"Patient {i} developed a rash after amoxicillin. " * 20 for i in range(24)]
+    with _running(forced_model, tmp_path, ["--max-queued", "4", "--max-batch", "2", "--batch-wait-ms", "200"]) as (url, _):
+        async def go():
+            async with httpx.AsyncClient(base_url=url, timeout=120) as c:
+                return await asyncio.gather(*(c.post("/extract", json={"texts": [t]}) for t in texts))
+
+        rs = asyncio.run(go())
+        codes = [r.status_code for r in rs]
+        assert set(codes) == {200, 503} and codes.count(200) >= 4
+        busy = [r for r in rs if r.status_code == 503]
+        assert all(1 <= int(r.headers["Retry-After"]) <= 60 and "busy" in r.json()["detail"] for r in busy)
+        assert all(r.json()["records"] for r in rs if r.status_code == 200)
+        h = httpx.get(url + "/health").json()
+        assert h["queued"] == 0  # drained
+        assert httpx.post(url + "/extract", json={"texts": [texts[0]]}, timeout=60).status_code == 200
 
 
 def test_serve_refuses_a_missing_token_variable(forced_model, monkeypatch, capsys):

@@ -9,7 +9,9 @@
 
 Requests are batched across callers: each waits in a queue for at most ``batch_wait_ms`` while
 others arrive (up to ``max_batch_documents``), and one model call serves them all, in a worker
-thread, so the event loop keeps accepting connections. Limits answer 4xx with a message: a body
+thread, so the event loop keeps accepting connections. Back-pressure: when ``max_queued_documents``
+are waiting or in the model, a request is answered 503 with Retry-After (the queue's measured drain
+time), never queued without bound. Limits answer 4xx with a message: a body
 over ``max_body_bytes`` is 413 (read no further), too many documents or too long a text is 422.
 With ``token`` set (``--token-env NAME`` names the variable that holds it), every route but
 /health wants ``Authorization: Bearer <token>`` (401 otherwise); the token is never logged, and
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -45,6 +48,17 @@ class ServiceLimits:
     max_chars: int = 100_000  # per document
     max_batch_documents: int = 128  # per model call, across callers
     batch_wait_ms: float = 5.0
+    # documents waiting or in the model at once; a request that would pass it is answered 503 with
+    # Retry-After (back-pressure: never an unbounded backlog)
+    max_queued_documents: int = 512
+
+
+class Overloaded(Exception):
+    """The service's queue is full; ``retry_after``: seconds until it has likely drained."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"busy: retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
 class DocumentIn(BaseModel):
@@ -88,8 +102,10 @@ class Batcher:
     """Collects callers' documents for one model call (at most ``max_documents``, waiting at most
     ``wait_ms`` for more after the first) and hands each caller its own documents' results."""
 
-    def __init__(self, student, *, max_documents: int, wait_ms: float, post=None) -> None:
+    def __init__(self, student, *, max_documents: int, wait_ms: float, post=None, max_pending: int = 512) -> None:
         self.student = student
+        self.max_pending, self.pending = max_pending, 0
+        self.docs_per_s = 0.0  # measured over the last model calls (moving average)
         self.post = post  # the post-processing chain (post/chain.py), run in the model thread
         self.max_documents = max_documents
         self.wait = wait_ms / 1000
@@ -111,9 +127,17 @@ class Batcher:
         self.pool.shutdown(wait=True)
 
     async def submit(self, docs: list[Document]) -> list[tuple[Document, list | None, str | None]]:
-        fut = asyncio.get_running_loop().create_future()
-        await self.queue.put((docs, fut))
-        return await fut
+        """Each document's result; raises Overloaded when the queue cannot take ``docs``."""
+        if self.pending + len(docs) > self.max_pending:
+            rate = self.docs_per_s or 1.0
+            raise Overloaded(max(1, min(60, math.ceil(self.pending / rate))))
+        self.pending += len(docs)
+        try:
+            fut = asyncio.get_running_loop().create_future()
+            await self.queue.put((docs, fut))
+            return await fut
+        finally:
+            self.pending -= len(docs)
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -132,6 +156,7 @@ class Batcher:
                 batch.append(item)
                 n += len(item[0])
             docs = [d for ds, _ in batch for d in ds]
+            t0 = loop.time()
             try:
                 done = await loop.run_in_executor(self.pool, self._run, docs)
             except Exception as exc:  # the model failed: every caller in the batch is told
@@ -141,6 +166,8 @@ class Batcher:
                         fut.set_exception(exc)
                 continue
             self.calls += 1
+            rate = len(docs) / max(loop.time() - t0, 1e-6)
+            self.docs_per_s = rate if not self.docs_per_s else 0.8 * self.docs_per_s + 0.2 * rate
             for ds, fut in batch:
                 if not fut.done():  # a caller that went away is skipped
                     fut.set_result([done[id(d)] for d in ds])
@@ -174,7 +201,7 @@ def create_app(model_dir: str | Path, *, token: str | None = None, limits: Servi
     @asynccontextmanager
     async def lifespan(app):
         state["batcher"] = b = Batcher(student, max_documents=limits.max_batch_documents, wait_ms=limits.batch_wait_ms,
-                                       post=chain if chain.active else None)
+                                       post=chain if chain.active else None, max_pending=limits.max_queued_documents)
         b.start()
         yield
         await b.stop()
@@ -193,7 +220,7 @@ def create_app(model_dir: str | Path, *, token: str | None = None, limits: Servi
     @app.get("/health")
     async def health() -> dict:
         b = state.get("batcher")
-        return {"status": "ok", "model": info["id"], "batches": b.calls if b else 0}
+        return {"status": "ok", "model": info["id"], "batches": b.calls if b else 0, "queued": b.pending if b else 0}
 
     @app.get("/model", dependencies=[Depends(authorised)])
     async def model() -> dict:
@@ -228,7 +255,12 @@ def create_app(model_dir: str | Path, *, token: str | None = None, limits: Servi
             if len(d.full_text) > limits.max_chars:
                 raise HTTPException(422, f"document {d.id!r} has {len(d.full_text):,} characters; "
                                          f"at most {limits.max_chars:,} per document")
-        results = await state["batcher"].submit(docs)
+        try:
+            results = await state["batcher"].submit(docs)
+        except Overloaded as exc:
+            return JSONResponse({"detail": f"the service is busy ({state['batcher'].pending:,} documents queued); "
+                                           f"retry after {exc.retry_after} s"}, status_code=503,
+                                headers={"Retry-After": str(exc.retry_after)})
         records, errors, n_sent = [], [], 0
         for _, sents, err in results:
             if err is not None:
