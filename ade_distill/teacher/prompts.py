@@ -69,7 +69,7 @@ OUTPUT_SCHEMA = {
     "required": ["ades"],
 }
 
-DEFAULT_SHOTS = Path(__file__).resolve().parents[2] / "data" / "prompts" / "few_shot.jsonl"
+DEFAULT_SHOTS = Path(__file__).resolve().parents[1] / "resources" / "prompts" / "few_shot.jsonl"
 
 
 _FENCE = re.compile(r"^```(?:json|text)?\s*|\s*```$", re.MULTILINE)
