@@ -199,16 +199,9 @@ def _drugs(a):
 
 
 def cmd_gate(a) -> None:
-    from .apps.cascade import GateSettings, SentenceGate
-    from .core.schema import read_sentences
+    from .workflows.screen import train_gate
 
-    sentences = [s for f in a.labels for s in read_sentences(f)]
-    gate = SentenceGate.train(sentences, GateSettings(recall=a.recall, validation_share=a.validation_share))
-    gate.save(a.out)
-    m = gate.measured
-    print(f"sentence gate -> {a.out}: trained on {m['train_sentences']:,} teacher-labelled sentences; on "
-          f"{m['validation_sentences']:,} held out its threshold keeps {m['validation_recall']:.1%} of the teacher's "
-          f"ADE sentences and passes {m['validation_pass_rate']:.1%} of all")
+    _show(train_gate(a.labels, a.out, recall=a.recall, validation_share=a.validation_share))
 
 
 def cmd_screen(a) -> None:

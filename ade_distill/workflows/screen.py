@@ -288,6 +288,29 @@ def screen(model: str | Path, inputs: Sequence[str | Path], out: str | Path, *, 
                         problems, counts)
 
 
+@dataclass
+class GateResult:
+    out: Path
+    measured: dict
+
+    def lines(self) -> list[str]:
+        m = self.measured
+        return [f"sentence gate -> {self.out}: trained on {m['train_sentences']:,} teacher-labelled sentences; on "
+                f"{m['validation_sentences']:,} held out its threshold keeps {m['validation_recall']:.1%} of the "
+                f"teacher's ADE sentences and passes {m['validation_pass_rate']:.1%} of all"]
+
+
+def train_gate(labels: Sequence[str | Path], out: str | Path, **settings) -> GateResult:
+    """The cascade's sentence gate from teacher-labelled sentence files, saved into ``out``;
+    ``settings``: apps.cascade.GateSettings fields (recall, validation_share, ...)."""
+    from ..apps.cascade import GateSettings, SentenceGate
+    from .common import sentence_list
+
+    gate = SentenceGate.train(sentence_list(list(labels)), GateSettings(**settings))
+    gate.save(out)
+    return GateResult(Path(out), gate.measured)
+
+
 def drug_list_for(drugs, post=None):
     """The drugs of interest (names, a file, or a DrugList); with a drug vocabulary in ``post``
     (post.chain.PostConfig.drugs), each with every synonym and brand the vocabulary knows."""
