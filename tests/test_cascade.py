@@ -166,3 +166,11 @@ def test_screen_reports_the_cascade(tmp_path, shared_data, forced_model, capsys)
     t = pd.read_parquet(out / "articles.parquet")
     assert t["evidence"].str.lower().str.contains(word.lower()).all()  # only sentences naming it were read
     assert "What the student read" in (out / "report.html").read_text()
+
+
+def test_extract_takes_a_generator_of_documents_without_losing_one(tmp_path, forced_model):
+    from ade_distill.workflows import extract
+
+    docs = (Document(id=f"g{i}", text="Rash after MTX.") for i in range(3))
+    r = extract(forced_model, docs, tmp_path / "g.jsonl", progress_bar=False)
+    assert r.documents == 3

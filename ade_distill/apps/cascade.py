@@ -69,29 +69,23 @@ class DrugMatcher:
     def __bool__(self) -> bool:
         return self.size > 0
 
+    def _whole_words(self, text: str):
+        """(start, end, listed drugs) of each match that stands as whole words, as the automaton finds them."""
+        t = normal_form(text)
+        for end, (n, canons) in self.automaton.iter(t):
+            a, b = end - n + 1, end + 1
+            if (a == 0 or not t[a - 1].isalnum()) and (b == len(t) or not t[b].isalnum()):
+                yield a, b, canons
+
     def find(self, text: str) -> list[tuple[int, int, tuple[str, ...]]]:
         """(start, end, listed drugs) of every whole-word match, in text order."""
         if not self.size:
             return []
-        t = normal_form(text)
-        out = []
-        for end, (n, canons) in self.automaton.iter(t):
-            a, b = end - n + 1, end + 1
-            if (a == 0 or not t[a - 1].isalnum()) and (b == len(t) or not t[b].isalnum()):
-                out.append((a, b, canons))
-        out.sort(key=lambda x: (x[0], -x[1]))
-        return out
+        return sorted(self._whole_words(text), key=lambda x: (x[0], -x[1]))
 
     def names_in(self, text: str) -> bool:
         """Whether the text names a listed drug (stops at the first whole-word match)."""
-        if not self.size:
-            return False
-        t = normal_form(text)
-        for end, (n, _) in self.automaton.iter(t):
-            a, b = end - n + 1, end + 1
-            if (a == 0 or not t[a - 1].isalnum()) and (b == len(t) or not t[b].isalnum()):
-                return True
-        return False
+        return bool(self.size) and any(True for _ in self._whole_words(text))
 
     def mentioned(self, text: str) -> list[str]:
         """The listed drugs the text names, in order of first mention."""

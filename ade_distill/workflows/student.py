@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,8 +181,10 @@ def extract(model: Student | str | Path, documents, out: str | Path, *, format: 
     problems = Problems()
     if isinstance(documents, (str, Path)):
         documents = [documents]
-    docs = (_chain(documents_from(d, problems, id_column=id_column, text_column=text_column) for d in documents)
-            if all(isinstance(d, (str, Path)) for d in documents) else documents)
+    paths = isinstance(documents, (list, tuple)) and all(isinstance(d, (str, Path)) for d in documents)
+    # a list of paths is read file by file; any other iterable (Documents, a generator) is used as it is, unread
+    docs = (itertools.chain.from_iterable(documents_from(d, problems, id_column=id_column, text_column=text_column)
+                                          for d in documents) if paths else documents)
     n_docs = n_sents = 0
     with AdeWriter(out, format) as w:
         for doc, sents in progress(st.extract_documents(docs, problems=problems, cascade=cascade), "extract", "document",
@@ -195,11 +198,6 @@ def extract(model: Student | str | Path, documents, out: str | Path, *, format: 
         check_strict(problems, strict)
     return ExtractResult(Path(out), n_docs, n_sents, w.n_records, problems.messages,
                          cascade.counts if cascade is not None else None)
-
-
-def _chain(iterables):
-    for it in iterables:
-        yield from it
 
 
 # ---------------------------------------------------------------- the pipeline's train stage
