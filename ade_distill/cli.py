@@ -100,6 +100,17 @@ def cmd_label(a) -> None:
         raise SystemExit(1)
 
 
+def cmd_synthesize(a) -> None:
+    from .workflows.synthesize import synthesize
+
+    r = synthesize(one_or_many(a.corpus), a.out, a.teacher, n=a.n, max_tries=a.max_tries, drugs=a.drugs,
+                   effects=a.effects, seed=a.seed, near_duplicate=a.near_duplicate, temperature=a.temperature,
+                   checkpoint_every=a.checkpoint_every, allow_gold=a.allow_gold, cache=a.cache)
+    _show(r)
+    if r.stats.failed:
+        raise SystemExit(1)
+
+
 def cmd_teacher_serve(a) -> None:
     from .workflows.teacher import serve_teacher
 

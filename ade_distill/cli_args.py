@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .workflows import clean_labels, compress, evaluate_files, label, report, review_export
     from .workflows.evaluate import rank_models
     from .workflows.screen import screen
+    from .workflows.synthesize import synthesize
 
     load = Student.from_pretrained
     p = argparse.ArgumentParser(prog="ade-distill", description=(
@@ -109,6 +110,29 @@ def build_parser() -> argparse.ArgumentParser:
     opt(lb, "label", "--checkpoint-every", label, "checkpoint_every", type=int,
         help="rewrite the output every N sentences so a long run can be inspected")
     lb.set_defaults(func="label")
+
+    sy = sub.add_parser("synthesize", help="the teacher writes checked ADE sentences with their labels (synthetic "
+                        "training data)")
+    sy.add_argument("--corpus", type=Path, nargs="+", required=True,
+                    help="teacher-labelled sentences JSONL: the seeds' drugs, reactions and sentence styles")
+    sy.add_argument("--out", type=Path, required=True, help="synthetic sentences JSONL (resumes from what it holds)")
+    sy.add_argument("--teacher", type=Path, help="teacher YAML (default: local llama.cpp server, Qwen 1.5B)")
+    opt(sy, "synthesize", "--n", synthesize, "n", type=int, help="sentences to keep (default %(default)s)")
+    opt(sy, "synthesize", "--max-tries", synthesize, "max_tries", type=float,
+        help="try at most n x this many seeds (default %(default)s)")
+    sy.add_argument("--drugs", type=Path, nargs="+", default=[],
+                    help="drug name lists (one a line, or a CSV's first column) beyond the corpus's drugs")
+    sy.add_argument("--effects", type=Path, nargs="+", default=[],
+                    help="reaction name lists (e.g. MedDRA terms) beyond the corpus's effects")
+    opt(sy, "synthesize", "--seed", synthesize, "seed", type=int)
+    opt(sy, "synthesize", "--near-duplicate", synthesize, "near_duplicate", type=float,
+        help="drop a sentence whose word 3-gram Jaccard with a corpus or kept sentence is at least this (default %(default)s)")
+    opt(sy, "synthesize", "--temperature", synthesize, "temperature", type=float)
+    opt(sy, "synthesize", "--checkpoint-every", synthesize, "checkpoint_every", type=int)
+    sy.add_argument("--allow-gold", action="store_true",
+                    help="seed from a gold-labelled corpus (never for a zero-gold distilled student)")
+    sy.add_argument("--cache", help="override the cache path of the teacher config")
+    sy.set_defaults(func="synthesize")
 
     te = sub.add_parser("teacher", help="teacher utilities: serve a local model, Batch API, replay")
     tsub = te.add_subparsers(dest="action", required=True)

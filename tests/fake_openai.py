@@ -1,6 +1,7 @@
 """A stand-in for a remote OpenAI-compatible API on 127.0.0.1 (the real API cannot be reached here).
 
-It answers chat completions from a table sentence -> answer text, with per-token logprobs,
+It answers chat completions from a table sentence -> answer text (or a function of the request
+body), with per-token logprobs,
 records every request (headers included), and can fail on demand (429/500) or answer slowly.
 ``faults(n)`` may name a fault for request n: "429", "500", "503", "timeout" (answers after
 1 s), "html-body", "non-json-body" or "unparseable-answer"; ``injected`` counts them.
@@ -71,7 +72,7 @@ class FakeOpenAI:
                 if outer.delay:
                     time.sleep(outer.delay)
                 sentence = body["messages"][-1]["content"].removeprefix("Sentence: ")
-                text = outer.answers.get(sentence, outer.default)
+                text = outer.answers(body) if callable(outer.answers) else outer.answers.get(sentence, outer.default)
                 if fault == "unparseable-answer":
                     text = "Sorry, I cannot help with that."
                 logprobs = None

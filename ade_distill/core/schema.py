@@ -8,7 +8,8 @@ One sentence per JSONL line::
 Entity offsets are character offsets into the sentence ``text``, end-exclusive.
 ``doc_offset`` is where the sentence starts inside its document (``None`` when the
 source does not say, e.g. ADE-NEG.txt, whose abstracts are not released).
-``source`` is "gold", "teacher:<model>", "student:<name>", or "unlabeled" for sentences
+``source`` is "gold", "teacher:<model>", "student:<name>", "synthetic:<model>" (a sentence the
+teacher wrote, with its labels), or "unlabeled" for sentences
 fresh from ingestion that nobody has annotated yet (so they are never mistaken for gold
 sentences without ADEs).
 """
@@ -29,7 +30,7 @@ from .errors import InputError
 
 LABELS: tuple[str, ...] = ("DRUG", "ADE")
 Label = Literal["DRUG", "ADE"]
-_SOURCE_RE = re.compile(r"^(gold|unlabeled|teacher:.+|student:.+)$")
+_SOURCE_RE = re.compile(r"^(gold|unlabeled|teacher:.+|student:.+|synthetic:.+)$")
 
 
 class SchemaError(InputError):
@@ -83,8 +84,8 @@ class Sentence(BaseModel):
     def _consistent(self) -> "Sentence":
         if not _SOURCE_RE.match(self.source):
             raise ValueError(
-                f"source {self.source!r} must be 'gold', 'unlabeled', 'teacher:<model>' "
-                f"or 'student:<name>'"
+                f"source {self.source!r} must be 'gold', 'unlabeled', 'teacher:<model>', "
+                f"'student:<name>' or 'synthetic:<model>'"
             )
         ids: dict[str, Entity] = {}
         for ent in self.entities:

@@ -54,11 +54,15 @@ class SamplingParams:
     logprobs: bool = True
     top_logprobs: int = 5
     response_format: str = "json_schema"  # json_schema (llama.cpp) | json_object (OpenAI) | none
+    schema: dict | None = None  # the JSON schema a json_schema answer follows (default: the ADE list's)
 
     def key(self) -> dict:
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed,
-                "logprobs": self.logprobs, "top_logprobs": self.top_logprobs,
-                "response_format": self.response_format}
+        key = {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed,
+               "logprobs": self.logprobs, "top_logprobs": self.top_logprobs,
+               "response_format": self.response_format}
+        if self.schema is not None:  # only when set: the cache keys of labelling calls stay as they were
+            key["schema"] = self.schema
+        return key
 
 
 class TransientError(RuntimeError):
@@ -139,7 +143,7 @@ class OpenAIBackend:
 
         if params.response_format == "json_schema":
             # llama.cpp turns {"type": "json_object", "schema": ...} into a grammar
-            return {"type": "json_object", "schema": OUTPUT_SCHEMA}
+            return {"type": "json_object", "schema": params.schema or OUTPUT_SCHEMA}
         if params.response_format == "json_object":
             return {"type": "json_object"}
         return None

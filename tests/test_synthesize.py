@@ -1,0 +1,130 @@
+"""Teacher-written training sentences: seeds without corpus text, the three checks (grounded spans,
+near-duplicates, the teacher's re-read), resume without new calls, and the run record."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from ade_distill.core.errors import InputError
+from ade_distill.core.schema import read_sentences, write_jsonl
+from ade_distill.teacher import TeacherConfig
+from ade_distill.teacher.synthesis import SYNTH_SYSTEM, NearDuplicates, make_seeds, style_of
+from ade_distill.workflows.synthesize import synthesize
+from tests.fake_openai import FakeOpenAI
+
+pytest.importorskip("datasketch")
+
+
+@pytest.fixture
+def corpus(sample_dir):
+    """The sample's sentences as if a teacher had labelled them (a distilled student's corpus)."""
+    return [s.model_copy(update={"source": "teacher:fake-gpt"}) for s in read_sentences(sample_dir / "gold.jsonl")]
+
+
+def teacher(tmp_path, base_url) -> TeacherConfig:
+    return TeacherConfig(backend="openai", model="fake-gpt", base_url=base_url, api_key_env="ADE_TEST_KEY",
+                         cache=str(tmp_path / "cache.sqlite"), retry_base_s=0.0, confidence="none")
+
+
+class Writer:
+    """The stand-in teacher: writes a sentence from the seed's drugs and effects; re-reads a
+    sentence by the pairs it wrote. Seed k's fate is chosen by k % 5: 0-1 fine, 2 an effect
+    that is not in the sentence, 3 a copy of a corpus sentence, 4 a re-read that misses a pair."""
+
+    def __init__(self, corpus_text: str) -> None:
+        self.written: dict[str, list[tuple[str, str]]] = {}
+        self.corpus_text = corpus_text
+        self.calls = 0
+        self.generated = 0
+
+    def __call__(self, body: dict) -> str:
+        self.calls += 1
+        msgs = body["messages"]
+        if msgs[0]["content"] == SYNTH_SYSTEM:
+            user = msgs[-1]["content"]
+            drugs = re.search(r"^Drugs?: (.*)$", user, re.M)[1].split("; ")
+            effects = re.search(r"^Adverse effects?: (.*)$", user, re.M)[1].split("; ")
+            k = self.generated
+            self.generated += 1
+            fate = k % 5
+            text = (f"Patient {k} developed {' and '.join(effects)} after receiving {' with '.join(drugs)} "
+                    f"for an unrelated condition number {k}.")
+            pairs = [(d, e) for d in drugs for e in effects]
+            if fate == 2:
+                pairs = [(drugs[0], "a reaction nobody wrote")]
+            if fate == 3:
+                text = self.corpus_text
+            self.written[text] = pairs[:-1] if fate == 4 and len(pairs) > 1 else (pairs if fate != 4 else [])
+            return json.dumps({"sentence": text, "ades": [{"drug": d, "effect": e} for d, e in pairs]})
+        sentence = msgs[-1]["content"].removeprefix("Sentence: ")
+        return json.dumps({"ades": [{"drug": d, "effect": e} for d, e in self.written.get(sentence, [])]})
+
+
+def test_seeds_carry_names_and_style_never_corpus_text(corpus):
+    seeds = make_seeds(corpus, 40, seed=3)
+    assert seeds == make_seeds(corpus, 40, seed=3)  # deterministic: a resumed run tries the same seeds
+    drugs = {e.text.lower() for s in corpus for e in s.entities if e.label == "DRUG"}
+    assert all(d.lower() in drugs for sd in seeds for d in sd.drugs)
+    for sd in seeds:
+        prompt = sd.instruction()
+        assert not any(s.text in prompt for s in corpus)
+        assert f"about {sd.words} words" in prompt
+    words, cues = style_of("A 62-year-old woman developed carbamazepine-induced hyponatremia after 200 mg daily.")
+    assert {"patient", "hyphen", "dose", "timing"} <= set(cues) and words == 10
+
+
+def test_near_duplicates_are_found_and_distinct_sentences_are_not():
+    nd = NearDuplicates(0.5)
+    nd.add("c:1", "A 62-year-old woman developed severe hyponatremia two weeks after starting sertraline.")
+    key, score = nd.nearest("A 62-year-old woman developed severe hyponatremia two weeks after starting sertraline .")
+    assert key == "c:1" and score > 0.9
+    assert nd.nearest("Amiodarone toxicity presented as interstitial pneumonitis in an elderly man.") == (None, 0.0)
+
+
+def test_synthesize_keeps_only_checked_sentences_and_resumes(tmp_path, corpus, monkeypatch):
+    monkeypatch.setenv("ADE_TEST_KEY", "sk-test-secret-0123456789")
+    writer = Writer(corpus[0].text)
+    out = tmp_path / "synthetic.jsonl"
+    with FakeOpenAI(writer) as srv:
+        r = synthesize(corpus, out, teacher(tmp_path, srv.base_url), n=4, max_tries=3, progress=False)
+        kept = list(read_sentences(out))
+        assert r.stats.total_kept == len(kept) == 4
+        assert all(s.source == "synthetic:fake-gpt" and s.meta["synthetic"] for s in kept)
+        for s in kept:  # every span lies in the sentence
+            assert s.relations and all(s.text[e.start:e.end] == e.text for e in s.entities)
+        rejected = [json.loads(x) for x in out.with_name("synthetic.rejected.jsonl").read_text().splitlines()]
+        reasons = {x["reason"] for x in rejected}
+        assert reasons == {"a written span is not in the sentence", "near-duplicate of a corpus sentence",
+                           "the teacher's re-read disagrees"}
+        assert all(int(s.id.split("-")[1]) % 5 in (0, 1) for s in kept)
+        run = json.loads(out.with_name("synthetic.run.json").read_text())
+        assert run["diversity"]["sentences"] == 4 and run["diversity"]["distinct_drugs"] >= 1
+        assert "sk-test-secret" not in out.with_name("synthetic.run.json").read_text()
+        # a rerun with the same settings asks nothing new; a larger n goes on from the next seed
+        calls = writer.calls
+        r2 = synthesize(corpus, out, teacher(tmp_path, srv.base_url), n=4, max_tries=3, progress=False)
+        assert writer.calls == calls and r2.stats.kept == 0 and r2.stats.total_kept == 4
+        r3 = synthesize(corpus, out, teacher(tmp_path, srv.base_url), n=6, max_tries=3, progress=False)
+        assert r3.stats.total_kept == 6 and [s.id for s in read_sentences(out)][:4] == [s.id for s in kept]
+
+
+def test_synthesize_refuses_gold_seeds(tmp_path, sample_dir):
+    gold = tmp_path / "gold.jsonl"
+    write_jsonl(gold, read_sentences(sample_dir / "gold.jsonl"))
+    with pytest.raises(InputError, match="gold"):
+        synthesize(gold, tmp_path / "s.jsonl", TeacherConfig(backend="openai", model="x", base_url="http://127.0.0.1:9/v1"),
+                   n=1, progress=False)
+
+
+def test_a_paragraph_is_not_one_sentence():
+    from ade_distill.teacher.synthesis import Seed, Synthesizer
+
+    seed = Seed(0, ("gemfibrozil",), ("eosinophilic gastroenteritis",), 20, ())
+    syn = Synthesizer(teacher=None)  # the checks before the re-read need no teacher
+    text = ("A man took gemfibrozil for his lipids. He developed eosinophilic gastroenteritis four days later and "
+            "recovered.")
+    rec, reason, _ = syn.check(seed, text, [("gemfibrozil", "eosinophilic gastroenteritis")], NearDuplicates())
+    assert rec is None and reason.startswith("not one sentence")
