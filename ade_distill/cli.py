@@ -160,6 +160,13 @@ def cmd_train(a) -> None:
                           epochs=a.epochs))
 
 
+def cmd_federate(a) -> None:
+    from .workflows.federate import federate
+
+    _show(federate(a.site, a.out, a.config, rounds=a.rounds, local_epochs=a.local_epochs, strategy=a.strategy, mu=a.mu,
+                   min_sites=a.min_sites, model=a.model))
+
+
 def cmd_compress(a) -> None:
     info = workflows.compress(a.teacher, a.out, method=a.method, sentences=a.train, config=a.config, share=a.share,
                               unlabeled=a.unlabeled, layers=a.layers, hidden=a.hidden, epochs=a.epochs)

@@ -35,6 +35,7 @@ def opt(parser: argparse.ArgumentParser, path: str, flag: str, source, name: str
 
 def build_parser() -> argparse.ArgumentParser:
     from .apps.cascade import GateSettings
+    from .apps.federate import FederateSettings
     from .apps.service import ServiceLimits
     from .post.chain import PostConfig
     from .student import Student
@@ -199,6 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", type=Path, required=True)
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     tr.set_defaults(func="train")
+
+    fd = sub.add_parser("federate", help="distil one student across sites on Flower: each site labels and trains on "
+                        "its own text, the server aggregates weights only")
+    fd.add_argument("--site", type=Path, nargs="+", required=True,
+                    help="site folders (sentences.jsonl, optional teacher.yaml); each is read only by its own worker")
+    fd.add_argument("--out", type=Path, required=True, help="the federated student folder (+ federation.json)")
+    fd.add_argument("--config", type=Path, help="student YAML (TrainConfig keys): the recipe every site trains with")
+    fd.add_argument("--model", help="HF id or local folder of the encoder")
+    opt(fd, "federate", "--rounds", FederateSettings, "rounds", type=int, help="default %(default)s")
+    opt(fd, "federate", "--local-epochs", FederateSettings, "local_epochs", type=int, help="default %(default)s")
+    opt(fd, "federate", "--strategy", FederateSettings, "strategy", choices=["fedavg", "fedprox"])
+    opt(fd, "federate", "--mu", FederateSettings, "mu", type=float, help="FedProx's proximal weight (default %(default)s)")
+    fd.add_argument("--min-sites", type=int, help="a round needs replies from this many sites (default 1)")
+    fd.set_defaults(func="federate")
 
     for verb, help_ in (("predict", "predict labelled sentences for evaluation (keeps sentence ids)"),
                         ("extract", "extract ADE records from documents")):

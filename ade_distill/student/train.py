@@ -340,22 +340,27 @@ def fit(model, examples: Sequence[Example], pad_id: int, objective, s: LoopConfi
     return history
 
 
-def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg: TrainConfig,
-                  out_dir: str | Path, *, resume: bool = False, progress: bool = True,
-                  name: str | None = None) -> Path:
-    """Fine-tune an encoder on labelled sentences (gold or teacher) and save the best model."""
+def new_student(cfg: TrainConfig, name: str):
+    """(a fresh student on the recipe's encoder, its fast tokenizer)."""
     from transformers import AutoTokenizer
 
-    out_dir = Path(out_dir)
-    seed_all(cfg.seed)
     model_ref = resolve_model(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(model_ref)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{cfg.model}: a fast tokenizer is needed for offset alignment")
     settings = {"max_length": cfg.max_length, "stride_words": cfg.stride_words, "dropout": cfg.dropout,
-                "relation_threshold": cfg.relation_threshold, "decoding": cfg.decoding, "name": name or out_dir.name,
+                "relation_threshold": cfg.relation_threshold, "decoding": cfg.decoding, "name": name,
                 "relation_context": cfg.relation_context, "drug_conditioned": cfg.drug_conditioned}
-    model = AdeStudent.from_encoder(model_ref, settings, layers=cfg.layers)
+    return AdeStudent.from_encoder(model_ref, settings, layers=cfg.layers), tokenizer
+
+
+def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg: TrainConfig,
+                  out_dir: str | Path, *, resume: bool = False, progress: bool = True,
+                  name: str | None = None) -> Path:
+    """Fine-tune an encoder on labelled sentences (gold or teacher) and save the best model."""
+    out_dir = Path(out_dir)
+    seed_all(cfg.seed)
+    model, tokenizer = new_student(cfg, name or out_dir.name)
     use_soft = cfg.soft_labels and has_soft_targets(train)
     t0 = time.monotonic()
     extra: list[Sentence] = []
