@@ -1,6 +1,7 @@
 """`ade-distill run`: config validation, end to end with skip/resume, kill-and-resume, failures."""
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -398,3 +399,50 @@ def test_stage_code_versions_follow_the_import_graph():
     pipe = Pipeline(REPO / "pipelines" / "ade_benchmark.yaml")
     codes = {s.name: s.code for s in pipe.stages}
     assert codes["train-distilled-again"] == ("ade_distill.student.distill",) and codes["train-distilled"] == ()
+
+
+def test_pipeline_synthesize_stage_and_a_federated_student(tmp_path, split):
+    """synthesize: the teacher writes sentences seeded by its train labels; a student adds the
+    first N; a federated student (2 sites, by-drug split, 1 round) trains on Flower; both scored."""
+    pytest.importorskip("flwr")
+    pytest.importorskip("datasketch")
+    from ade_distill.teacher.synthesis import SYNTH_SYSTEM
+
+    train, test = split
+    answers = gold_answers(train + test)
+    written: dict[str, str] = {}
+
+    def teacher(body: dict) -> str:
+        msgs = body["messages"]
+        user = msgs[-1]["content"]
+        if msgs[0]["content"] == SYNTH_SYSTEM:
+            drug = re.search(r"^Drugs?: ([^;\n]*)", user, re.M)[1]
+            effect = re.search(r"^Adverse effects?: ([^;\n]*)", user, re.M)[1]
+            text = f"Patient {len(written)} developed {effect} soon after a course of {drug} given for another reason."
+            written[text] = json.dumps({"ades": [{"drug": drug, "effect": effect}]})
+            return json.dumps({"sentence": text, "ades": [{"drug": drug, "effect": effect}]})
+        sentence = user.removeprefix("Sentence: ")
+        return written.get(sentence) or answers.get(sentence, '{"ades": []}')
+
+    with FakeOpenAI(teacher) as srv:
+        p = _pipeline_yaml(tmp_path, srv.base_url, students=False)
+        p.write_text(p.read_text().replace("evaluate:", f"""synthesize: {{n: 6, max_tries: 3}}
+students:
+  plus-synthetic: {{labels: teacher, synthetic: 6, config: {{model: "{_minilm()}", layers: 1, epochs: 1, batch_size: 8}}}}
+  federated: {{labels: teacher, config: {{model: "{_minilm()}", layers: 1, epochs: 1, batch_size: 8}},
+              federated: {{sites: 2, split: by-drug, rounds: 1}}}}
+evaluate:"""))
+        assert main(["run", str(p)]) == 0
+    run = tmp_path / "run"
+    stages = json.loads((run / "manifest.json").read_text())["stages"]
+    assert stages["synthesize"]["summary"]["kept"] == 6
+    synth = list(read_sentences(run / "synthesize" / "synthetic.jsonl"))
+    assert all(s.source.startswith("synthetic:") for s in synth)
+    assert stages["train-plus-synthetic"]["summary"]["synthetic_sentences"] == 6
+    fed = stages["train-federated"]["summary"]
+    assert fed["sites"] == 2 and fed["rounds"] == 1 and sum(fed["site_sentences"]) == 30 and fed["bytes_per_round"] > 0
+    assert {"student plus-synthetic", "student federated"} <= set(json.loads((run / "evaluate" / "metrics.json")
+                                                                             .read_text())["systems"])
+    p.write_text(p.read_text().replace("synthetic: 6,", "synthetic: 7,"))
+    with pytest.raises(ConfigError, match="more than synthesize.n"):
+        load_pipeline(p)

@@ -50,6 +50,7 @@ STAGE_CODE = {
     "train": ["ade_distill.student.train", "ade_distill.student.extract"],
     "evaluate": ["ade_distill.evaluate.metrics", "ade_distill.student.extract"],
     "report": ["ade_distill.evaluate.report"],
+    "synthesize": ["ade_distill.teacher.synthesis"],
     "extract": ["ade_distill.student.extract", "ade_distill.core.io"],
     "aggregate": ["ade_distill.evaluate.folds", "ade_distill.evaluate.report", "ade_distill.core.labels"],
 }
@@ -62,6 +63,7 @@ STAGE_WORKFLOWS = {
     "train": ["ade_distill.workflows.student"],
     "evaluate": ["ade_distill.workflows.evaluate", "ade_distill.workflows.student"],
     "report": ["ade_distill.workflows.evaluate"],
+    "synthesize": ["ade_distill.workflows.synthesize"],
     "extract": ["ade_distill.workflows.student"],
     "aggregate": ["ade_distill.workflows.evaluate"],
 }

@@ -180,6 +180,17 @@ class Pipeline:
         return label_stage(self.run_path("ingest"), stage.folder, self.cfg.label, self.teachers, label_seeds(self),
                            label_parts(self), progress=self.progress)
 
+    def run_synthesize(self, stage: Stage) -> dict:
+        from ..workflows.synthesize import synthesize
+
+        sc = self.cfg.synthesize
+        r = synthesize(self.run_path("label", "train.teacher.jsonl"), stage.folder / "synthetic.jsonl", self.teacher_cfg,
+                       n=sc.n, max_tries=sc.max_tries, drugs=[self.resolve(x) for x in sc.drugs],
+                       effects=[self.resolve(x) for x in sc.effects], seed=sc.seed, near_duplicate=sc.near_duplicate,
+                       temperature=sc.temperature, progress=self.progress)
+        return {"kept": r.stats.total_kept, "rejected": dict(r.stats.rejected), "teacher_hours": round(r.teacher_hours, 3),
+                "diversity": {k: v for k, v in r.diversity.items() if k != "top_openings"}, "line": r.lines()[0]}
+
     def run_train(self, stage: Stage) -> dict:
         name = stage.name.removeprefix("train-")
         spec = self.cfg.students[name]
@@ -188,7 +199,8 @@ class Pipeline:
         return train_stage(name, spec, stage.folder, self.run_path(src),
                            earlier={n: self.run_path(f"train-{n}", "model") for n in self.cfg.students},
                            unlabeled_file=self.run_path("ingest", "unlabeled.jsonl"),
-                           in_domain_file=self.run_path(in_domain), progress=self.progress)
+                           in_domain_file=self.run_path(in_domain), progress=self.progress,
+                           synthetic_file=self.run_path("synthesize", "synthetic.jsonl"))
 
     def teacher_systems(self, *, cost: bool = False) -> dict[str, tuple[Path, dict]]:
         """Each scored teacher system: the teacher (as a user would call it), each other view, and

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..core.config import ConfigError, load_yaml_model
 from ..teacher.labeler import TeacherConfig
 from ..workflows.settings import (EvaluateConfig, ExtractConfig, InputsConfig, LabelConfig, ReportConfig,
-                                  StudentSpec, ViewSpec)
+                                  StudentSpec, SynthesizeSpec, ViewSpec)
 from .manifest import REPO_DIR
 
 __all__ = ["EvaluateConfig", "ExtractConfig", "InputsConfig", "LabelConfig", "PipelineConfig", "ReportConfig",
@@ -30,6 +30,7 @@ class PipelineConfig(BaseModel):
     run_dir: str | None = None  # default runs/<name>
     inputs: InputsConfig
     label: LabelConfig | None = Field(default_factory=LabelConfig)
+    synthesize: SynthesizeSpec | None = None  # teacher-written training sentences (students' synthetic: N)
     students: dict[str, StudentSpec] = Field(default_factory=dict)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
@@ -59,6 +60,12 @@ class PipelineConfig(BaseModel):
                 raise ValueError(f"student {name!r}: distill_from does not combine with self_train or dev_share")
             if spec.in_domain and not self.inputs.in_domain:
                 raise ValueError(f"student {name!r}: in_domain needs inputs.in_domain (the in-domain sentences)")
+            if spec.synthetic and (self.synthesize is None or spec.labels == "gold"):
+                raise ValueError(f"student {name!r}: synthetic needs a synthesize section and teacher labels")
+            if spec.synthetic and self.synthesize is not None and spec.synthetic > self.synthesize.n:
+                raise ValueError(f"student {name!r}: synthetic {spec.synthetic} is more than synthesize.n {self.synthesize.n}")
+            if spec.federated and (spec.distill_from or spec.self_train or spec.dev_share):
+                raise ValueError(f"student {name!r}: federated does not combine with distill_from, self_train or dev_share")
             if spec.in_domain and spec.labels == "gold" and not spec.distill_from:
                 raise ValueError(f"student {name!r}: in_domain sentences have no gold labels (labels: gold)")
         if self.extract.student and self.extract.student not in self.students:

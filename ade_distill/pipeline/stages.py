@@ -112,9 +112,16 @@ def stage_graph(p: "Pipeline") -> list[Stage]:
     st = [Stage("ingest", ingest_inputs(p), {"inputs": c.inputs.model_dump(mode="json")}, ing_out, p.run_ingest, ing)]
     if c.label is not None:
         st.append(_label_stage(p, ing_out))
+    if c.synthesize is not None:
+        st.append(Stage("synthesize", [p.run_path("label", "train.teacher.jsonl")] + [p.resolve(x) for x in
+                                                                                     c.synthesize.drugs + c.synthesize.effects],
+                        {"synthesize": c.synthesize.model_dump(mode="json"), "teacher": teacher_key(p.teacher_cfg)},
+                        [p.run_path("synthesize", "synthetic.jsonl")], p.run_synthesize, p.run_path("synthesize")))
     for name, spec in c.students.items():
         src = ing / "train.jsonl" if spec.labels == "gold" else p.run_path("label", "train.teacher.jsonl")
         srcs = [src] + ([ing / "unlabeled.jsonl"] if spec.self_train else [])
+        if spec.synthetic:
+            srcs.append(p.run_path("synthesize", "synthetic.jsonl"))
         if spec.self_train_from:
             srcs.append(p.run_path(f"train-{spec.self_train_from}", "model"))
         srcs += [p.run_path(f"train-{ref}", "model") for ref in spec.teachers()]
@@ -122,7 +129,8 @@ def stage_graph(p: "Pipeline") -> list[Stage]:
             srcs.append(ing / "in_domain.jsonl" if spec.distill_from else p.run_path("label", "in_domain.teacher.jsonl"))
         st.append(Stage(f"train-{name}", srcs, {"student": spec.model_dump(mode="json")},
                         [p.run_path(f"train-{name}", "model")], p.run_train, p.run_path(f"train-{name}"),
-                        code=("ade_distill.student.distill",) if spec.distill_from else ()))
+                        code=("ade_distill.student.distill",) if spec.distill_from else
+                        ("ade_distill.student.federated", "ade_distill.apps.federate") if spec.federated else ()))
     if has_test(p) and (c.students or c.label):
         preds = [path for path, _ in p.teacher_systems().values()]
         models = [p.run_path(f"train-{n}", "model") for n in c.students]

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..apps.federate import FederateSettings
 from ..student.distill import CompressConfig
 from ..student.train import TrainConfig
 from ..teacher.labeler import TeacherConfig
@@ -126,6 +127,32 @@ class LabelConfig(BaseModel):
         return self
 
 
+class FederatedSpec(FederateSettings):
+    """A student distilled across sites (``students.<name>.federated``): the train sentences split
+    over ``sites`` site folders, each read only by its own Flower worker; weights only aggregated."""
+
+    sites: int = Field(ge=2)
+    # iid: documents dealt at random; by-document: contiguous runs of document ids (e.g. PMID
+    # ranges, as sites with their own archives); by-drug: documents grouped by their first
+    # teacher-labelled drug, groups in name order (each site sees other drugs)
+    split: Literal["iid", "by-document", "by-drug"] = "iid"
+    seed: int = 13
+
+
+class SynthesizeSpec(BaseModel):
+    """The pipeline's ``synthesize`` stage: the teacher writes checked ADE sentences, seeded by the
+    teacher labels of the train sentences (``ade-distill synthesize``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    n: int = Field(default=1000, ge=1)
+    max_tries: float = Field(default=4.0, ge=1)
+    drugs: list[str] = []  # name lists beyond the corpus (paths)
+    effects: list[str] = []
+    seed: int = 13
+    near_duplicate: float = Field(default=0.5, gt=0, le=1)
+    temperature: float = Field(default=0.8, ge=0)
+
+
 class StudentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -152,6 +179,10 @@ class StudentSpec(BaseModel):
     # in-domain sentences to its train sentences; a second stage (distill_from) takes the in-domain
     # sentences as transfer data, labelled by the student it learns from (no LLM call)
     in_domain: bool = False
+    # the first N sentences the synthesize stage kept (in seed order) join the train sentences
+    synthetic: int = Field(default=0, ge=0)
+    # distilled across sites on Flower instead of on one machine (apps/federate.py)
+    federated: FederatedSpec | None = None
 
     def teachers(self) -> list[str]:
         """The earlier students this one is distilled from (none, one, or an ensemble)."""

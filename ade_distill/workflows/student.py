@@ -204,7 +204,7 @@ def extract(model: Student | str | Path, documents, out: str | Path, *, format: 
 
 def train_stage(name: str, spec, folder: str | Path, train_file: Path, *, earlier: dict[str, Path],
                 unlabeled_file: Path | None = None, in_domain_file: Path | None = None,
-                progress: bool = True) -> dict:
+                progress: bool = True, synthetic_file: Path | None = None) -> dict:
     """One pipeline student (``workflows.settings.StudentSpec``) into ``folder``/model: trained on
     ``train_file``'s labels, or a second stage from earlier students (``earlier``: name -> model
     folder), self-trained on ``unlabeled_file``, with the in-domain sentences when asked."""
@@ -235,10 +235,21 @@ def train_stage(name: str, spec, folder: str | Path, train_file: Path, *, earlie
         extra = sentence_list(in_domain_file)
         train_set = train_set + extra
         summary["in_domain_sentences"] = len(extra)
+    if spec.synthetic:  # the first N the synthesize stage kept, in seed order
+        synth = sentence_list(synthetic_file)[:spec.synthetic]
+        if len(synth) < spec.synthetic:
+            raise ConfigError(f"student {name}: synthetic {spec.synthetic}, but {synthetic_file} holds {len(synth)} "
+                              "sentences (raise synthesize.n or max_tries)")
+        train_set = train_set + synth
+        summary["synthetic_sentences"] = len(synth)
+    if spec.federated:
+        return federated_stage(name, spec, folder, train_set, cfg, summary)
     t = train(train_set, folder / "model", cfg, dev=dev, resume=True, progress=progress, name=name)
     st = f", self-trained on {summary['pseudo_sentences']:,} more" if "pseudo_sentences" in summary else ""
     if "in_domain_sentences" in summary:
         st += f", {summary['in_domain_sentences']:,} of them in-domain"
+    if "synthetic_sentences" in summary:
+        st += f", {summary['synthetic_sentences']:,} of them teacher-written"
     if dev:
         best = t.kept_epoch
         summary.update(best_epoch=best["epoch"], dev_relation_f1=best.get("dev_relation_f1"))
@@ -248,6 +259,62 @@ def train_stage(name: str, spec, folder: str | Path, train_file: Path, *, earlie
             "train_seconds": round(t.seconds, 1), "device": t.device, **summary,
             "line": f"student {name} ({spec.labels} labels{', soft targets' if t.soft_targets else ''}"
                     f"{st}): {len(train_set):,} sentences, {t.epochs} epochs on {t.device}"}
+
+
+def split_sites(sentences: list[Sentence], n: int, how: str, seed: int = 13) -> list[list[Sentence]]:
+    """Whole documents dealt to ``n`` sites: ``iid`` at random; ``by-document`` contiguous runs of
+    document ids; ``by-drug`` documents grouped by their first labelled drug, groups in name order,
+    cut into ``n`` runs of about equal size."""
+    import random
+
+    docs: dict[str, list[Sentence]] = {}
+    for s in sentences:
+        docs.setdefault(s.doc_id or s.id, []).append(s)
+    if len(docs) < n:
+        raise InputError(f"{len(docs)} documents cannot fill {n} sites")
+    if how == "iid":
+        order = sorted(docs)
+        random.Random(seed).shuffle(order)
+        return [[s for d in order[i::n] for s in docs[d]] for i in range(n)]
+
+    def first_drug(d: str) -> str:
+        return next((e.text.lower() for s in docs[d] for e in s.entities if e.label == "DRUG"), "~")
+
+    order = sorted(docs) if how == "by-document" else sorted(docs, key=lambda d: (first_drug(d), d))
+    total, out, acc = len(sentences), [[] for _ in range(n)], 0
+    for d in order:
+        site = min(n - 1, acc * n // total)
+        out[site].extend(docs[d])
+        acc += len(docs[d])
+    return out
+
+
+def federated_stage(name: str, spec, folder: Path, train_set: list[Sentence], cfg, summary: dict) -> dict:
+    """A pipeline student distilled across ``spec.federated.sites`` site folders (under ``folder``)
+    on Flower's simulation engine; resumes from the last finished round."""
+    from ..apps.federate import FederateSettings, simulate
+
+    fs = spec.federated
+    sites, sizes = [], []
+    for i, part in enumerate(split_sites(train_set, fs.sites, fs.split, fs.seed)):
+        sizes.append(len(part))
+        site = folder / "sites" / f"site{i}"
+        site.mkdir(parents=True, exist_ok=True)
+        write_jsonl(site / "sentences.jsonl", part)
+        sites.append(site)
+    settings = FederateSettings(**fs.model_dump(include=set(FederateSettings.model_fields)))
+    fed = simulate(sites, cfg.model_dump_json(), settings, folder / "model")
+    rounds = fed["rounds"]
+    left_out = sum(len(r["failed"]) + len(r["refused"]) for r in rounds)
+    per_round = sum(r["sent_bytes"] + sum(x["received_bytes"] for x in r["sites"]) for r in rounds) / len(rounds)
+    return {"sentences": len(train_set), "sites": fs.sites, "split": fs.split, "rounds": len(rounds),
+            "site_sentences": sizes,
+            "bytes_per_round": int(per_round), "seconds_per_round": round(sum(r["seconds"] for r in rounds) / len(rounds), 1),
+            "train_seconds": round(sum(r["seconds"] for r in rounds), 1), "sites_left_out": left_out, "device": "cpu",
+            **summary,
+            "line": f"student {name} (federated: {fs.sites} sites, {fs.split} split, {fs.strategy}, {len(rounds)} rounds of "
+                    f"{fs.local_epochs} local epoch(s)): {len(train_set):,} sentences"
+                    + (f"; {left_out} site-round(s) left out (see federation.json)" if left_out else "")}
 
 
 def distill_stage(name: str, spec, out: Path, train_set: list[Sentence], sources: list[Path],
