@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop a sentence whose word 3-gram Jaccard with a corpus or kept sentence is at least this (default %(default)s)")
     opt(sy, "synthesize", "--temperature", synthesize, "temperature", type=float)
     opt(sy, "synthesize", "--checkpoint-every", synthesize, "checkpoint_every", type=int)
+    sy.add_argument("--exclude", type=Path, nargs="+", default=[],
+                    help="sentences JSONL no kept sentence may nearly copy (e.g. the test parts; only text is read)")
     sy.add_argument("--allow-gold", action="store_true",
                     help="seed from a gold-labelled corpus (never for a zero-gold distilled student)")
     sy.add_argument("--cache", help="override the cache path of the teacher config")

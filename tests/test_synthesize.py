@@ -128,3 +128,15 @@ def test_a_paragraph_is_not_one_sentence():
             "recovered.")
     rec, reason, _ = syn.check(seed, text, [("gemfibrozil", "eosinophilic gastroenteritis")], NearDuplicates())
     assert rec is None and reason.startswith("not one sentence")
+
+
+def test_excluded_text_is_never_nearly_copied(tmp_path, corpus):
+    """--exclude (e.g. the test parts): a generated sentence that copies one is dropped, though it is
+    not in the seed corpus."""
+    writer = Writer(corpus[0].text)
+    out = tmp_path / "synthetic.jsonl"
+    with FakeOpenAI(writer) as srv:
+        synthesize(corpus[1:], out, teacher(tmp_path, srv.base_url), n=3, max_tries=3, exclude=corpus[:1],
+                   progress=False)
+    rejected = [json.loads(x) for x in out.with_name("synthetic.rejected.jsonl").read_text().splitlines()]
+    assert any(r["reason"].startswith("near-duplicate") and r["near"] == corpus[0].id for r in rejected)

@@ -320,10 +320,11 @@ class Synthesizer:
                         source=f"synthetic:{self.teacher.model_name}", meta=meta), None, {}
 
     def run(self, seeds: Sequence[Seed], corpus: Sequence[Sentence], out: str | Path, *, target: int | None = None,
-            checkpoint_every: int = 20, progress: bool = True) -> SynthesisStats:
+            exclude: Sequence[Sentence] = (), checkpoint_every: int = 20, progress: bool = True) -> SynthesisStats:
         """Generate one candidate per seed, in seed order, into ``out`` (kept) and
         ``<out>.rejected.jsonl`` (each dropped seed with its reason), until ``target`` sentences are
-        kept or the seeds run out; seeds already in either file are not tried again."""
+        kept or the seeds run out; seeds already in either file are not tried again. ``exclude``:
+        more sentences no kept one may nearly copy (e.g. evaluation text the model may have read)."""
         from tqdm import tqdm
 
         out = Path(out)
@@ -338,7 +339,7 @@ class Synthesizer:
                     row = json.loads(line)
                     dropped[row["index"]] = row
         dups = NearDuplicates(self.near_duplicate)
-        for s in corpus:
+        for s in [*corpus, *exclude]:
             dups.add("c:" + s.id, s.text)
         for s in kept.values():  # kept sentences, in seed order: a resumed run sees what the first saw
             dups.add("s:" + s.id, s.text)

@@ -46,7 +46,8 @@ def synthesize(corpus: Iterable[Sentence] | str | Path | Sequence[str | Path], o
                teacher: TeacherConfig | str | Path | None = None, *, n: int = 1000, max_tries: float = 4.0,
                drugs: Sequence[str | Path] = (), effects: Sequence[str | Path] = (), seed: int = 13,
                near_duplicate: float = 0.5, temperature: float = 0.8, checkpoint_every: int = 20,
-               allow_gold: bool = False, progress: bool = True, cache: str | None = None) -> SynthesizeResult:
+               exclude: Iterable[Sentence] | str | Path | Sequence[str | Path] = (), allow_gold: bool = False,
+               progress: bool = True, cache: str | None = None) -> SynthesizeResult:
     """Have the teacher write ``n`` checked ADE sentences with their labels into ``out`` (JSONL,
     source "synthetic:<model>"), trying at most ``n * max_tries`` seeds; dropped candidates go to
     <out>.rejected.jsonl with their reason, the run's numbers to <out>.run.json. A rerun resumes.
@@ -54,7 +55,8 @@ def synthesize(corpus: Iterable[Sentence] | str | Path | Sequence[str | Path], o
     ``corpus`` is teacher-labelled text (the seeds' drug and reaction strings, and the style cues
     of its sentences); gold labels are refused unless ``allow_gold`` (a distilled student must not
     see them). ``drugs`` and ``effects`` are name lists (files, one name a line or a CSV's first
-    column) that widen the seeds beyond the corpus: rare drugs, MedDRA terms."""
+    column) that widen the seeds beyond the corpus: rare drugs, MedDRA terms. ``exclude``: sentences
+    (e.g. every evaluation part) that no kept sentence may nearly copy; only their text is read."""
     cfg = teacher_config(teacher, cache=cache)
     src = corpus
     corpus = sentence_list(corpus)
@@ -75,7 +77,8 @@ def synthesize(corpus: Iterable[Sentence] | str | Path | Sequence[str | Path], o
     before = json.loads(run_json.read_text(encoding="utf-8")) if run_json.exists() else {}
     with Teacher(cfg) as t:
         syn = Synthesizer(t, temperature=temperature, near_duplicate=near_duplicate)
-        stats = syn.run(seeds, corpus, out, target=n, checkpoint_every=checkpoint_every, progress=progress)
+        stats = syn.run(seeds, corpus, out, target=n, exclude=sentence_list(exclude) if exclude else (),
+                        checkpoint_every=checkpoint_every, progress=progress)
         model = t.model_name
     kept = list(read_sentences(out)) if out.exists() else []
     div = diversity(kept, corpus)
@@ -83,6 +86,7 @@ def synthesize(corpus: Iterable[Sentence] | str | Path | Sequence[str | Path], o
     record = {"stats": stats.to_json(), "teacher_hours_total": round(hours, 4), "diversity": div,
               "settings": {"n": n, "max_tries": max_tries, "seed": seed, "near_duplicate": near_duplicate,
                            "temperature": temperature, "corpus_sentences": len(corpus),
+                           "excluded_sentences": len(sentence_list(exclude)) if exclude else 0,
                            "drug_names": len(drug_names), "effect_names": len(effect_names)},
               "teacher": cfg.model_dump()}
     with atomic_open(run_json) as fh:
