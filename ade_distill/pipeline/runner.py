@@ -184,6 +184,16 @@ class Pipeline:
         from ..workflows.synthesize import synthesize
 
         sc = self.cfg.synthesize
+        if sc.pool:
+            from ..core.config import ConfigError
+            from ..core.schema import read_sentences, write_jsonl
+
+            pool = list(read_sentences(self.resolve(sc.pool)))[:sc.n]
+            if len(pool) < sc.n or not all(s.source.startswith("synthetic:") for s in pool):
+                raise ConfigError(f"synthesize.pool {sc.pool}: needs {sc.n} synthetic sentences, holds "
+                                  f"{sum(s.source.startswith('synthetic:') for s in pool)}")
+            write_jsonl(stage.folder / "synthetic.jsonl", pool)
+            return {"kept": len(pool), "pool": sc.pool, "line": f"synthetic sentences: the first {len(pool):,} of {sc.pool}"}
         r = synthesize(self.run_path("label", "train.teacher.jsonl"), stage.folder / "synthetic.jsonl", self.teacher_cfg,
                        n=sc.n, max_tries=sc.max_tries, drugs=[self.resolve(x) for x in sc.drugs],
                        effects=[self.resolve(x) for x in sc.effects], seed=sc.seed, near_duplicate=sc.near_duplicate,

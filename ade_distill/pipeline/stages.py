@@ -113,8 +113,9 @@ def stage_graph(p: "Pipeline") -> list[Stage]:
     if c.label is not None:
         st.append(_label_stage(p, ing_out))
     if c.synthesize is not None:
-        st.append(Stage("synthesize", [p.run_path("label", "train.teacher.jsonl")] + [p.resolve(x) for x in
-                                                                                     c.synthesize.drugs + c.synthesize.effects],
+        sc = c.synthesize
+        st.append(Stage("synthesize", ([p.resolve(sc.pool)] if sc.pool else [p.run_path("label", "train.teacher.jsonl")])
+                        + [p.resolve(x) for x in sc.drugs + sc.effects],
                         {"synthesize": c.synthesize.model_dump(mode="json"), "teacher": teacher_key(p.teacher_cfg)},
                         [p.run_path("synthesize", "synthetic.jsonl")], p.run_synthesize, p.run_path("synthesize")))
     for name, spec in c.students.items():

@@ -144,6 +144,9 @@ class SynthesizeSpec(BaseModel):
     teacher labels of the train sentences (``ade-distill synthesize``)."""
 
     model_config = ConfigDict(extra="forbid")
+    # a committed file of teacher-written sentences (ade-distill synthesize) used as it is instead of
+    # generating: one pool serves several folds when it was seeded outside all their test parts
+    pool: str | None = None
     n: int = Field(default=1000, ge=1)
     max_tries: float = Field(default=4.0, ge=1)
     drugs: list[str] = []  # name lists beyond the corpus (paths)
