@@ -446,3 +446,13 @@ evaluate:"""))
     p.write_text(p.read_text().replace("synthetic: 6,", "synthetic: 7,"))
     with pytest.raises(ConfigError, match="more than synthesize.n"):
         load_pipeline(p)
+
+
+@pytest.mark.parametrize("name, students", [("ade_federated", ["central", "iid-3", "iid-5", "by-drug-3", "by-drug-5"]),
+                                            ("ade_synthetic", ["n0", "n1000"])])
+def test_issue34_pipelines_parse(name, students, tmp_path):
+    pipe = Pipeline(REPO / "pipelines" / f"{name}.yaml", run_dir=tmp_path / "run")
+    assert list(pipe.cfg.students) == students and sorted(pipe.fold_runs) == [0, 1, 2]
+    fold = pipe.fold_runs[0]
+    names = [s.name for s in fold.stages]
+    assert names[:2] == ["ingest", "label"] and ("synthesize" in names) == (name == "ade_synthetic")
