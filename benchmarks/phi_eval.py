@@ -204,8 +204,10 @@ def f1_check(teacher: str, items: list[tuple[Sentence, dict]], n: int, work: Pat
     gold = [s for s, _ in items[:n]]
     base = TeacherConfig.from_yaml(teacher)
     out = {}
-    for policy in ("off", "redact"):
-        cfg = base.model_copy(update={"phi": policy, "cache": str(work / f"f1-{policy}.sqlite"),
+    # as they are; redacted with typed placeholders ("[NAME_1]"); redacted with surrogates ("Alex Morgan")
+    for policy, phi, placeholders in (("off", "off", "typed"), ("redact", "redact", "typed"),
+                                      ("surrogate", "redact", "surrogate")):
+        cfg = base.model_copy(update={"phi": phi, "phi_placeholders": placeholders, "cache": str(work / f"f1-{policy}.sqlite"),
                                       "phi_drugs": str(default_shared_data() / "drugs"), "phi_terms": [str(terms)]})
         res = label(gold, work / f"f1-{policy}.jsonl", cfg, progress=True)
         from ade_distill.core.schema import read_sentences
@@ -295,10 +297,13 @@ def write_markdown(r: dict, path: Path) -> None:
         f = r["f1"]
         lines += ["", "## The teacher on redacted text", "",
                   f"`{r.get('f1_command')}`: the local teacher ({f['teacher']}) labels the first {f['sentences']} sentences "
-                  "of set B as they are (phi: off) and redacted (phi: redact); relation and entity strict F1 against the "
+                  "of set B as they are (phi: off) and redacted (phi: redact, each placeholder style); relation and entity strict F1 against the "
                   "gold spans of the corpus, 95% bootstrap intervals.", "",
                   "| text the teacher saw | relation F1 (CI) | entity F1 | sentences redacted |", "|---|---|---|---|"]
-        for policy, label_ in (("off", "original (identifiers in it)"), ("redact", "redacted")):
+        for policy, label_ in (("off", "original (identifiers in it)"), ("redact", "redacted, typed placeholders ([NAME_1])"),
+                               ("surrogate", "redacted, surrogates (Alex Morgan; phi_placeholders: surrogate)")):
+            if policy not in f:
+                continue
             x = f[policy]
             lines.append(f"| {label_} | {x['relation_f1']:.1f} ({x['relation_ci'][0]:.1f}-{x['relation_ci'][1]:.1f}) | "
                          f"{x['entity_f1']:.1f} | {x['phi_redacted']:,} |")

@@ -63,6 +63,25 @@ def test_identifiers_become_typed_placeholders_and_spans_map_back(guard):
     assert clean.text == NOTES[2][0] and not clean.pieces
 
 
+def test_surrogates_read_as_plain_text_and_map_back_the_same_way(guard):
+    """placeholders: surrogate: invented values of the same type in place of "[NAME_1]"; the same
+    detections, and spans map back to the original identifiers."""
+    sur = PhiGuard(allow=allow_list(), placeholders="surrogate")
+    sur.analyzer = guard.analyzer  # the same detector (loading spaCy twice costs seconds)
+    red, typed = sur.redact(NOTES[0][0]), guard.redact(NOTES[0][0])
+    assert [p[2:] for p in red.pieces] == [p[2:] for p in typed.pieces]  # same identifiers, same types
+    assert "[" not in red.text and "Alex Morgan" in red.text
+    for value in PLANTED[:6]:
+        assert value not in red.text
+    p = red.text.index("Alex Morgan")
+    s, e = red.to_original(p, p + len("Alex Morgan"))
+    assert NOTES[0][0][s:e] == "John Smith"
+    a = red.text.index("lamotrigine")
+    assert NOTES[0][0][slice(*red.to_original(a, a + len("lamotrigine")))] == "lamotrigine"
+    with pytest.raises(ValueError):
+        PhiGuard(placeholders="random")
+
+
 def test_a_patient_named_like_an_eponym_is_still_redacted(guard):
     red = guard.redact("Mr. Wilson developed hepatitis; Dr. Bell reported it.")
     assert "Wilson" not in red.text and "Bell" not in red.text

@@ -42,6 +42,23 @@ PLACEHOLDER = {
 }
 ENTITIES = tuple(PLACEHOLDER)
 
+# ``placeholders: surrogate``: plain, obviously invented values of the same type instead of
+# "[NAME_1]": the teacher reads an ordinary sentence (a bracketed token is text it has rarely seen in
+# a case report). The k-th identifier of a type gets the k-th value (cycling); none is real.
+SURROGATES = {
+    "NAME": ["Alex Morgan", "Sam Taylor", "Jordan Lee", "Casey Brown", "Robin Gray"],
+    "DATE": ["1 March 2001", "2 April 2002", "3 May 2003", "4 June 2004"],
+    "PHONE": ["555-0100", "555-0101", "555-0102"],
+    "MRN": ["0000001", "0000002", "0000003"],
+    "EMAIL": ["someone@example.org", "another@example.org"],
+    "URL": ["example.org", "example.net"],
+    "ADDRESS": ["1 Main Street", "2 High Street"],
+    "PLACE": ["Springfield", "Riverton"],
+    "AGE": ["90"],
+    "ID": ["ID-0001", "ID-0002"],
+    "IP": ["192.0.2.1", "192.0.2.2"],
+}
+
 
 class PhiBlocked(AdeDistillError, ValueError):
     """A sentence the ``block`` policy kept on this machine (it holds an identifier)."""
@@ -98,7 +115,11 @@ class PhiGuard:
     The replacement is done here rather than by presidio-anonymizer: the teacher's spans must be
     mapped back, which needs each identifier's offsets in both texts."""
 
-    def __init__(self, *, allow: Iterable[str] = (), spacy_model: str | None = None, score_threshold: float = 0.35):
+    def __init__(self, *, allow: Iterable[str] = (), spacy_model: str | None = None, score_threshold: float = 0.35,
+                 placeholders: str = "typed"):
+        if placeholders not in ("typed", "surrogate"):
+            raise ValueError(f"placeholders {placeholders!r}: typed or surrogate")
+        self.placeholders = placeholders
         self.allow = {a.lower() for a in allow if a}
         self.score_threshold = score_threshold
         self.analyzer = _analyzer(spacy_model)
@@ -123,7 +144,8 @@ class PhiGuard:
             out.append(text[pos:a])
             label = PLACEHOLDER.get(kind, "ID")
             numbers[label] += 1
-            ph = f"[{label}_{numbers[label]}]"
+            ph = (f"[{label}_{numbers[label]}]" if self.placeholders == "typed" else
+                  SURROGATES[label][(numbers[label] - 1) % len(SURROGATES[label])])
             start = sum(len(x) for x in out)
             out.append(ph)
             pieces.append((start, start + len(ph), a, b, label))
@@ -385,4 +407,5 @@ def resolve_policy(cfg, sentences) -> str:
 
 
 def guard_for(cfg) -> PhiGuard:
-    return PhiGuard(allow=allow_list(cfg.phi_drugs, cfg.phi_allow, cfg.phi_terms), spacy_model=cfg.phi_spacy_model)
+    return PhiGuard(allow=allow_list(cfg.phi_drugs, cfg.phi_allow, cfg.phi_terms), spacy_model=cfg.phi_spacy_model,
+                    placeholders=cfg.phi_placeholders)

@@ -90,6 +90,9 @@ class TeacherConfig(BaseModel):
     phi_drugs: str | None = None  # drug vocabulary folder (DrugBank open vocabulary, Drugs@FDA): names never redacted
     phi_terms: list[str] = Field(default_factory=list)  # files of reaction terms (one a line) never redacted
     phi_spacy_model: str | None = None  # spaCy English pipeline for names and places (default en_core_web_sm)
+    # what stands in for an identifier: typed placeholders ("[NAME_1]") or surrogates, plain invented
+    # values of the same type ("Alex Morgan", "1 March 2001"); reports/phi measures the teacher's F1 on both
+    phi_placeholders: Literal["typed", "surrogate"] = "typed"
 
     @field_validator("backend")
     @classmethod
