@@ -276,3 +276,33 @@ def test_teacher_views_are_aggregated_for_the_students_and_each_scored_beside_th
                key=lambda s: folds["systems"][s]["relation strict"]["mean"])
     assert folds["reference"] == best and "best of 2 teacher views" in folds["reference_rule"]
     assert "teacher views aggregated" in (run / "aggregate" / "folds.md").read_text()
+
+
+def test_train_views_names_the_view_the_students_learn_from(tmp_path, splits):
+    """label.train_views: [lines]: the students learn from that view alone; the other is still scored."""
+    src, n = splits
+    seeds = _teacher_files(tmp_path, src)
+    every = [s for k in range(N_FOLDS) for s in ingest_ade_splits(src, k, "test")]
+    other = [s.model_copy(update={"source": "teacher:fake-lines", "relations": s.relations[:1]}) for s in every]
+    write_packed(other, tmp_path / "view2.jsonl")
+    path = _yaml(tmp_path, src, seeds, folds=[0])
+    (tmp_path / "t2.yaml").write_text("backend: openai\nmodel: fake-lines\nbase_url: http://127.0.0.1:9/v1\n"
+                                      "prompt: {format: lines}\nresponse_format: none\n"
+                                      f"api_key_env: ADE_TEST_KEY\nretries: 0\ncache: {tmp_path / 'c2.sqlite'}\n")
+    path.write_text(path.read_text().replace("  seed_test_labels:", f"""  call_teacher: false
+  views:
+    - name: lines
+      teacher: {tmp_path / 't2.yaml'}
+      seed_labels: [{tmp_path / 'view2.jsonl'}]
+      seed_test_labels: [{tmp_path / 'view2.jsonl'}]
+  train_views: [lines]
+  seed_test_labels:"""))
+    Pipeline(path, progress=False).run()
+    lab = tmp_path / "run" / "fold-0" / "label"
+    train = {s.id: [(e.start, e.end, e.label) for e in s.entities] for s in read_sentences(lab / "train.teacher.jsonl")}
+    v2 = {s.id: [(e.start, e.end, e.label) for e in s.entities] for s in read_sentences(lab / "train.view-lines.jsonl")}
+    assert train.keys() == v2.keys() and all(sorted(train[i]) == sorted(v2[i]) for i in train)
+    assert "lines alone" in (tmp_path / "run" / "aggregate" / "folds.md").read_text()
+    path.write_text(path.read_text().replace("train_views: [lines]", "train_views: [json]"))
+    with pytest.raises(ConfigError, match="train_views"):
+        Pipeline(path, progress=False)

@@ -199,6 +199,9 @@ def folds_preamble(p: "Pipeline", command: str, n: int) -> str:
         if c.label.views:
             lines.append(f"- **teacher views aggregated**: the {len(p.teachers)} views' test labels aggregated "
                          f"({c.label.aggregate.rule}, empty answers {'abstain' if c.label.aggregate.empty_abstains else 'vote'}).")
+            used = c.label.train_views or list(p.teachers)
+            lines.append(f"- The students' teacher labels: {', '.join(used)}"
+                         + (" (aggregated)" if len(used) > 1 else " alone") + ", on the train part.")
     for name, spec in c.students.items():
         t = spec.config
         how = ("the epoch kept by agreement with a held-out share of its own labels"

@@ -113,6 +113,9 @@ class LabelConfig(BaseModel):
     # parts like the teacher above; the students learn from all of them aggregated (``aggregate``),
     # and each view and the aggregate are scored beside the teacher
     views: list[ViewSpec] = Field(default_factory=list)
+    # the views the students learn from ("teacher" and view names; default all of them, aggregated);
+    # the others are still labelled and scored beside the teacher
+    train_views: list[str] | None = None
     aggregate: AggregateConfig = Field(default_factory=AggregateConfig)
     # corpus-level repairs of the train labels (teacher/consistency.py), after aggregation; no gold
     repair: RepairConfig = Field(default_factory=RepairConfig)
@@ -122,6 +125,10 @@ class LabelConfig(BaseModel):
         names = [v.name for v in self.views]
         if len(set(names)) < len(names) or "teacher" in names:
             raise ValueError(f"views: names must be distinct and not 'teacher' ({names})")
+        if self.train_views is not None:
+            unknown = sorted(set(self.train_views) - {"teacher", *names})
+            if unknown or not self.train_views or len(set(self.train_views)) < len(self.train_views):
+                raise ValueError(f"train_views {self.train_views}: distinct names of 'teacher' and the views {names}")
         if self.views and self.soft == "rescore":
             raise ValueError("views: soft: rescore is for one teacher; give each view confidence: logprobs")
         return self

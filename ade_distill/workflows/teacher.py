@@ -251,8 +251,9 @@ def label_stage(ingest_dir: str | Path, out_dir: str | Path, cfg, teachers: dict
                 seeds: dict[tuple[str, str], list[Path]], parts: list[str], *, progress: bool = True) -> dict:
     """The pipeline's label stage. Each view (``teachers``: "teacher" first, then ``cfg.views``)
     labels each of ``parts`` (train, test, in_domain; other views: train and test) from its seed
-    labels and, unless ``cfg.call_teacher`` is false, the LLM; then the train part's views are
-    aggregated and repaired (``cfg.aggregate``, ``cfg.repair``) into train.teacher.jsonl, and the
+    labels and, unless ``cfg.call_teacher`` is false, the LLM; then the train part's views (those in
+    ``cfg.train_views``, default all) are aggregated and repaired (``cfg.aggregate``, ``cfg.repair``)
+    into train.teacher.jsonl, and the
     test part's views aggregated into test.views.jsonl. ``cfg`` is a ``LabelConfig``."""
     from ..teacher.views import combine
 
@@ -279,8 +280,10 @@ def label_stage(ingest_dir: str | Path, out_dir: str | Path, cfg, teachers: dict
                 failed += st.failed
             summary[part if view == "teacher" else f"{part}.{view}"] = s
     if combined:
-        views = [list(read_sentences(out_dir / label_file_name("train", v, True))) for v in teachers]
+        used = cfg.train_views or list(teachers)
+        views = [list(read_sentences(out_dir / label_file_name("train", v, True))) for v in used]
         train, stats = combine(views, cfg.aggregate, cfg.repair)
+        stats["train_views"] = used
         write_jsonl(out_dir / "train.teacher.jsonl", train)
         summary["combined"] = stats
     if cfg.views and "test" in parts:
