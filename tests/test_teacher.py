@@ -455,3 +455,28 @@ def test_sigterm_to_teacher_serve_leaves_no_server(tmp_path):
         time.sleep(0.2)
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the server outlived `teacher serve`"
+
+
+def test_knn_few_shot_shows_each_input_its_nearest_examples_never_itself(tmp_path, sample):
+    """prompt.retrieve: each request holds the k shots most like its sentence (nearest last)."""
+    from ade_distill.teacher.prompts import ShotPicker
+
+    pool = [s for s in sample if s.relations]
+    pick = ShotPicker(pool, retrieve=2)
+    query = pool[0]
+    chosen = pick(query.text)
+    assert len(chosen) == 2 and query.text not in {c.text for c in chosen}
+    twin = query.model_copy(update={"id": "twin", "text": query.text + " It was reported."})
+    assert ShotPicker([*pool[1:], twin], retrieve=1)(query.text)[0].id == "twin"  # the nearest one
+    shots_file = tmp_path / "shots.jsonl"
+    write_jsonl(shots_file, pool)
+    with FakeOpenAI(gold_answers(sample)) as srv:
+        c = cfg(tmp_path, srv.base_url, prompt={"shots": str(shots_file), "retrieve": 2})
+        with Teacher(c) as t:
+            t.label(sample[:4], tmp_path / "out.jsonl", progress=False)
+        for body in srv.requests:
+            msgs = body["messages"]
+            assert len(msgs) == 1 + 2 * 2 + 1  # rules, two shots, the sentence
+            sentence = msgs[-1]["content"].removeprefix("Sentence: ")
+            shown = [m["content"].removeprefix("Sentence: ") for m in msgs[1:-1:2]]
+            assert sentence not in shown and shown == [x.text for x in pick(sentence)]

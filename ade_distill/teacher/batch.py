@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 from ..core.schema import Sentence, atomic_open
 from .backends import Completion
 from .labeler import LabelStats, TeacherConfig, _Pair, ground_redacted, pairs_with_confidence, parse_answer
-from .prompts import build_messages, load_shots
+from .prompts import build_messages
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def export_batch(sentences: Iterable[Sentence], cfg: TeacherConfig, path: str | 
     """OpenAI Batch API request JSONL (custom_id = sentence id); half the price at scale. The PHI
     guard applies as for a remote teacher: the file holds the redacted sentences, and a sentence
     the block policy keeps back is not written (counted in the returned stats, by type only)."""
-    shots = load_shots(cfg.prompt.shots, cfg.prompt.n_shots)
+    pick = cfg.prompt.shot_picker()
     fmt = cfg.prompt.answer_format
     sentences = list(sentences)
     stats = LabelStats()
@@ -46,7 +46,7 @@ def export_batch(sentences: Iterable[Sentence], cfg: TeacherConfig, path: str | 
                     continue
                 stats.phi_redacted += bool(red.pieces)
                 text = red.text
-            body = {"model": cfg.model, "messages": build_messages(text, shots, fmt), "temperature": cfg.temperature,
+            body = {"model": cfg.model, "messages": build_messages(text, pick(text), fmt), "temperature": cfg.temperature,
                     "max_tokens": cfg.max_tokens}
             if fmt.json_grammar:
                 body["response_format"] = {"type": "json_object"}

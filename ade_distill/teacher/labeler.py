@@ -26,7 +26,7 @@ from .cache import CompletionCache, cache_key
 from .confidence import value_confidences
 from .phi import PhiBlocked
 from .grounding import find_spans, looks_like_instruction, resolve_pair
-from .prompts import JSON, AnswerFormat, build_messages, load_shots
+from .prompts import JSON, AnswerFormat, build_messages
 from .settings import DEFAULT_PRICES, Price, PromptConfig, TeacherConfig
 
 __all__ = ["DEFAULT_PRICES", "LabelStats", "Price", "PromptConfig", "Teacher", "TeacherConfig", "ground_pairs",
@@ -192,7 +192,8 @@ class Teacher:
     def __init__(self, cfg: TeacherConfig, backend=None) -> None:
         self.cfg = cfg
         self._backend = backend
-        self.shots = load_shots(cfg.prompt.shots, cfg.prompt.n_shots)
+        self.pick_shots = cfg.prompt.shot_picker()
+        self.shots = self.pick_shots.shots
         self.fmt = cfg.prompt.answer_format
         self.cache = CompletionCache(cfg.cache)
         self.stats = LabelStats()
@@ -317,7 +318,8 @@ class Teacher:
         """One sentence -> a teacher-labelled Sentence (gold labels of the input are dropped). With
         a PHI guard the teacher sees the redacted sentence, and its spans are mapped back."""
         red = self._redacted(s)
-        messages = build_messages(red.text if red else s.text, self.shots, self.fmt)
+        text = red.text if red else s.text
+        messages = build_messages(text, self.pick_shots(text), self.fmt)
         c = self.cfg
         n = c.samples if c.confidence == "self-consistency" else 1
         samples: list[list[_Pair]] = []

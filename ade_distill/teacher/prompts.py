@@ -198,6 +198,28 @@ def load_shots(path: str | Path | None = None, n: int | None = None) -> list[Sen
     return shots[:n] if n is not None else shots
 
 
+class ShotPicker:
+    """The few-shot examples of one input: the whole list, or (``retrieve``: kNN few-shot) the
+    ``retrieve`` examples most like the input (TF-IDF cosine over word 1-2 grams), the nearest last;
+    an example with the input's own text is never shown."""
+
+    def __init__(self, shots: Sequence[Sentence], retrieve: int | None = None) -> None:
+        self.shots, self.retrieve = list(shots), retrieve
+        self._vec = self._matrix = None
+        if retrieve and self.shots:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            self._vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
+            self._matrix = self._vec.fit_transform([x.text for x in self.shots])
+
+    def __call__(self, text: str) -> list[Sentence]:
+        if self._vec is None:
+            return self.shots
+        sims = (self._matrix @ self._vec.transform([text]).T).toarray().ravel()
+        order = [i for i in sims.argsort(kind="stable")[::-1] if self.shots[i].text != text][:self.retrieve]
+        return [self.shots[i] for i in reversed(order)]
+
+
 def user_message(text: str) -> str:
     return f"Sentence: {text}"
 

@@ -102,7 +102,7 @@ class LlamaScorer:
 def cached_answer(teacher: Teacher, s: Sentence) -> tuple[list[dict], str] | None:
     """The messages and the first parseable greedy answer the teacher gave for ``s``, from its
     cache (the same keys ``Teacher.label_one`` uses with confidence none or logprobs)."""
-    messages = build_messages(s.text, teacher.shots, teacher.fmt)
+    messages = build_messages(s.text, teacher.pick_shots(s.text), teacher.fmt)
     for logprobs in (False, True):
         for attempt in range(teacher.cfg.parse_retries + 1):
             key = teacher.cache_key(messages, teacher.params(0, attempt, logprobs=logprobs), 0, attempt)

@@ -33,6 +33,9 @@ class PromptConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     shots: str | None = None  # JSONL of gold example sentences; default data/prompts/few_shot.jsonl
     n_shots: int | None = Field(default=None, ge=0)
+    # kNN few-shot: show each input only the `retrieve` shots most like it (TF-IDF cosine) out of the
+    # shots file, e.g. a team's k annotated sentences (the hybrid of issue #30); unset: all of them
+    retrieve: int | None = Field(default=None, ge=1)
     # the answer's shape: json (prompt ade-v2), lines, one "drug => effect" a line (ade-v3-lines),
     # or effects, the task asked effect first, one "effect <= drug" a line (ade-v4-effects)
     format: Literal["json", "lines", "effects"] = "json"
@@ -40,6 +43,12 @@ class PromptConfig(BaseModel):
     @property
     def answer_format(self) -> AnswerFormat:
         return FORMATS[self.format]
+
+    def shot_picker(self):
+        """The few-shot examples each input is shown (prompts.ShotPicker)."""
+        from .prompts import ShotPicker, load_shots
+
+        return ShotPicker(load_shots(self.shots, self.n_shots), self.retrieve)
 
 
 class TeacherConfig(BaseModel):
