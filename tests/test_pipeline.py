@@ -456,3 +456,36 @@ def test_issue34_pipelines_parse(name, students, tmp_path):
     fold = pipe.fold_runs[0]
     names = [s.name for s in fold.stages]
     assert names[:2] == ["ingest", "label"] and ("synthesize" in names) == (name == "ade_synthetic")
+
+
+def test_hybrid_gold_budget_students_and_the_k_shot_teacher(tmp_path, split):
+    """gold_k: the hybrid student learns the teacher's labels with exactly its k gold sentences in
+    their place (named in the manifest), the supervised-on-k student those k alone; the k-shot view
+    labels the test part shown only examples out of the same k gold sentences."""
+    train, test = split
+    with FakeOpenAI(gold_answers(train + test)) as srv:
+        p = _pipeline_yaml(tmp_path, srv.base_url, students=False)
+        (tmp_path / "t2.yaml").write_text(f"backend: openai\nmodel: fake-gpt\nbase_url: {srv.base_url}\n"
+                                          f"api_key_env: ADE_TEST_KEY\nprompt: {{retrieve: 2}}\n"
+                                          f"cache: {tmp_path / 'cache2.sqlite'}\n")
+        p.write_text(p.read_text().replace("  checkpoint_every: 1000", f"""  checkpoint_every: 1000
+  views:
+    - {{name: kshot, teacher: {tmp_path / 't2.yaml'}, shots_gold_k: 5, parts: [test]}}
+  train_views: [teacher]""").replace("evaluate:", f"""gold_seed: 7
+students:
+  hybrid: {{labels: hybrid, gold_k: 5, gold_repeat: 2, config: {{model: "{_minilm()}", layers: 1, epochs: 1, batch_size: 8}}}}
+  gold-k: {{labels: gold, gold_k: 5, config: {{model: "{_minilm()}", layers: 1, epochs: 1, batch_size: 8}}}}
+evaluate:"""))
+        assert main(["run", str(p)]) == 0
+        shots = {s.text for s in read_sentences(tmp_path / "run" / "label" / "shots.gold-5.jsonl")}
+        kshot = [b for b in srv.requests if len(b["messages"]) == 1 + 2 * 2 + 1]
+        assert len(kshot) == len(test)  # the k-shot view labelled the test part only
+        for b in kshot:
+            assert {m["content"].removeprefix("Sentence: ") for m in b["messages"][1:-1:2]} <= shots
+    stages = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
+    hyb, gk = stages["train-hybrid"]["summary"], stages["train-gold-k"]["summary"]
+    assert hyb["gold_ids"] == gk["gold_ids"] and len(hyb["gold_ids"]) == 5 and hyb["gold_seed"] == 7
+    assert {s.id for s in read_sentences(tmp_path / "run" / "label" / "shots.gold-5.jsonl")} == set(hyb["gold_ids"])
+    assert hyb["sentences"] == 30 - 5 + 2 * 5 and gk["sentences"] == 5
+    metrics = json.loads((tmp_path / "run" / "evaluate" / "metrics.json").read_text())
+    assert {"teacher view kshot", "student hybrid", "student gold-k"} <= set(metrics["systems"])

@@ -177,8 +177,21 @@ class Pipeline:
     def run_label(self, stage: Stage) -> dict:
         from .stages import label_parts, label_seeds
 
-        return label_stage(self.run_path("ingest"), stage.folder, self.cfg.label, self.teachers, label_seeds(self),
-                           label_parts(self), progress=self.progress)
+        from ..core.schema import read_sentences, write_jsonl
+        from ..workflows.student import gold_budget
+
+        teachers = dict(self.teachers)
+        for v in self.cfg.label.views:
+            if v.shots_gold_k:  # the k-shot teacher: its shots are the first k gold train sentences
+                shots = stage.folder / f"shots.gold-{v.shots_gold_k}.jsonl"
+                gold = list(read_sentences(self.run_path("ingest", "train.jsonl")))
+                write_jsonl(shots, gold_budget(gold, v.shots_gold_k, self.cfg.gold_seed))
+                tc = teachers[v.name]
+                teachers[v.name] = tc.model_copy(update={"prompt": tc.prompt.model_copy(
+                    update={"shots": str(shots), "n_shots": None, "retrieve": tc.prompt.retrieve or 4})})
+        return label_stage(self.run_path("ingest"), stage.folder, self.cfg.label, teachers, label_seeds(self),
+                           label_parts(self), progress=self.progress,
+                           view_parts={v.name: v.parts for v in self.cfg.label.views})
 
     def run_synthesize(self, stage: Stage) -> dict:
         from ..workflows.synthesize import synthesize
@@ -210,7 +223,8 @@ class Pipeline:
                            earlier={n: self.run_path(f"train-{n}", "model") for n in self.cfg.students},
                            unlabeled_file=self.run_path("ingest", "unlabeled.jsonl"),
                            in_domain_file=self.run_path(in_domain), progress=self.progress,
-                           synthetic_file=self.run_path("synthesize", "synthetic.jsonl"))
+                           synthetic_file=self.run_path("synthesize", "synthetic.jsonl"),
+                           gold_file=self.run_path("ingest", "train.jsonl"), gold_seed=self.cfg.gold_seed)
 
     def teacher_systems(self, *, cost: bool = False) -> dict[str, tuple[Path, dict]]:
         """Each scored teacher system: the teacher (as a user would call it), each other view, and
@@ -227,6 +241,10 @@ class Pipeline:
             name = f"teacher ({self.teacher_name})" if view == "teacher" else f"teacher view {view}"
             made = ("the LLM's own labels on the test sentences: the line a distilled student must beat"
                     if view == "teacher" else f"the same sentences read by the {view} view ({teacher_name(tc)})")
+            k = next((v.shots_gold_k for v in self.cfg.label.views if v.name == view), None)
+            if k:
+                made = (f"the {view} view ({teacher_name(tc)}) shown, for each sentence, the examples most like it out "
+                        f"of {k} gold train sentences (kNN few-shot; the k-shot teacher of the hybrid)")
             info = {"made": made, "view": view}
             t = lab.get("test" if view == "teacher" else f"test.{view}", {})
             if t.get("calls") and t.get("seconds"):
@@ -268,7 +286,10 @@ class Pipeline:
         systems = fold_systems(self)
         folds = {k: {"gold": f.run_path("ingest", "test.jsonl"), "metrics": f.run_path("evaluate", "metrics.json"),
                      **{name: where(f) for name, (_, where) in systems.items()}} for k, f in self.fold_runs.items()}
-        teachers = [n for n, (slug, _) in systems.items() if slug.startswith("teacher") and slug != "teacher-views"]
+        k_shot = {f"teacher-view-{v.name}" for v in self.cfg.label.views if v.shots_gold_k} if self.cfg.label else set()
+        # the reference: the best zero-gold teacher view (a k-shot view has seen gold sentences)
+        teachers = [n for n, (slug, _) in systems.items() if slug.startswith("teacher") and slug != "teacher-views"
+                    and slug not in k_shot]
         command = f"ade-distill run {shown(self.path)}"
         pub = self.cfg.report.publish
         return aggregate_folds(folds, {n: slug for n, (slug, _) in systems.items()}, stage.folder,

@@ -31,6 +31,7 @@ class PipelineConfig(BaseModel):
     inputs: InputsConfig
     label: LabelConfig | None = Field(default_factory=LabelConfig)
     synthesize: SynthesizeSpec | None = None  # teacher-written training sentences (students' synthetic: N)
+    gold_seed: int = 13  # the order the gold budget (students' gold_k, views' shots_gold_k) draws train sentences in
     students: dict[str, StudentSpec] = Field(default_factory=dict)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
@@ -64,10 +65,20 @@ class PipelineConfig(BaseModel):
                 raise ValueError(f"student {name!r}: synthetic needs a synthesize section and teacher labels")
             if spec.synthetic and self.synthesize is not None and spec.synthetic > self.synthesize.n:
                 raise ValueError(f"student {name!r}: synthetic {spec.synthetic} is more than synthesize.n {self.synthesize.n}")
+            if (spec.labels == "hybrid") != bool(spec.gold_k) and spec.labels != "gold":
+                raise ValueError(f"student {name!r}: labels: hybrid goes with gold_k (and gold_k with hybrid or gold)")
+            if spec.gold_k and (spec.distill_from or spec.self_train or spec.federated):
+                raise ValueError(f"student {name!r}: gold_k does not combine with distill_from, self_train or federated")
             if spec.federated and (spec.distill_from or spec.self_train or spec.dev_share):
                 raise ValueError(f"student {name!r}: federated does not combine with distill_from, self_train or dev_share")
             if spec.in_domain and spec.labels == "gold" and not spec.distill_from:
                 raise ValueError(f"student {name!r}: in_domain sentences have no gold labels (labels: gold)")
+        if self.label is not None:
+            trained = self.label.train_views or ["teacher", *(v.name for v in self.label.views)]
+            for v in self.label.views:
+                if "train" not in v.parts and v.name in trained:
+                    raise ValueError(f"label.views {v.name!r}: labels no train part, so it cannot be in train_views "
+                                     "(set label.train_views)")
         if self.extract.student and self.extract.student not in self.students:
             raise ValueError(f"extract.student {self.extract.student!r} is not one of the students")
         return self

@@ -77,11 +77,13 @@ def _label_stage(p: "Pipeline", ing_out: list[Path]) -> Stage:
     lab = p.run_path("label")
     views = list(p.teachers)
     combined = bool(c.label.views) or c.label.repair.propagate
-    outs = [lab / "train.teacher.jsonl"] + [lab / label_file_name("train", v, True) for v in views[1:]]
+    parts_of = {v.name: v.parts for v in c.label.views}
+    outs = [lab / "train.teacher.jsonl"] + [lab / label_file_name("train", v, True) for v in views[1:]
+                                            if "train" in parts_of.get(v, ["train"])]
     if combined:
         outs.append(lab / label_file_name("train", "teacher", True))
     if "test" in label_parts(p):
-        outs += [lab / label_file_name("test", v, True) for v in views]
+        outs += [lab / label_file_name("test", v, True) for v in views if "test" in parts_of.get(v, ["test"])]
         if len(views) > 1:
             outs.append(lab / "test.views.jsonl")
     if c.inputs.in_domain:
@@ -91,6 +93,7 @@ def _label_stage(p: "Pipeline", ing_out: list[Path]) -> Stage:
     inputs = [x for x in ing_out if x.name not in ("documents.sentences.jsonl", "unlabeled.jsonl")]
     return Stage("label", inputs + seed_files + shots,
                  {"label": c.label.model_dump(mode="json", exclude={"teacher"}),
+                  **({"gold_seed": c.gold_seed} if any(v.shots_gold_k for v in c.label.views) else {}),
                   "teacher": teacher_key(p.teacher_cfg),
                   **({"views": {n: teacher_key(t) for n, t in p.teachers.items() if n != "teacher"}} if len(views) > 1 else {})},
                  outs, p.run_label, lab)
@@ -123,12 +126,15 @@ def stage_graph(p: "Pipeline") -> list[Stage]:
         srcs = [src] + ([ing / "unlabeled.jsonl"] if spec.self_train else [])
         if spec.synthetic:
             srcs.append(p.run_path("synthesize", "synthetic.jsonl"))
+        if spec.labels == "hybrid":
+            srcs.append(ing / "train.jsonl")
         if spec.self_train_from:
             srcs.append(p.run_path(f"train-{spec.self_train_from}", "model"))
         srcs += [p.run_path(f"train-{ref}", "model") for ref in spec.teachers()]
         if spec.in_domain:
             srcs.append(ing / "in_domain.jsonl" if spec.distill_from else p.run_path("label", "in_domain.teacher.jsonl"))
-        st.append(Stage(f"train-{name}", srcs, {"student": spec.model_dump(mode="json")},
+        st.append(Stage(f"train-{name}", srcs, {"student": spec.model_dump(mode="json"),
+                                                **({"gold_seed": c.gold_seed} if spec.gold_k else {})},
                         [p.run_path(f"train-{name}", "model")], p.run_train, p.run_path(f"train-{name}"),
                         code=("ade_distill.student.distill",) if spec.distill_from else
                         ("ade_distill.student.federated", "ade_distill.apps.federate") if spec.federated else ()))

@@ -91,6 +91,10 @@ class ViewSpec(BaseModel):
     teacher: str | TeacherConfig
     seed_labels: str | list[str] | None = None
     seed_test_labels: str | list[str] | None = None
+    # the k-shot teacher of the hybrid: its shots are the pipeline's first k gold train sentences
+    # (gold order), each input shown the prompt.retrieve (default 4) most like it
+    shots_gold_k: int | None = Field(default=None, ge=1)
+    parts: list[Literal["train", "test"]] = ["train", "test"]  # what this view labels
 
 
 class LabelConfig(BaseModel):
@@ -166,8 +170,14 @@ class SynthesizeSpec(BaseModel):
 class StudentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    labels: Literal["teacher", "teacher-hard", "gold"] = "teacher"
+    labels: Literal["teacher", "teacher-hard", "gold", "hybrid"] = "teacher"
     config: TrainConfig = Field(default_factory=TrainConfig)
+    # a gold budget (issue #30's hybrid): the first gold_k sentences of the train part in the
+    # pipeline's gold order (gold_seed), with their gold labels. labels: hybrid learns the teacher's
+    # labels with these k in place of the teacher's (each gold_repeat times); labels: gold with
+    # gold_k learns the k alone (the supervised-on-k reference). The ids are in the manifest.
+    gold_k: int | None = Field(default=None, ge=1)
+    gold_repeat: int = Field(default=1, ge=1)
     # self-training: the trained student labels the train sentences past inputs.train_limit
     # (never shown to the teacher) and a second model is trained on both; no gold is involved
     self_train: bool = False
@@ -201,8 +211,13 @@ class StudentSpec(BaseModel):
 
     def how_made(self) -> str:
         """One sentence for the report: what this student learned from and how its model was chosen."""
+        if self.labels == "gold" and self.gold_k:
+            return f"gold labels on {self.gold_k} train sentences alone (the supervised-on-k reference)"
         if self.labels == "gold":
             return "gold labels on the train sentences: a reference for what the teacher's label noise costs, not a distilled student"
+        if self.labels == "hybrid":
+            return (f"hybrid: the teacher's labels with {self.gold_k} gold sentences in place of the teacher's "
+                    f"(each {self.gold_repeat}x, named in the manifest); a fixed recipe, last epoch kept")
         kind = "the teacher's labels" + (" (hard)" if self.labels == "teacher-hard" else "")
         if self.teachers():
             more = (" and on the in-domain sentences (labelled by the first of them: transfer data)"

@@ -204,7 +204,8 @@ def extract(model: Student | str | Path, documents, out: str | Path, *, format: 
 
 def train_stage(name: str, spec, folder: str | Path, train_file: Path, *, earlier: dict[str, Path],
                 unlabeled_file: Path | None = None, in_domain_file: Path | None = None,
-                progress: bool = True, synthetic_file: Path | None = None) -> dict:
+                progress: bool = True, synthetic_file: Path | None = None, gold_file: Path | None = None,
+                gold_seed: int = 13) -> dict:
     """One pipeline student (``workflows.settings.StudentSpec``) into ``folder``/model: trained on
     ``train_file``'s labels, or a second stage from earlier students (``earlier``: name -> model
     folder), self-trained on ``unlabeled_file``, with the in-domain sentences when asked."""
@@ -220,6 +221,16 @@ def train_stage(name: str, spec, folder: str | Path, train_file: Path, *, earlie
         return distill_stage(name, spec, folder / "model", train_set, [earlier[r] for r in spec.teachers()],
                              transfer, progress=progress)
     summary: dict = {}
+    if spec.gold_k:  # the gold budget: exactly these k gold sentences, named in the manifest
+        chosen = gold_budget(sentence_list(gold_file) if spec.labels == "hybrid" else train_set, spec.gold_k, gold_seed)
+        summary.update(gold_k=len(chosen), gold_seed=gold_seed, gold_ids=[s.id for s in chosen])
+        if spec.labels == "gold":
+            train_set = chosen
+        else:
+            ids = {s.id for s in chosen}
+            copies = [g if r == 0 else g.model_copy(update={"id": f"{g.id}#gold{r}"}) for g in chosen
+                      for r in range(spec.gold_repeat)]
+            train_set = [s for s in train_set if s.id not in ids] + copies
     dev = None
     if spec.dev_share:
         train_set, dev = dev_split(train_set, spec.dev_share, seed=cfg.seed)
@@ -259,6 +270,20 @@ def train_stage(name: str, spec, folder: str | Path, train_file: Path, *, earlie
             "train_seconds": round(t.seconds, 1), "device": t.device, **summary,
             "line": f"student {name} ({spec.labels} labels{', soft targets' if t.soft_targets else ''}"
                     f"{st}): {len(train_set):,} sentences, {t.epochs} epochs on {t.device}"}
+
+
+def gold_budget(gold: list[Sentence], k: int, seed: int = 13) -> list[Sentence]:
+    """The first ``k`` gold train sentences in the order ``seed`` fixes (a permutation of the sorted
+    ids, so a smaller budget is a prefix of a larger one)."""
+    import random
+
+    if k > len(gold):
+        raise InputError(f"a gold budget of {k} sentences, but the train part holds {len(gold)}")
+    if any(s.source != "gold" for s in gold[:1]):
+        raise InputError(f"the gold budget's sentences are not gold ({gold[0].source})")
+    order = sorted(gold, key=lambda s: s.id)
+    random.Random(seed).shuffle(order)
+    return order[:k]
 
 
 def split_sites(sentences: list[Sentence], n: int, how: str, seed: int = 13) -> list[list[Sentence]]:

@@ -248,7 +248,8 @@ def label_file_name(part: str, view: str, combined: bool) -> str:
 
 
 def label_stage(ingest_dir: str | Path, out_dir: str | Path, cfg, teachers: dict[str, TeacherConfig],
-                seeds: dict[tuple[str, str], list[Path]], parts: list[str], *, progress: bool = True) -> dict:
+                seeds: dict[tuple[str, str], list[Path]], parts: list[str], *, progress: bool = True,
+                view_parts: dict[str, list[str]] | None = None) -> dict:
     """The pipeline's label stage. Each view (``teachers``: "teacher" first, then ``cfg.views``)
     labels each of ``parts`` (train, test, in_domain; other views: train and test) from its seed
     labels and, unless ``cfg.call_teacher`` is false, the LLM; then the train part's views (those in
@@ -263,7 +264,7 @@ def label_stage(ingest_dir: str | Path, out_dir: str | Path, cfg, teachers: dict
     failed = 0
     for view, tc in teachers.items():
         for part in parts:
-            if view != "teacher" and part == "in_domain":
+            if view != "teacher" and (part == "in_domain" or part not in (view_parts or {}).get(view, [part])):
                 continue
             sentences = list(read_sentences(ingest_dir / f"{part}.jsonl"))
             out = out_dir / label_file_name(part, view, combined)
@@ -289,7 +290,8 @@ def label_stage(ingest_dir: str | Path, out_dir: str | Path, cfg, teachers: dict
     if cfg.views and "test" in parts:
         from ..teacher.views import aggregate
 
-        views = [list(read_sentences(out_dir / label_file_name("test", v, True))) for v in teachers]
+        zero_shot = [v for v in teachers if "train" in (view_parts or {}).get(v, ["train"])]  # not a k-shot view
+        views = [list(read_sentences(out_dir / label_file_name("test", v, True))) for v in zero_shot]
         write_jsonl(out_dir / "test.views.jsonl", aggregate(views, rule=cfg.aggregate.rule,
                                                              empty_abstains=cfg.aggregate.empty_abstains,
                                                              min_support=cfg.aggregate.min_support)[0])
