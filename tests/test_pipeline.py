@@ -489,3 +489,10 @@ evaluate:"""))
     assert hyb["sentences"] == 30 - 5 + 2 * 5 and gk["sentences"] == 5
     metrics = json.loads((tmp_path / "run" / "evaluate" / "metrics.json").read_text())
     assert {"teacher view kshot", "student hybrid", "student gold-k"} <= set(metrics["systems"])
+
+
+def test_the_hybrid_pipeline_resolves_its_k_curve():
+    pipe = Pipeline(REPO / "pipelines" / "ade_hybrid.yaml")
+    assert sorted(pipe.fold_runs) == [0, 1, 2]
+    ks = sorted(s.gold_k for s in pipe.cfg.students.values() if s.labels == "hybrid")
+    assert ks == [25, 50, 100, 200] == sorted(v.shots_gold_k for v in pipe.cfg.label.views if v.shots_gold_k)
