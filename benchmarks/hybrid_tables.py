@@ -1,0 +1,96 @@
+"""Issue #30's hybrid k-curves from a finished `ade-distill run pipelines/ade_hybrid.yaml`: for each
+gold budget k, the hybrid student, the k-shot teacher and the supervised-on-k student, per fold and
+pooled over the folds' test parts, with 95% bootstrap intervals and paired bootstrap P-values of the
+hybrid against each of the other two (the share of resamples in which the hybrid is not above).
+
+  python benchmarks/hybrid_tables.py [--report reports/hybrid]
+
+Reads the published out-of-fold predictions (no model is run); writes <report>/hybrid.md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def f1(rows) -> float:
+    tp, fp, fn = (sum(r[i] for r in rows) for i in range(3))
+    return 200 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def main() -> None:
+    from ade_distill.core.labels import read_unpacked
+    from ade_distill.evaluate.metrics import sentence_counts
+    from ade_distill.ingest import ingest_ade_splits
+    from ade_distill.pipeline import default_shared_data
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--report", type=Path, default=REPO / "reports" / "hybrid")
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    a = ap.parse_args()
+    folds = json.loads((a.report / "folds.json").read_text())
+    systems = folds["systems"]
+    ks = sorted({int(m[1]) for n in systems if (m := re.search(r"hybrid-(\d+)$", n))})
+    test = [s for k in folds["folds"] for s in ingest_ade_splits(default_shared_data() / "ade_splits", fold=k, part="test")]
+    slugs = {f"student hybrid-{k}": f"hybrid-{k}" for k in ks}
+    slugs |= {f"student gold-{k}": f"gold-{k}" for k in ks}
+    slugs |= {f"teacher view kshot-{k}": f"teacher-view-kshot-{k}" for k in ks}
+    slugs["student distilled-k0"] = "distilled-k0"
+    counts = {}
+    for name, slug in slugs.items():
+        preds = {p.id: p for p in read_unpacked(a.report / "oof" / f"{slug}.packed.jsonl", test, unknown="skip")}
+        counts[name] = [sentence_counts(g, preds[g.id])["relation.strict.ADE"] for g in test]
+    rng = random.Random(13)
+    n = len(test)
+    draws = [[rng.randrange(n) for _ in range(n)] for _ in range(a.bootstrap)]
+    boot = {name: [f1([c[i] for i in d]) for d in draws] for name, c in counts.items()}
+
+    def ci(name: str) -> tuple[float, float]:
+        b = sorted(boot[name])
+        return b[int(0.025 * len(b))], b[int(0.975 * len(b)) - 1]
+
+    def p_not_above(x: str, y: str) -> float:
+        return sum(bx <= by for bx, by in zip(boot[x], boot[y])) / len(draws)
+
+    rows = []
+    for k in ks:
+        h, t, g = f"student hybrid-{k}", f"teacher view kshot-{k}", f"student gold-{k}"
+        rows.append({"k": k, **{role: {"name": name, "per_fold": systems[name]["relation strict"]["per_fold"],
+                                       "pooled": f1(counts[name]), "ci": ci(name)}
+                                for role, name in (("hybrid", h), ("kshot_teacher", t), ("supervised_k", g))},
+                     "p_hybrid_not_above_kshot": p_not_above(h, t), "p_hybrid_not_above_supervised": p_not_above(h, g)})
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    z = "student distilled-k0"
+    lines = [f"# The hybrid: k gold sentences (folds {', '.join(map(str, folds['folds']))})", "",
+             f"Made by `python benchmarks/hybrid_tables.py` (git {commit}) from `ade-distill run pipelines/ade_hybrid.yaml` "
+             "(reports/hybrid/folds.md). Relation strict F1: per fold, and pooled over the folds' test parts with a 95% "
+             f"bootstrap interval ({a.bootstrap:,} resamples of the test sentences); P: the share of paired resamples in "
+             "which the hybrid is not above the other system.", "",
+             f"k = 0 (the zero-gold student): pooled {f1(counts[z]):.1f} ({ci(z)[0]:.1f}-{ci(z)[1]:.1f}).", "",
+             "| k | hybrid student | k-shot teacher | supervised on k | P (hybrid not above k-shot) | P (hybrid not above supervised-on-k) |",
+             "|---|---|---|---|---|---|"]
+
+    def cell(x: dict) -> str:
+        return f"{x['pooled']:.1f} ({x['ci'][0]:.1f}-{x['ci'][1]:.1f}); folds {', '.join(f'{v:.1f}' for v in x['per_fold'])}"
+
+    for r in rows:
+        lines.append(f"| {r['k']} | {cell(r['hybrid'])} | {cell(r['kshot_teacher'])} | {cell(r['supervised_k'])} | "
+                     f"{r['p_hybrid_not_above_kshot']:.3f} | {r['p_hybrid_not_above_supervised']:.3f} |")
+    bar = [r for r in rows if r["k"] in (50, 200)]
+    lines += ["", "Bar (issue #30): at k = 50 and k = 200 the hybrid above both, P <= 0.05 against each: "
+              + "; ".join(f"k = {r['k']}: {'met' if max(r['p_hybrid_not_above_kshot'], r['p_hybrid_not_above_supervised']) <= 0.05 else 'NOT met'}"
+                          for r in bar) + "."]
+    (a.report / "hybrid.md").write_text("\n".join(lines) + "\n")
+    (a.report / "hybrid.json").write_text(json.dumps({"rows": rows, "git": commit}, indent=2) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
