@@ -130,3 +130,29 @@ def test_a_failing_site_is_reported_and_the_round_goes_on(tmp_path, sample_dir):
     rnd = json.loads((out / "federation.json").read_text())["rounds"][0]
     assert len(rnd["sites"]) == 2 and len(rnd["failed"]) == 1
     assert "left out" in r.stdout
+
+
+@pytest.mark.slow
+def test_a_federation_killed_after_a_round_resumes_from_it(tmp_path, sample_dir):
+    """kill -9 once round 1 is checkpointed; the same command finishes round 2 only."""
+    import os
+    import signal
+    import time
+
+    sites = make_sites(tmp_path, sample_dir, 2)
+    out = tmp_path / "fed"
+    args = [sys.executable, "-m", "ade_distill.cli", "federate", "--site", *map(str, sites), "--out", str(out),
+            "--config", str(recipe(tmp_path)), "--rounds", "2"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    state = out / "rounds" / "state.json"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (state.exists() and json.loads(state.read_text())["round"] >= 1):
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = json.loads(state.read_text())
+    assert first["round"] == 1 and not (out / "federation.json").exists()
+    r = run_cli(args[3:])
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    fed = json.loads((out / "federation.json").read_text())
+    assert [x["round"] for x in fed["rounds"]] == [1, 2] and fed["rounds"][0] == first["audit"][0]
