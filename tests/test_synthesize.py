@@ -140,3 +140,12 @@ def test_excluded_text_is_never_nearly_copied(tmp_path, corpus):
                    progress=False)
     rejected = [json.loads(x) for x in out.with_name("synthetic.rejected.jsonl").read_text().splitlines()]
     assert any(r["reason"].startswith("near-duplicate") and r["near"] == corpus[0].id for r in rejected)
+
+
+def test_a_near_copy_of_the_corpus_is_not_kept_anywhere(tmp_path, corpus):
+    writer = Writer(corpus[0].text)
+    out = tmp_path / "synthetic.jsonl"
+    with FakeOpenAI(writer) as srv:
+        synthesize(corpus, out, teacher(tmp_path, srv.base_url), n=3, max_tries=3, progress=False)
+    rejected = out.with_name("synthetic.rejected.jsonl").read_text()
+    assert "near-duplicate" in rejected and corpus[0].text not in rejected

@@ -376,7 +376,9 @@ class Synthesizer:
                     self.stats.kept += 1
                     bar.update(1)
                 elif not reason.startswith("teacher failed"):  # a failed call is tried again on resume
-                    dropped[sd.index] = {"index": sd.index, "reason": reason, "text": text, **info}
+                    # a near-copy of corpus text is not kept anywhere (the corpus may not be redistributed)
+                    keep_text = None if reason.startswith("near-duplicate") else text
+                    dropped[sd.index] = {"index": sd.index, "reason": reason, "text": keep_text, **info}
                 else:
                     self.stats.failed += 1
                     log.warning("synthesize: seed %d not written: %s", sd.index, info.get("error"))
