@@ -75,21 +75,24 @@ def synthesize(corpus: Iterable[Sentence] | str | Path | Sequence[str | Path], o
     out = Path(out)
     run_json = out.with_name(out.name.removesuffix(".jsonl") + ".run.json")
     before = json.loads(run_json.read_text(encoding="utf-8")) if run_json.exists() else {}
-    with Teacher(cfg) as t:
-        syn = Synthesizer(t, temperature=temperature, near_duplicate=near_duplicate)
-        stats = syn.run(seeds, corpus, out, target=n, exclude=sentence_list(exclude) if exclude else (),
-                        checkpoint_every=checkpoint_every, progress=progress)
-        model = t.model_name
-    kept = list(read_sentences(out)) if out.exists() else []
-    div = diversity(kept, corpus)
-    hours = before.get("teacher_hours_total", 0.0) + stats.teacher_seconds / 3600
-    record = {"stats": stats.to_json(), "teacher_hours_total": round(hours, 4), "diversity": div,
-              "settings": {"n": n, "max_tries": max_tries, "seed": seed, "near_duplicate": near_duplicate,
-                           "temperature": temperature, "corpus_sentences": len(corpus),
-                           "excluded_sentences": len(sentence_list(exclude)) if exclude else 0,
-                           "drug_names": len(drug_names), "effect_names": len(effect_names)},
-              "teacher": cfg.model_dump()}
-    with atomic_open(run_json) as fh:
-        json.dump(record, fh, indent=2, default=str)
-        fh.write("\n")
-    return SynthesizeResult(out, model, stats, div, hours)
+    excluded = sentence_list(exclude) if exclude else []
+    t = Teacher(cfg)
+    syn = Synthesizer(t, temperature=temperature, near_duplicate=near_duplicate)
+    try:
+        syn.run(seeds, corpus, out, target=n, exclude=excluded, checkpoint_every=checkpoint_every, progress=progress)
+    finally:  # an interrupted run records its numbers too (its teacher time counts)
+        t.close()
+        stats = syn.stats
+        kept = list(read_sentences(out)) if out.exists() else []
+        div = diversity(kept, corpus)
+        hours = before.get("teacher_hours_total", 0.0) + stats.teacher_seconds / 3600
+        record = {"stats": stats.to_json(), "teacher_hours_total": round(hours, 4), "diversity": div,
+                  "settings": {"n": n, "max_tries": max_tries, "seed": seed, "near_duplicate": near_duplicate,
+                               "temperature": temperature, "corpus_sentences": len(corpus),
+                               "excluded_sentences": len(excluded), "drug_names": len(drug_names),
+                               "effect_names": len(effect_names)},
+                  "teacher": cfg.model_dump()}
+        with atomic_open(run_json) as fh:
+            json.dump(record, fh, indent=2, default=str)
+            fh.write("\n")
+    return SynthesizeResult(out, t.model_name, stats, div, hours)
