@@ -170,6 +170,11 @@ class ReplyAudit:
         return kept
 
 
+def round_bytes(entry: dict) -> int:
+    """Bytes one audited round moved: the global weights sent to every site and each site's reply."""
+    return entry["sent_bytes"] + sum(x["received_bytes"] for x in entry["sites"])
+
+
 class AuditedGrid:
     """The Flower grid with every reply passed through the audit (and timed)."""
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..apps.federate import FederateSettings, simulate
+from ..apps.federate import FederateSettings, round_bytes, simulate
 from ..student.train import TrainConfig
 from .student import train_config
 
@@ -21,7 +21,7 @@ class FederateResult:
     def lines(self) -> list[str]:
         s = self.summary
         rounds = s["rounds"]
-        per_round = [r["sent_bytes"] + sum(x["received_bytes"] for x in r["sites"]) for r in rounds]
+        per_round = [round_bytes(r) for r in rounds]
         lines = [f"federated student ({s['settings']['strategy']}, {s['sites']} sites, {len(rounds)} rounds of "
                  f"{s['settings']['local_epochs']} local epoch(s)) -> {self.out}",
                  f"per round: {sum(per_round) / max(len(rounds), 1) / 1e6:,.1f} MB sent and received (weights only), "

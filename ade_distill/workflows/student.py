@@ -317,7 +317,7 @@ def split_sites(sentences: list[Sentence], n: int, how: str, seed: int = 13) -> 
 def federated_stage(name: str, spec, folder: Path, train_set: list[Sentence], cfg, summary: dict) -> dict:
     """A pipeline student distilled across ``spec.federated.sites`` site folders (under ``folder``)
     on Flower's simulation engine; resumes from the last finished round."""
-    from ..apps.federate import FederateSettings, simulate
+    from ..apps.federate import FederateSettings, round_bytes, simulate
 
     fs = spec.federated
     sites, sizes = [], []
@@ -331,7 +331,7 @@ def federated_stage(name: str, spec, folder: Path, train_set: list[Sentence], cf
     fed = simulate(sites, cfg.model_dump_json(), settings, folder / "model")
     rounds = fed["rounds"]
     left_out = sum(len(r["failed"]) + len(r["refused"]) for r in rounds)
-    per_round = sum(r["sent_bytes"] + sum(x["received_bytes"] for x in r["sites"]) for r in rounds) / len(rounds)
+    per_round = sum(map(round_bytes, rounds)) / len(rounds)
     return {"sentences": len(train_set), "sites": fs.sites, "split": fs.split, "rounds": len(rounds),
             "site_sentences": sizes,
             "bytes_per_round": int(per_round), "seconds_per_round": round(sum(r["seconds"] for r in rounds) / len(rounds), 1),
