@@ -182,3 +182,48 @@ def test_serve_and_screen_carry_the_chain_results(forced_model, tmp_path, shared
     screen(forced_model, [d], tmp_path / "out", post=post)
     table = pd.read_parquet(tmp_path / "out" / "articles.parquet")
     assert len(table) and table["assertion"].notna().all() and "meddra_pt" in table.columns
+
+
+@pytest.mark.parametrize("text, word, flag", [
+    ("No rash was observed after aspirin.", "rash", "negated"),
+    ("Aspirin did not cause hepatitis in these patients.", "hepatitis", "negated"),
+    ("These findings suggest that aspirin induces hepatitis.", "hepatitis", "speculative"),
+    ("Aspirin caused not only rash but also fever.", "rash", "affirmed"),
+    ("Hepatitis developed after isoniazid.", "Hepatitis", "affirmed"),
+    ("Hepatitis developed after isoniazid; no rash was seen.", "Hepatitis", "affirmed"),
+])
+def test_the_learned_cues_flag_negation_and_speculation_within_the_clause(text, word, flag):
+    """The shipped BioScope cue tagger: "not only" is no negation, and a cue's reach stops at a clause break."""
+    from ade_distill.post.assertion import AssertionFlagger
+
+    i = text.index(word)
+    assert AssertionFlagger().flag(text, i, i + len(word)) == flag
+
+
+def test_a_cue_model_file_that_is_not_one_gets_a_one_line_error(tmp_path):
+    from ade_distill.post.cues import CueTagger
+
+    bad = tmp_path / "cues.json"
+    bad.write_text('{"kinds": {"negation": {"bias": 0}}}')
+    with pytest.raises(ValueError, match=r"cues\.json: not a cue model written by scripts/train_cues\.py"):
+        CueTagger.load(bad)
+
+
+def test_cue_training_learns_a_cue_from_its_context():
+    """Trained on a few sentences, "or" is a speculation cue after "whether" and not in a plain list."""
+    from ade_distill.ingest.bioscope import BioScopeSentence
+    from ade_distill.post.cues import CueTagger, train
+
+    def sent(text, cues):
+        s = BioScopeSentence("s", "d", text)
+        for kind, cue in cues:
+            a = text.index(cue)
+            s.cues.append((kind, a, a + len(cue), "x"))
+        return s
+
+    data = [sent("We asked whether A or B caused it.", [("speculation", "whether"), ("speculation", "or")]),
+            sent("Rash, fever or pain were seen.", []), sent("Rash or pain was seen.", []),
+            sent("No rash was seen.", [("negation", "No")])] * 20
+    tagger = CueTagger(train(data, c=10.0))
+    assert (15, 17) in tagger.cues("Then whether A or B helped.")["speculation"]
+    assert tagger.cues("Then fever or pain was seen.")["speculation"] == []

@@ -1,8 +1,11 @@
 """Assertion flags on each adverse event: negated ("no rash was observed"), speculative ("may
 cause"), hypothetical ("if hepatitis develops"), historical ("a history of pancreatitis"), or
-affirmed. Built on negspacy's NegEx component (a spaCy pipeline over each sentence, the event's
-span as the entity): its clinical negation termset for ``negated``, and the same machinery with
-cue lists for the other three (NegEx's preceding / following / pseudo / termination roles).
+affirmed. Negation and speculation come from the cue tagger learned on BioScope (post/cues.py: a
+cue word and its clause); hypothetical and historical from negspacy's NegEx component (a spaCy
+pipeline over each sentence, the event's span as the entity) with cue lists in NegEx's roles
+(preceding / following / pseudo / termination). ``AssertionFlagger(cues=None)`` is the NegEx-only
+flagger (negspacy's clinical termset for negation, the lists below for speculation), kept as the
+measured baseline.
 
 A flagged event is still output, with its flag; the evaluation can leave non-affirmed events out
 (`evaluate.affirmed_only`). Measured on BioScope (reports/pv_coding/assertion.md).
@@ -69,16 +72,30 @@ def _pipelines():
     return out
 
 
+_DEFAULT = object()
+CUE_FLAGS = {"negated": "negation", "speculative": "speculation"}
+
+
 class AssertionFlagger:
     """``flag(sentence, start, end)`` -> "negated" | "speculative" | "hypothetical" | "historical" | "affirmed"
     for the event whose reaction spans [start, end) of the sentence (the first flag that holds, in
-    that order); ``flags`` gives all four booleans."""
+    that order); ``flags`` gives all four booleans. ``cues``: a post.cues.CueTagger (default: the
+    shipped BioScope one) for negation and speculation, or None for NegEx's cue lists."""
 
-    def __init__(self) -> None:
-        self.nlps = _pipelines()
+    def __init__(self, cues=_DEFAULT) -> None:
+        if cues is _DEFAULT:
+            from .cues import CueTagger
+
+            cues = CueTagger.load()
+        self.cues = cues
+        self.nlps = {k: v for k, v in _pipelines().items() if cues is None or k not in CUE_FLAGS}
 
     def flags(self, text: str, start: int, end: int) -> dict[str, bool]:
         out = {}
+        if self.cues is not None:
+            scopes = self.cues.scopes(text)
+            for flag, kind in CUE_FLAGS.items():
+                out[flag] = any(a < end and start < b for a, b in scopes[kind])
         for flag, nlp in self.nlps.items():
             doc = nlp.make_doc(text)
             span = doc.char_span(start, end, label="ADE", alignment_mode="expand")
@@ -89,15 +106,18 @@ class AssertionFlagger:
             for _, proc in nlp.pipeline:
                 doc = proc(doc)
             out[flag] = bool(getattr(doc.ents[0]._, f"ade_{flag}"))
-        return out
+        return {k: out[k] for k in FLAGS}
 
     def word_flags(self, text: str) -> dict[str, list[tuple[int, int]]]:
         """Every word of a sentence taken as a candidate event: for each flag, the (start, end) of
-        the words it holds for (how far a cue's reach goes: its scope, as NegEx sees it)."""
-        out = {}
-        for flag, nlp in self.nlps.items():
-            from spacy.tokens import Span
+        the words it holds for (how far a cue's reach goes: its scope)."""
+        from spacy.tokens import Span
 
+        out = {}
+        if self.cues is not None:
+            found = self.cues.word_flags(text)
+            out.update({flag: found[kind] for flag, kind in CUE_FLAGS.items()})
+        for flag, nlp in self.nlps.items():
             doc = nlp.make_doc(text)
             doc.ents = [Span(doc, i, i + 1, label="ADE") for i in range(len(doc)) if doc[i].is_alpha]
             for _, proc in nlp.pipeline:
