@@ -104,6 +104,29 @@ def test_drug_normal_forms_salts_brands_abbreviations_and_user_products(tmp_path
     assert n.normalise("Lipitor").substance.unii == "A0JWA85V8F"
 
 
+def test_drug_brand_heads_classes_inn_wording_and_acid_anions(tmp_path):
+    d = tmp_path / "drugs"
+    d.mkdir()
+    (d / "drugbank_vocabulary.csv").write_text(
+        "DrugBank ID,Accession Numbers,Common name,CAS,UNII,Synonyms,Standard InChI Key\n"
+        "DB00997,,Doxorubicin,,80168379AG,,\nDB1,,Interferon alfa,,,,\nDB14044,,Hopantenic acid,,,,\n"
+        "DB2,,Cefazolin,,,,\nDB3,,Prednisone,,,,\n")
+    (d / "fda_products.txt").write_text(
+        "ApplNo\tProductNo\tForm\tStrength\tReferenceDrug\tDrugName\tActiveIngredient\tReferenceStandard\n"
+        "1\t1\tINJ\t2MG\t0\tADRIAMYCIN PFS\tDOXORUBICIN HYDROCHLORIDE\t0\n"
+        "2\t1\tTAB\t5MG\t0\tMIXTA ONE\tPREDNISONE\t0\n3\t1\tTAB\t5MG\t0\tMIXTA TWO\tCEFAZOLIN\t0\n")
+    n = DrugNormaliser.from_folder(d)
+    cases = {"Adriamycin": ("Doxorubicin", "brand"),  # the one brand family's first word
+             "Mixta": (None, "none"),  # two brands, two ingredients: no guess
+             "recombinant alpha interferon": ("Interferon alfa", "exact"),
+             "calcium hopantenate": ("Hopantenic acid", "salt"),
+             "corticosteroids": ("corticosteroid", "class"), "G-CSF": ("granulocyte colony-stimulating factor", "class"),
+             "Prednisone": ("Prednisone", "exact")}  # a member is itself, never its class
+    for mention, (name, how) in cases.items():
+        r = n.normalise(mention)
+        assert (r.substance.name if r.substance else None, r.how) == (name, how), mention
+
+
 def test_the_spacy_component_is_found_by_its_entry_point_and_adds_spans_relations_and_flags(forced_model, tmp_path):
     """After `pip install`, spaCy finds the component by name (entry point spacy_factories)."""
     import subprocess

@@ -3,8 +3,12 @@ synonyms) and the Drugs@FDA products table (brand -> active ingredients), with s
 folded ("atorvastatin calcium" -> atorvastatin) and a user's own product list on top.
 
 Lookups are exact on a normal form (lower case, hyphens and spaces alike, trailing dose and route
-words dropped), then on the salt-folded form, then through the brand table; a mention that none of
-these finds is "not normalised" (never a guess). Building the tables reads the two files once
+words dropped), then on the salt-folded form, then through the brand table (a multi-word brand's
+first word too, "Adriamycin" of ADRIAMYCIN PFS, when all its brands share one ingredient list), then
+the drug classes the package ships (resources/drugs/classes.txt: "G-CSF", "corticosteroids" name a
+class, not a substance), then as an INN would word it ("alfa interferon"), an anion as its acid
+("hopantenate") or a plural; a mention that none of these finds is "not normalised" (never a guess,
+no fuzzy match). Building the tables reads the two files once
 (about 70,000 names); a lookup is a dictionary access.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -36,6 +41,8 @@ _TRAIL = re.compile(r"\s+(?:\d[\d.,]*\s*(?:mg|g|mcg|µg|ug|ml|iu|units?|%)\b.*|(
                     r"therapy|treatment)\b.*)$", re.IGNORECASE)
 
 
+# words before a biological's name that do not change the substance
+_QUALIFIERS = frozenset({"recombinant", "human", "rh", "r"})
 _GREEK = {"α": "alfa", "alpha": "alfa", "β": "beta", "γ": "gamma", "gama": "gamma", "κ": "kappa"}
 
 
@@ -48,6 +55,20 @@ def normal(text: str) -> str:
     t = re.sub(r"(?<=[a-z])(?=(?:alpha|beta|gamma)\b)", " ", t)  # "ifnalpha" -> "ifn alpha"
     t = " ".join(_GREEK.get(w, w) for w in t.split())
     return t.strip(" .,;:()[]'\"")
+
+
+def reworded(key: str) -> str:
+    """A mention's normal form as an INN would word it: "recombinant human interferon beta" ->
+    "interferon beta", "alfa interferon" -> "interferon alfa", "pegylated interferon" ->
+    "peginterferon". Tried only when the mention as written finds nothing."""
+    ws = key.split()
+    while len(ws) > 1 and ws[0] in _QUALIFIERS:
+        ws = ws[1:]
+    if len(ws) == 2 and ws[0] in ("alfa", "beta", "gamma") and ws[1].isalpha():
+        ws = ws[::-1]
+    if len(ws) >= 2 and ws[0] == "pegylated":
+        ws = ["peg" + ws[1]] + ws[2:]
+    return " ".join(ws)
 
 
 def compact(key: str) -> str:
@@ -96,7 +117,11 @@ class DrugNormaliser:
         self.heads: dict[str, set[str]] = {}  # the first word of a multi-word name -> those names
         self._stems: list[str] | None = None  # one-word names, for the INN-stem families ("-statin")
         self.brands: dict[str, tuple[str, ...]] = {}  # normal form of a brand -> ingredient normal forms
+        # the first word of multi-word brands ("adriamycin" of "adriamycin pfs") whose brands all share
+        # one ingredient list; None where they differ
+        self.brand_heads: dict[str, tuple[str, ...] | None] = {}
         self.user: dict[str, Substance] = {}
+        self.classes: dict[str, Substance] = _classes()  # normal form -> the class (resources/drugs/classes.txt)
 
     @classmethod
     def from_folder(cls, folder: str | Path, products: Iterable[str] = ()) -> "DrugNormaliser":
@@ -141,10 +166,15 @@ class DrugNormaliser:
                     raise InputError(f"{path}: no column {col!r} (the Drugs@FDA Products table's header)")
             for row in reader:
                 brand = normal(row["DrugName"] or "")
-                parts = tuple(fold_salts(normal(p)) for p in re.split(r";|,\s(?=[A-Z])", row["ActiveIngredient"] or ""))
+                parts = tuple(normal(p) for p in re.split(r";|,\s(?=[A-Z])", row["ActiveIngredient"] or ""))
                 parts = tuple(p for p in parts if p)
                 if brand and parts:
                     self.brands.setdefault(brand, parts)
+                    head = brand.split()[0]
+                    if " " in brand and len(head) >= 5 and head.isalpha():
+                        seen = self.brand_heads.setdefault(head, parts)
+                        if seen is not None and seen != parts:
+                            self.brand_heads[head] = None
 
     def add_products(self, lines: Iterable[str]) -> None:
         """The user's own products, ``name; synonym; ...``: they override the vocabularies."""
@@ -166,10 +196,13 @@ class DrugNormaliser:
         if folded != key and folded in self.names:
             return Normalised(key, (self.names[folded],), "salt")
         for k in (key, folded):
-            if k in self.brands:
-                subs = tuple(self.names.get(p) or self.names.get(fold_salts(p)) or Substance(p)
-                             for p in self.brands[k])
+            parts = self.brands.get(k) or (self.brand_heads.get(k) if k not in self.names else None)
+            if parts:
+                subs = tuple(self.names.get(p) or self.names.get(fold_salts(p)) or Substance(fold_salts(p))
+                             for p in parts)
                 return Normalised(key, subs, "brand")
+        if key in self.classes:
+            return Normalised(key, (self.classes[key],), "class")
         if compact(folded) in self.compact:
             return Normalised(key, (self.compact[compact(folded)],), "spelling")
         # a family named by its head word ("insulin", "interferon alfa"): several substances share it
@@ -188,6 +221,15 @@ class DrugNormaliser:
             hits = [self._lookup(p) for p in parts]
             if all(h is not None and h.how in ("exact", "salt", "spelling") for h in hits):
                 return Normalised(key, tuple(h.substance for h in hits), "combination")
+        # worded otherwise ("alfa interferon"), an anion named for its acid ("calcium hopantenate" -> hopantenic acid), a plural ("cephalosporins")
+        for alt, how in ((reworded(key), None),
+                         (re.sub(r"ate$", "ic acid", folded) if folded.endswith("ate") and " " not in folded else None,
+                          "salt"),
+                         (key[:-1] if key.endswith("s") and len(key) > 5 and not key.endswith("ss") else None, None)):
+            if alt and alt != key:
+                hit = self._lookup(alt)
+                if hit is not None:
+                    return Normalised(key, hit.substances, how or hit.how)
         return None
 
     def _one_word(self) -> list[str]:
@@ -216,6 +258,22 @@ class DrugNormaliser:
         target = normal(want.name)
         out |= {b for b, parts in self.brands.items() if len(parts) == 1 and parts[0] == target}
         return out
+
+
+@lru_cache(maxsize=1)
+def _classes() -> dict[str, Substance]:
+    """The drug classes the package ships (resources/drugs/classes.txt): normal form -> the class."""
+    from importlib import resources
+
+    text = resources.files("ade_distill").joinpath("resources/drugs/classes.txt").read_text(encoding="utf-8")
+    out: dict[str, Substance] = {}
+    for line in text.splitlines():
+        names = [p.strip() for p in line.split("#", 1)[0].split(";") if p.strip()]
+        if names:
+            cls = Substance(names[0])
+            for n in names:
+                out.setdefault(normal(n), cls)
+    return out
 
 
 def abbreviations_of(text: str) -> dict[str, str]:
