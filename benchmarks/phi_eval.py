@@ -19,6 +19,7 @@ API file, a run summary or the log (goal: none), the share of gold drug/ADE span
 from __future__ import annotations
 
 import argparse
+import datetime
 import io
 import json
 import logging
@@ -56,11 +57,16 @@ TYPES = {"name": "NAME", "doctor": "NAME", "mrn": "MRN", "date": "DATE", "dob": 
          "email": "EMAIL", "street": "ADDRESS", "cityline": "ADDRESS", "url": "URL", "age": "AGE"}
 
 
+_FIRST, _LAST = datetime.date(1975, 1, 1), datetime.date(2025, 12, 31)
+_BORN_FIRST, _BORN_LAST = datetime.date(1926, 1, 1), datetime.date(2007, 12, 31)
+
+
 def fake_values(fake, rng: random.Random) -> dict[str, str]:
     old = rng.random() < 0.3
     return {"name": fake.name(), "doctor": fake.last_name(), "mrn": str(fake.random_number(digits=8, fix_len=True)),
-            "date": fake.date(pattern=rng.choice(["%m/%d/%Y", "%B %d, %Y", "%Y-%m-%d"])),
-            "dob": fake.date_of_birth(minimum_age=18, maximum_age=99).strftime("%m/%d/%Y"),
+            # dates from fixed bounds, not relative to today: the same seed gives the same sets on any day
+            "date": fake.date_between_dates(_FIRST, _LAST).strftime(rng.choice(["%m/%d/%Y", "%B %d, %Y", "%Y-%m-%d"])),
+            "dob": fake.date_between_dates(_BORN_FIRST, _BORN_LAST).strftime("%m/%d/%Y"),
             "phone": fake.numerify("###-###-####"), "email": fake.email(), "street": fake.street_address(),
             "cityline": f"{fake.city()}, {fake.state_abbr()} {fake.zipcode()}", "url": fake.url() + "case",
             "age": str(rng.randint(90, 104) if old else rng.randint(18, 89)), "sex": rng.choice(["man", "woman"])}
