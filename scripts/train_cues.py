@@ -1,5 +1,6 @@
-"""Train the negation and speculation cue tagger (ade_distill/post/cues.py) on all of BioScope
-(abstracts and full papers) and write the weights the package ships:
+"""Train the negation and speculation cue tagger (ade_distill/post/cues.py) on every BioScope-layout
+XML file of a folder (by default all of BioScope: abstracts and full papers; add your own annotated
+sentences in the same layout) and write the weights (by default, the ones the package ships):
 
   python scripts/train_cues.py [--bioscope ../shared/data/bioscope] [--out ade_distill/resources/cues/bioscope_cues.json]
 
@@ -30,10 +31,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "ade_distill" / "resources" / "cues" / "bioscope_cues.json")
     ap.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength of the regression")
     a = ap.parse_args()
-    sents = [s for f in ("abstracts.xml", "full_papers.xml") for s in read_bioscope(a.bioscope / f)]
+    files = sorted(a.bioscope.glob("*.xml"))
+    if not files:
+        raise SystemExit(f"{shown(a.bioscope)}: no BioScope XML file (*.xml) in it")
+    sents = [s for f in files for s in read_bioscope(f)]
     kinds = train(sents, c=a.c)
     data = {"source": "BioScope corpus (Vincze et al. 2008, BMC Bioinformatics 9(Suppl 11):S9), CC BY 2.0: "
-                      "abstracts and full papers",
+                      + ", ".join(f.name for f in files),
             "sentences": len(sents), "c": a.c,
             "made_by": ("python scripts/train_cues.py " + " ".join(shown(x) for x in sys.argv[1:])).strip(),
             "kinds": kinds}
