@@ -65,7 +65,7 @@ def train(sentences: Iterable, c: float = 1.0) -> dict:
     for k in KINDS:
         if not any(labels[k]):
             raise ValueError(f"no {k} cue in the training sentences")
-        clf = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", max_iter=2000).fit(x, labels[k])
+        clf = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", max_iter=2000, random_state=0).fit(x, labels[k])
         out[k] = {"bias": round(float(clf.intercept_[0]), 5),
                   "weights": {str(f): round(float(w), 5) for f, w in zip(names, clf.coef_[0]) if round(float(w), 5)}}
     return out
