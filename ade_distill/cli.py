@@ -183,7 +183,8 @@ def cmd_predict(a) -> None:
 
 
 def _post(a) -> PostConfig:
-    return PostConfig(drugs=a.drug_vocab, products=a.products, meddra=a.meddra, assertion=a.assertion)
+    return PostConfig(drugs=a.drug_vocab, products=a.products, meddra=a.meddra, meddra_threshold=a.meddra_threshold,
+                      assertion=a.assertion)
 
 
 def cmd_extract(a) -> None:

@@ -430,6 +430,8 @@ def post_options(parser: argparse.ArgumentParser, path: str, post) -> None:
         help="your products, one a line: 'name; synonym; ...' (they override the vocabularies)")
     opt(parser, path, "--meddra", post, "meddra",
         help="code reactions to MedDRA: your release folder (MSSO ASCII: llt.asc, pt.asc, mdhier.asc)")
+    opt(parser, path, "--meddra-threshold", post, "meddra_threshold", type=float,
+        help="similarity a nearest-name MedDRA code needs, else 'not coded' (the trade-off: reports/pv_coding/meddra.md)")
     parser.add_argument("--assertion", action="store_true", help="flag negated, speculative, hypothetical and "
                                                                  "historical events")
 

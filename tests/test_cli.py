@@ -187,3 +187,15 @@ def test_file_arguments_take_several_files(tmp_path, capsys, forced_model):
                  "--out", str(tmp_path / "ades.jsonl")]) == 0
     docs = {json.loads(x)["doc_id"] for x in (tmp_path / "ades.jsonl").read_text().splitlines()}
     assert docs == {"n1", "j1"}
+
+
+def test_the_meddra_threshold_reaches_the_chain_of_extract_screen_and_serve():
+    from ade_distill.cli import _post
+    from ade_distill.cli_args import build_parser
+    from ade_distill.post.chain import PostConfig
+
+    p = build_parser()
+    for argv in (["extract", "--model", "m", "--input", "x", "--out", "o.csv"], ["screen", "--model", "m", "--out", "o"],
+                 ["serve", "--model", "m"]):
+        assert _post(p.parse_args(argv)).meddra_threshold == PostConfig().meddra_threshold
+        assert _post(p.parse_args(argv + ["--meddra-threshold", "0.9"])).meddra_threshold == 0.9
