@@ -414,7 +414,8 @@ def cascade_options(parser: argparse.ArgumentParser) -> None:
     """The screening cascade in front of the student (apps/cascade.py; trade-offs in
     reports/screen_speed/)."""
     g = parser.add_argument_group("cascade", "cheap steps that leave sentences out before the student reads them "
-                                             "(each skipped abstract and sentence is counted in the summary)")
+                                             "(each skipped abstract and sentence is counted in the summary; speed "
+                                             "and recall of each step: reports/screen_speed/screen_speed.md)")
     g.add_argument("--no-prefilter", dest="prefilter", action="store_false",
                    help="read every sentence, not only those naming a drug of interest (default: prefilter on "
                         "when --drugs is given)")
