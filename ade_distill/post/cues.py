@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from math import exp
@@ -75,15 +75,15 @@ def train(sentences: Iterable, c: float = 1.0) -> dict:
 class CueTagger:
     weights: dict
     threshold: float = 0.5
+    _last: tuple | None = field(default=None, repr=False, compare=False)  # (text, _reach's answer)
 
     @classmethod
     def load(cls, path: str | Path | None = None, threshold: float = 0.5) -> "CueTagger":
         """The shipped BioScope weights, or a file ``scripts/train_cues.py`` wrote."""
         return cls(_load(str(path) if path else None)["kinds"], threshold)
 
-    def cue_words(self, text: str) -> dict[str, list[int]]:
-        """Indexes (into ``words(text)``) of the words that are cues, per kind."""
-        ws = words(text)
+    def _cue_indexes(self, ws: Sequence[tuple[int, int, str]]) -> dict[str, list[int]]:
+        """Indexes (into ``ws``) of the words that are cues, per kind."""
         feats = [features(ws, i) for i in range(len(ws))]
         out = {}
         for k in KINDS:
@@ -95,33 +95,41 @@ class CueTagger:
     def cues(self, text: str) -> dict[str, list[tuple[int, int]]]:
         """Character spans of the cue words, per kind."""
         ws = words(text)
-        return {k: [(ws[i][0], ws[i][1]) for i in idx] for k, idx in self.cue_words(text).items()}
+        return {k: [(ws[i][0], ws[i][1]) for i in idx] for k, idx in self._cue_indexes(ws).items()}
 
     def scopes(self, text: str) -> dict[str, list[tuple[int, int]]]:
         """Per kind, the character span each cue reaches: the clause around it."""
-        ws = words(text)
-        out: dict[str, list[tuple[int, int]]] = {}
-        for k, idx in self.cue_words(text).items():
-            spans = []
-            for i in idx:
-                lo = i
-                while lo > 0 and ws[lo - 1][2] not in BREAKS:
-                    lo -= 1
-                hi = i
-                while hi + 1 < len(ws) and ws[hi + 1][2] not in BREAKS:
-                    hi += 1
-                spans.append((ws[lo][0], ws[hi][1]))
-            out[k] = sorted(set(spans))
-        return out
-
+        ws, reach = self._reach(text)
+        return {k: [(ws[lo][0], ws[hi][1]) for lo, hi in r] for k, r in reach.items()}
 
     def word_flags(self, text: str) -> dict[str, list[tuple[int, int]]]:
         """Per kind, the (start, end) of every word inside a cue's reach (the cue words included)."""
-        ws = words(text)
+        ws, reach = self._reach(text)
         out = {}
-        for k, spans in self.scopes(text).items():
-            out[k] = [(a, b) for a, b, w in ws if w[0].isalnum() and any(x <= a and b <= y for x, y in spans)]
+        for k, r in reach.items():
+            inside = [False] * len(ws)
+            for lo, hi in r:
+                inside[lo:hi + 1] = [True] * (hi + 1 - lo)
+            out[k] = [(a, b) for (a, b, w), f in zip(ws, inside) if f and w[0].isalnum()]
         return out
+
+    def _reach(self, text: str) -> tuple[list[tuple[int, int, str]], dict[str, list[tuple[int, int]]]]:
+        """The words of ``text`` and, per kind, the (first, last) word index each cue reaches: from
+        the first word after the previous clause break to the last before the next. One pass each way;
+        the last sentence's answer is kept, as the chain asks once per event of the same sentence."""
+        last = self._last  # read once: another thread may replace it
+        if last is not None and last[0] == text:
+            return last[1]
+        ws = words(text)
+        n = len(ws)
+        left, right = [0] * n, [0] * n
+        for j in range(n):
+            left[j] = j if j == 0 or ws[j - 1][2] in BREAKS else left[j - 1]
+        for j in reversed(range(n)):
+            right[j] = j if j == n - 1 or ws[j + 1][2] in BREAKS else right[j + 1]
+        reach = {k: sorted({(left[i], right[i]) for i in idx}) for k, idx in self._cue_indexes(ws).items()}
+        self._last = (text, (ws, reach))
+        return ws, reach
 
 
 def _sigmoid(z: float) -> float:
