@@ -62,14 +62,31 @@ def test_readme_first_screen_holds_what_it_does_the_commands_the_result_and_the_
         assert must in first, must
 
 
-def test_the_five_line_example_runs_offline(tmp_path, monkeypatch, capsys):
+def test_the_five_line_examples_run_offline(tmp_path, monkeypatch, capsys):
+    """Both 5-line examples, as written: the student from the sample, then the same records with
+    substance, MedDRA PT and assertion flag (drug vocabulary and MedDRA terms from ../shared/data,
+    the path the README names resolved to the tests' shared data folder)."""
     text = README.read_text(encoding="utf-8").split("## Extract ADEs from your documents in 5 lines", 1)[1]
-    code = re.findall(r"```python\n(.*?)```", text, re.S)[0]
-    assert len(code.strip().splitlines()) == 5
-    stated = re.search(r"prints `(.*?)`", text).group(1)
+    text = text.split("\n## ", 1)[0]
+    codes = re.findall(r"```python\n(.*?)```", text, re.S)
+    stated = re.findall(r"prints `(.*?)`", text)
+    assert len(codes) == len(stated) == 2 and all(len(c.strip().splitlines()) == 5 for c in codes)
     monkeypatch.chdir(tmp_path)
-    runpy.run_path(str(_write(tmp_path / "five.py", code)), run_name="__main__")
-    assert capsys.readouterr().out.strip().splitlines()[-1] == stated
+    runpy.run_path(str(_write(tmp_path / "five.py", codes[0])), run_name="__main__")
+    assert capsys.readouterr().out.strip().splitlines()[-1] == stated[0]
+    from tests.conftest import SHARED_DATA
+
+    if not (SHARED_DATA / "meddra_labels").exists() or not (SHARED_DATA / "drugs").exists():
+        return  # the second example reads ../shared/data; without it the first one still ran
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "meddra_release_from_labels.py"), "--labels",
+                        str(SHARED_DATA / "meddra_labels"), "--out", "runs/meddra"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    runpy.run_path(str(_write(tmp_path / "pv.py", codes[1].replace("../shared/data", str(SHARED_DATA)))),
+                   run_name="__main__")
+    assert capsys.readouterr().out.strip().splitlines()[-1] == stated[1]
 
 
 def _write(path: Path, text: str) -> Path:

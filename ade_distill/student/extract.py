@@ -277,10 +277,14 @@ class Student:
             raise ModelError("a quantized student cannot be saved; save the float model")
         self.model.save_pretrained(out_dir, self.tokenizer)
 
-    def extract(self, documents: Iterable[Document], *, problems=None) -> list[AdeRecord]:
-        """ADE records (drug, effect, document offsets, confidences) of all ``documents``."""
-        return [r for _, sents in self.extract_documents(documents, problems=problems) for s in sents
-                for r in records_of(s)]
+    def extract(self, documents: Iterable[Document], *, problems=None, post=None) -> list[AdeRecord]:
+        """ADE records (drug, effect, document offsets, confidences) of all ``documents``; ``post`` (a
+        ``post.chain.PostConfig`` or ``PostProcessor``) adds the substance, MedDRA coding and assertion flag."""
+        from ..post.chain import PostProcessor
+
+        chain = post if isinstance(post, PostProcessor) else PostProcessor.from_config(post)
+        return [r for doc, sents in self.extract_documents(documents, problems=problems)
+                for s in chain.apply(doc, sents) for r in records_of(s)]
 
     def extract_documents(self, documents: Iterable[Document], *, chunk: int = 256, problems=None, cascade=None
                           ) -> Iterator[tuple[Document, list[Sentence]]]:
