@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 from ..core.errors import InputError
 from ..core.schema import Sentence, atomic_open, read_sentences
@@ -192,6 +192,17 @@ def teacher_cost(labels: list[Sentence], cfg, name: str) -> dict:
                            sum(u.get("completion_tokens", 0) for u in usage))
 
 
+def unanswered_as_empty(gold: Sequence[Sentence], labels: list[Sentence]) -> tuple[list[Sentence], int]:
+    """A teacher's labels with each gold sentence it did not answer (a failed call, after its retries)
+    as an answer with no entities: scored as the empty answer a user would have got, never dropped
+    (which would score the teacher on easier sentences). Returns the labels and how many were added."""
+    have = {s.id for s in labels}
+    source = labels[0].source if labels else "teacher:unknown"
+    filled = [g.model_copy(update={"entities": [], "relations": [], "source": source, "meta": {"unanswered": True}})
+              for g in gold if g.id not in have]
+    return labels + filled, len(filled)
+
+
 def evaluate_stage(gold_file: Path, out_dir: Path, *, teachers: Mapping[str, tuple[Path, dict]],
                    students: Mapping[str, tuple[Path, str]], cfg) -> dict:
     """The pipeline's evaluate stage: the teachers' test labels (system name -> (file, info)) and
@@ -208,8 +219,8 @@ def evaluate_stage(gold_file: Path, out_dir: Path, *, teachers: Mapping[str, tup
     systems: dict[str, list[Sentence]] = {}
     info: dict[str, dict] = {}
     for name, (path, i) in teachers.items():
-        systems[name] = list(read_sentences(path))
-        info[name] = {"role": "teacher", **i}
+        systems[name], unanswered = unanswered_as_empty(gold, list(read_sentences(path)))
+        info[name] = {"role": "teacher", **i, **({"unanswered": unanswered} if unanswered else {})}
     for n, (model, made) in students.items():
         r = predict(model, gold, out_dir / "predictions" / f"{n}.jsonl", device="cpu")
         systems[f"student {n}"] = r.predictions
@@ -240,9 +251,13 @@ def aggregate_folds(folds: Mapping[int, Mapping[str, Path]], systems: Mapping[st
     gold: list[Sentence] = []
     joined: dict[str, list[Sentence]] = {name: [] for name in systems}
     for k, files in sorted(folds.items()):
-        gold += read_sentences(files["gold"])
-        for name in systems:
-            joined[name] += read_sentences(files[name])
+        test = list(read_sentences(files["gold"]))
+        gold += test
+        for name, slug in systems.items():
+            got = list(read_sentences(files[name]))
+            if slug.startswith("teacher"):  # a sentence the teacher never answered: its empty answer
+                got, _ = unanswered_as_empty(test, got)
+            joined[name] += got
     seen: set[str] = set()
     for s in gold:
         if s.id in seen:
