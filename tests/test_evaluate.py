@@ -224,3 +224,24 @@ def test_fold0_gold_against_itself_is_perfect(shared_data, tmp_path, capsys):
                                               ("relation", ("strict", "lenient", "text"))) for m in ms]
     f1s += [s["entity"][m]["by_label"][lab]["f1"] for m in ("strict", "lenient", "seqeval") for lab in ("DRUG", "ADE")]
     assert f1s == [1.0] * len(f1s)
+
+
+def test_a_sentence_the_teacher_never_answered_scores_as_its_empty_answer(tmp_path):
+    """A teacher file missing a test sentence (a failed call) is scored with the empty answer for it,
+    counted in the metrics' info, in a fold's evaluate stage; never silently dropped."""
+    from ade_distill.workflows.evaluate import evaluate_stage, unanswered_as_empty
+    from ade_distill.workflows.settings import EvaluateConfig
+
+    teacher = [s.model_copy(update={"source": "teacher:t"}) for s in PRED if s.id != "s1"]
+    filled, n = unanswered_as_empty(GOLD, teacher)
+    assert n == 1 and [s.id for s in filled[-1:]] == ["s1"] and not filled[-1].entities
+    assert filled[-1].source == "teacher:t" and filled[-1].meta == {"unanswered": True}
+    write_jsonl(tmp_path / "gold.jsonl", GOLD)
+    write_jsonl(tmp_path / "teacher.jsonl", teacher)
+    evaluate_stage(tmp_path / "gold.jsonl", tmp_path / "eval", teachers={"teacher t": (tmp_path / "teacher.jsonl", {})},
+                   students={}, cfg=EvaluateConfig(bootstrap=0))
+    m = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    t = m["systems"]["teacher t"]
+    rel = t["relation"]["strict"]["micro"]
+    assert (rel["tp"], rel["fn"]) == (0, 4)  # s1's two gold relations missed (unanswered), s2's and s4's too
+    assert t["info"]["unanswered"] == 1 and t["n_missing"] == 0
