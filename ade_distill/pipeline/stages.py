@@ -188,6 +188,15 @@ def _aggregate_stage(p: "Pipeline") -> Stage:
     return Stage("aggregate", ins, settings, outs, p.run_aggregate, agg)
 
 
+def gold_seen(spec) -> str:
+    """What gold a student saw, for the k-fold preamble."""
+    if spec.gold_k:
+        return (f"Sees exactly {spec.gold_k} gold train sentences (the pipeline's gold order; ids in the fold's "
+                "manifest)" + (", each in place of the teacher's labels" if spec.labels == "hybrid" else ", alone")
+                + ("; starts from " + spec.start_from if getattr(spec, "start_from", None) else "") + ".")
+    return "Trained on the fold's gold train labels." if spec.labels == "gold" else "No gold label reaches it."
+
+
 def folds_preamble(p: "Pipeline", command: str, n: int) -> str:
     """What the k-fold report measured and how each model was made and chosen."""
     c = p.cfg
@@ -215,7 +224,7 @@ def folds_preamble(p: "Pipeline", command: str, n: int) -> str:
         lines.append(f"- **student {name}**: {spec.labels} labels; {t.model}"
                      + (f", first {t.layers} layers" if t.layers else "")
                      + f", {t.epochs} epochs, batch {t.batch_size}, lr {t.lr:g}; {how}. "
-                     + ("No gold label reaches it." if spec.labels != "gold" else "Trained on the fold's gold train labels."))
+                     + gold_seen(spec))
     lines += ["", "Each fold's test part is scored once per model.", ""]
     lines += fold_times(p)
     return "\n".join(lines + ["", ""])
