@@ -158,7 +158,7 @@ def cmd_labels(a) -> None:
 
 def cmd_train(a) -> None:
     _show(workflows.train(one_or_many(a.train), a.out, a.config, dev=a.dev, resume=a.resume, name=a.name, model=a.model,
-                          epochs=a.epochs))
+                          epochs=a.epochs, start_from=a.start_from))
 
 
 def cmd_federate(a) -> None:

@@ -201,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--name", help="name in the source field of predictions (default: the out folder)")
     tr.add_argument("--out", type=Path, required=True)
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    tr.add_argument("--start-from", type=Path, help="a trained student folder to continue from (a second stage, e.g. "
+                    "a distilled student fine-tuned on a few gold sentences) instead of a fresh head on --model")
     tr.set_defaults(func="train")
 
     fd = sub.add_parser("federate", help="distil one student across sites on Flower: each site labels and trains on "

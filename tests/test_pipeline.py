@@ -88,6 +88,10 @@ def test_config_errors_name_key_and_line(tmp_path):
                          "self_train_from: b}\n  b: {labels: teacher}\n")
     with pytest.raises(ConfigError, match="self_train_from 'b' is not a student listed before it"):
         load_pipeline(p)
+    p = _write(tmp_path, "name: x\ninputs:\n  kind: sample\nstudents:\n  a: {labels: gold, start_from: b}\n"
+                         "  b: {labels: gold}\n")
+    with pytest.raises(ConfigError, match="start_from 'b' is not a student listed before it"):
+        load_pipeline(p)
 
 
 @pytest.mark.parametrize("name, stages", [
@@ -476,6 +480,8 @@ def test_hybrid_gold_budget_students_and_the_k_shot_teacher(tmp_path, split):
 students:
   hybrid: {{labels: hybrid, gold_k: 5, gold_repeat: 2, config: {{model: "{_minilm()}", layers: 1, epochs: 1, batch_size: 8}}}}
   gold-k: {{labels: gold, gold_k: 5, config: {{model: "{_minilm()}", layers: 1, epochs: 1, batch_size: 8}}}}
+  two-stage: {{labels: gold, gold_k: 5, start_from: hybrid, config: {{model: "{_minilm()}", epochs: 1, batch_size: 8,
+               lr: 1.0e-12, head_lr: 1.0e-12}}}}
 evaluate:"""))
         assert main(["run", str(p)]) == 0
         shots = {s.text for s in read_sentences(tmp_path / "run" / "label" / "shots.gold-5.jsonl")}
@@ -488,6 +494,16 @@ evaluate:"""))
     assert hyb["gold_ids"] == gk["gold_ids"] and len(hyb["gold_ids"]) == 5 and hyb["gold_seed"] == 7
     assert {s.id for s in read_sentences(tmp_path / "run" / "label" / "shots.gold-5.jsonl")} == set(hyb["gold_ids"])
     assert hyb["sentences"] == 30 - 5 + 2 * 5 and gk["sentences"] == 5
+    # the two-stage hybrid: the hybrid student's weights (at a learning rate of ~0 they stay), then its k gold
+    two = stages["train-two-stage"]["summary"]
+    assert two["gold_ids"] == hyb["gold_ids"] and two["sentences"] == 5
+    import torch
+    from safetensors.torch import load_file
+
+    heads = [load_file(str(tmp_path / "run" / f"train-{n}" / "model" / "relation_head.safetensors"))
+             for n in ("hybrid", "two-stage", "gold-k")]
+    assert all(torch.allclose(heads[0][k], heads[1][k], atol=1e-6) for k in heads[0])
+    assert not all(torch.allclose(heads[0][k], heads[2][k], atol=1e-6) for k in heads[0])
     metrics = json.loads((tmp_path / "run" / "evaluate" / "metrics.json").read_text())
     assert {"teacher view kshot", "student hybrid", "student gold-k"} <= set(metrics["systems"])
 

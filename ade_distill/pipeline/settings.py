@@ -46,7 +46,7 @@ class PipelineConfig(BaseModel):
             if spec.labels != "gold" and self.label is None:
                 raise ValueError(f"student {name!r} learns from the teacher, but there is no label stage")
             earlier = {"self_train_from": [spec.self_train_from] if spec.self_train_from else [],
-                       "distill_from": spec.teachers()}
+                       "distill_from": spec.teachers(), "start_from": [spec.start_from] if spec.start_from else []}
             for key, refs in earlier.items():  # each names a student trained before this one
                 for ref in refs:
                     if ref not in names[:i]:
@@ -69,6 +69,8 @@ class PipelineConfig(BaseModel):
                 raise ValueError(f"student {name!r}: labels: hybrid goes with gold_k (and gold_k with hybrid or gold)")
             if spec.gold_k and (spec.distill_from or spec.self_train or spec.federated):
                 raise ValueError(f"student {name!r}: gold_k does not combine with distill_from, self_train or federated")
+            if spec.start_from and (spec.distill_from or spec.self_train or spec.federated):
+                raise ValueError(f"student {name!r}: start_from does not combine with distill_from, self_train or federated")
             if spec.federated and (spec.distill_from or spec.self_train or spec.dev_share):
                 raise ValueError(f"student {name!r}: federated does not combine with distill_from, self_train or dev_share")
             if spec.in_domain and spec.labels == "gold" and not spec.distill_from:

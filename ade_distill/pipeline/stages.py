@@ -130,6 +130,8 @@ def stage_graph(p: "Pipeline") -> list[Stage]:
             srcs.append(ing / "train.jsonl")
         if spec.self_train_from:
             srcs.append(p.run_path(f"train-{spec.self_train_from}", "model"))
+        if spec.start_from:
+            srcs.append(p.run_path(f"train-{spec.start_from}", "model"))
         srcs += [p.run_path(f"train-{ref}", "model") for ref in spec.teachers()]
         if spec.in_domain:
             srcs.append(ing / "in_domain.jsonl" if spec.distill_from else p.run_path("label", "in_domain.teacher.jsonl"))

@@ -356,11 +356,19 @@ def new_student(cfg: TrainConfig, name: str):
 
 def train_student(train: Sequence[Sentence], dev: Sequence[Sentence] | None, cfg: TrainConfig,
                   out_dir: str | Path, *, resume: bool = False, progress: bool = True,
-                  name: str | None = None) -> Path:
-    """Fine-tune an encoder on labelled sentences (gold or teacher) and save the best model."""
+                  name: str | None = None, start_from: str | Path | None = None) -> Path:
+    """Fine-tune an encoder on labelled sentences (gold or teacher) and save the best model;
+    ``start_from`` (a saved student folder): continue from its weights, encoder and heads, instead of
+    a fresh head on ``cfg.model`` (a second stage; its encoder, layers and decoding settings are kept)."""
     out_dir = Path(out_dir)
     seed_all(cfg.seed)
-    model, tokenizer = new_student(cfg, name or out_dir.name)
+    if start_from is not None:
+        from .model import load_student
+
+        model, tokenizer = load_student(start_from)
+        model.settings["name"] = name or out_dir.name
+    else:
+        model, tokenizer = new_student(cfg, name or out_dir.name)
     use_soft = cfg.soft_labels and has_soft_targets(train)
     t0 = time.monotonic()
     extra: list[Sentence] = []

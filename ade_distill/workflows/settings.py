@@ -178,6 +178,11 @@ class StudentSpec(BaseModel):
     # gold_k learns the k alone (the supervised-on-k reference). The ids are in the manifest.
     gold_k: int | None = Field(default=None, ge=1)
     gold_repeat: int = Field(default=1, ge=1)
+    # a second stage: continue from an earlier student's weights (encoder and heads) instead of a
+    # fresh head on config.model; with labels: gold and gold_k, the two-stage hybrid (the distilled
+    # student fine-tuned on the k gold sentences). config's training settings apply; its encoder
+    # settings (model, layers) are the earlier student's.
+    start_from: str | None = None
     # self-training: the trained student labels the train sentences past inputs.train_limit
     # (never shown to the teacher) and a second model is trained on both; no gold is involved
     self_train: bool = False
@@ -211,6 +216,9 @@ class StudentSpec(BaseModel):
 
     def how_made(self) -> str:
         """One sentence for the report: what this student learned from and how its model was chosen."""
+        if self.labels == "gold" and self.gold_k and self.start_from:
+            return (f"two-stage hybrid: {self.start_from} (its own recipe) fine-tuned on {self.gold_k} gold train "
+                    "sentences (named in the manifest); a fixed recipe, last epoch kept")
         if self.labels == "gold" and self.gold_k:
             return f"gold labels on {self.gold_k} train sentences alone (the supervised-on-k reference)"
         if self.labels == "gold":

@@ -56,9 +56,10 @@ class TrainResult:
 
 def train(sentences: Iterable[Sentence] | str | Path, out: str | Path, config: TrainConfig | str | Path | None = None,
           *, dev: Iterable[Sentence] | str | Path | None = None, resume: bool = False, name: str | None = None,
-          progress: bool = True, **overrides) -> TrainResult:
+          progress: bool = True, start_from: str | Path | None = None, **overrides) -> TrainResult:
     """Fine-tune a student encoder on labelled sentences (teacher or gold) into ``out``;
-    ``overrides`` are TrainConfig keys (validated)."""
+    ``overrides`` are TrainConfig keys (validated); ``start_from``: a trained student folder to
+    continue from (a second stage) instead of a fresh head on the config's encoder."""
     import json
 
     from ..student import train_student
@@ -68,7 +69,8 @@ def train(sentences: Iterable[Sentence] | str | Path, out: str | Path, config: T
     if any(s.source == "unlabeled" for s in train_set):
         raise InputError(f"{sentences if isinstance(sentences, (str, Path)) else 'train'}: holds unlabeled "
                          "sentences; label them with the teacher first")
-    train_student(train_set, sentence_list(dev) if dev is not None else None, cfg, out, resume=resume, progress=progress, name=name)
+    train_student(train_set, sentence_list(dev) if dev is not None else None, cfg, out, resume=resume, progress=progress,
+                  name=name, start_from=start_from)
     t = json.loads((Path(out) / "training.json").read_text())
     return TrainResult(Path(out), len(train_set), len(t["history"]), t["seconds"], t["device"], t["soft_targets"],
                        t["history"])
@@ -255,7 +257,8 @@ def train_stage(name: str, spec, folder: str | Path, train_file: Path, *, earlie
         summary["synthetic_sentences"] = len(synth)
     if spec.federated:
         return federated_stage(name, spec, folder, train_set, cfg, summary)
-    t = train(train_set, folder / "model", cfg, dev=dev, resume=True, progress=progress, name=name)
+    t = train(train_set, folder / "model", cfg, dev=dev, resume=True, progress=progress, name=name,
+              start_from=earlier[spec.start_from] if spec.start_from else None)
     st = f", self-trained on {summary['pseudo_sentences']:,} more" if "pseudo_sentences" in summary else ""
     if "in_domain_sentences" in summary:
         st += f", {summary['in_domain_sentences']:,} of them in-domain"
