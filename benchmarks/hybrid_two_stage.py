@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.hybrid_tables import f1  # noqa: E402
+from benchmarks.hybrid_tables import PairedBootstrap, f1  # noqa: E402
 
 
 def main() -> None:
@@ -50,10 +49,10 @@ def main() -> None:
         gold_train = list(read_sentences(run / "ingest" / "train.jsonl"))
         test = list(read_sentences(run / "ingest" / "test.jsonl"))
         test_all += test
+        manifest = json.loads((run / "manifest.json").read_text())
         for k in a.ks:
             chosen = gold_budget(gold_train, k, cfg.gold_seed)
             out = run / f"two-stage-{k}"
-            manifest = json.loads((a.run / f"fold-{f}" / "manifest.json").read_text())
             assert [s.id for s in chosen] == manifest["stages"][f"train-gold-{k}"]["summary"]["gold_ids"]
             train(chosen, out / "model", cfg.students[f"gold-{k}"].config, name=f"two-stage-{k}", progress=False,
                   start_from=run / "train-distilled-k0" / "model")
@@ -71,17 +70,8 @@ def main() -> None:
         for slug in (f"hybrid-{k}", f"gold-{k}", f"teacher-view-kshot-{k}"):
             p = {x.id: x for x in read_unpacked(oof / f"{slug}.packed.jsonl", test_all, unknown="skip")}
             counts[slug] = [sentence_counts(g, p[g.id])["relation.strict.ADE"] for g in test_all]
-    rng = random.Random(13)
-    n = len(test_all)
-    draws = [[rng.randrange(n) for _ in range(n)] for _ in range(a.bootstrap)]
-    boot = {s: [f1([c[i] for i in d]) for d in draws] for s, c in counts.items()}
-
-    def ci(s):
-        b = sorted(boot[s])
-        return b[int(0.025 * len(b))], b[int(0.975 * len(b)) - 1]
-
-    def p_not_above(x, y):
-        return sum(bx <= by for bx, by in zip(boot[x], boot[y])) / len(draws)
+    pb = PairedBootstrap(counts, a.bootstrap)
+    ci, p_not_above = pb.ci, pb.p_not_above
 
     rows = [{"k": k, "per_fold": per_fold[k], **{s: {"pooled": f1(counts[s]), "ci": ci(s)} for s in
                                                  (f"two-stage-{k}", f"hybrid-{k}", f"gold-{k}", f"teacher-view-kshot-{k}")},

@@ -195,7 +195,7 @@ def gold_seen(spec) -> str:
     if spec.gold_k:
         return (f"Sees exactly {spec.gold_k} gold train sentences (the pipeline's gold order; ids in the fold's "
                 "manifest)" + (", each in place of the teacher's labels" if spec.labels == "hybrid" else ", alone")
-                + ("; starts from " + spec.start_from if getattr(spec, "start_from", None) else "") + ".")
+                + (f"; starts from {spec.start_from}" if spec.start_from else "") + ".")
     return "Trained on the fold's gold train labels." if spec.labels == "gold" else "No gold label reaches it."
 
 
