@@ -184,7 +184,7 @@ def cmd_predict(a) -> None:
 
 def _post(a) -> PostConfig:
     return PostConfig(drugs=a.drug_vocab, products=a.products, meddra=a.meddra, meddra_threshold=a.meddra_threshold,
-                      assertion=a.assertion)
+                      meddra_encoder=a.meddra_encoder, assertion=a.assertion)
 
 
 def cmd_extract(a) -> None:
@@ -222,6 +222,13 @@ def cmd_gate(a) -> None:
     from .workflows.screen import train_gate
 
     _show(train_gate(a.labels, a.out, recall=a.recall, validation_share=a.validation_share))
+
+
+def cmd_meddra_tune(a) -> None:
+    from .post.meddra_tune import tune_from_release
+
+    out = tune_from_release(a.meddra, a.out, coded=a.coded, base=a.base, epochs=a.epochs)
+    print(f"tuned MedDRA matcher -> {out} (use --meddra-encoder {out})")
 
 
 def cmd_screen(a) -> None:

