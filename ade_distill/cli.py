@@ -252,7 +252,7 @@ def cmd_serve(a) -> None:
         if not token:
             raise InputError(f"--token-env {a.token_env}: that environment variable is not set")
     limits = ServiceLimits(max_body_bytes=a.max_body_bytes, max_documents=a.max_documents, max_chars=a.max_chars,
-                           max_batch_documents=a.max_batch, batch_wait_ms=a.batch_wait_ms,
+                           max_batch_documents=a.max_batch, model_batch=a.model_batch, batch_wait_ms=a.batch_wait_ms,
                            max_queued_documents=a.max_queued)
     print(f"serving {a.model} on http://{a.host}:{a.port} (API docs: /docs)"
           + ("; API token required" if token else ""), flush=True)

@@ -301,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     opt(sv, "serve", "--max-chars", ServiceLimits, "max_chars", type=int, help="characters per document")
     opt(sv, "serve", "--max-batch", ServiceLimits, "max_batch_documents", type=int,
         help="documents per model call, across callers")
+    opt(sv, "serve", "--model-batch", ServiceLimits, "model_batch", type=int,
+        help="sentences per encoder pass within a model call, sorted by length (small passes pad little)")
     opt(sv, "serve", "--batch-wait-ms", ServiceLimits, "batch_wait_ms", type=float,
         help="how long a request waits for others to batch with")
     opt(sv, "serve", "--max-queued", ServiceLimits, "max_queued_documents", type=int,

@@ -3,10 +3,13 @@ at several concurrencies (closed loop: N users, each sending its next one-senten
 as the previous one is answered), zero errors expected.
 
   python benchmarks/serve_load.py --model runs/quickstart/train-distilled/model \
-      [--sentences FILE.jsonl] [--users 1 8 32] [--seconds 30] [--threads 2] [--out reports/serve]
+      [--sentences FILE.jsonl] [--users 1 8 32 64] [--seconds 30] [--threads 2] [--out reports/serve] \
+      [--variant 'before=--model-batch 32' --variant 'after=--runtime onnx --quantize int8']
 
 The server and locust share this machine's cores (state how many in the report); the server runs
-the student in one thread pool with `--threads` torch threads. Writes load.json and load.md.
+the student in one thread pool with `--threads` threads. Each --variant (NAME=extra `serve` options)
+starts its own server in turn and runs every level, so before and after are measured in one run.
+Writes load.json and load.md.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import socket
 import subprocess
 import sys
@@ -24,6 +28,8 @@ from pathlib import Path
 
 import httpx
 from locust.stats import calculate_response_time_percentile
+
+from ade_distill.core.paths import shown, shown_text
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,6 +81,42 @@ def run_level(url: str, users: int, seconds: int, sentences: Path, token: str, t
             "mean_ms": round(s["total_response_time"] / n, 1)}
 
 
+def run_variant(a, name: str, extra: list[str], sentences: Path, tmp: Path) -> dict:
+    """One server with `extra` options: warm-up, then every level of users."""
+    port, token = free_port(), os.urandom(12).hex()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp / f"server-{name}.log"
+    server = subprocess.Popen([sys.executable, "-m", "ade_distill.cli", "serve", "--model", str(a.model), "--port",
+                               str(port), "--threads", str(a.threads), "--token-env", "ADE_LOAD_TOKEN",
+                               "--batch-wait-ms", str(a.batch_wait_ms), *extra],
+                              env={**os.environ, "ADE_LOAD_TOKEN": token}, stdout=subprocess.DEVNULL,
+                              stderr=open(log, "w"))
+    try:
+        for _ in range(1500):  # an ONNX export on first use takes a while
+            if server.poll() is not None:
+                sys.exit(f"the server of {name} stopped: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            sys.exit(f"the server of {name} did not start: {log.read_text()[-2000:]}")
+        model = httpx.get(url + "/model", headers={"Authorization": f"Bearer {token}"}).json()
+        run_level(url, max(a.users), a.warmup, sentences, token, tmp)  # warm-up, not reported
+        calls0 = httpx.get(url + "/health").json()["batches"]
+        levels = []
+        for u in a.users:
+            levels.append(run_level(url, u, a.seconds, sentences, token, tmp))
+            print(json.dumps({"variant": name, **levels[-1]}), flush=True)
+        batches = httpx.get(url + "/health").json()["batches"] - calls0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {"name": name, "serve_options": " ".join(extra), "model": {k: model.get(k) for k in ("id", "version", "base_model")},
+            "model_calls": batches, "levels": levels}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=REPO / "runs" / "quickstart" / "train-distilled" / "model")
@@ -84,56 +126,45 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-wait-ms", type=float, default=5.0)
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=OPTIONS",
+                    help="a server configuration to measure: a name and extra `ade-distill serve` options")
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "serve")
     a = ap.parse_args()
     if not (a.model / "ade_student.json").exists():
         sys.exit(f"{a.model}: not a student folder (run `make demo` first, or give --model)")
+    variants = []
+    for v in a.variant or ["default="]:
+        name, sep, opts = v.partition("=")
+        if not sep or not name:
+            sys.exit(f"--variant {v!r}: give NAME=OPTIONS")
+        variants.append((name, shlex.split(opts)))
     tmp = Path(tempfile.mkdtemp(prefix="ade-serve-load-"))
     sentences, what = (a.sentences, str(a.sentences)) if a.sentences else default_sentences(tmp)
-    port, token = free_port(), os.urandom(12).hex()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "ade_distill.cli", "serve", "--model", str(a.model), "--port",
-                               str(port), "--threads", str(a.threads), "--token-env", "ADE_LOAD_TOKEN",
-                               "--batch-wait-ms", str(a.batch_wait_ms)],
-                              env={**os.environ, "ADE_LOAD_TOKEN": token}, stdout=subprocess.DEVNULL,
-                              stderr=open(tmp / "server.log", "w"))
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            sys.exit(f"the server did not start: {(tmp / 'server.log').read_text()}")
-        model = httpx.get(url + "/model", headers={"Authorization": f"Bearer {token}"}).json()
-        run_level(url, max(a.users), a.warmup, sentences, token, tmp)  # warm-up, not reported
-        levels = []
-        for u in a.users:
-            levels.append(run_level(url, u, a.seconds, sentences, token, tmp))
-            print(json.dumps(levels[-1]), flush=True)
-        batches = httpx.get(url + "/health").json()["batches"]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    result = {"command": "python benchmarks/serve_load.py " + " ".join(sys.argv[1:]), "git_commit": commit,
+    results = [run_variant(a, name, extra, sentences, tmp) for name, extra in variants]
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,
+                            text=True).stdout.strip()
+    command = "python benchmarks/serve_load.py " + " ".join(shlex.quote(shown(x)) for x in sys.argv[1:])
+    result = {"command": command, "git_commit": commit,
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-              "model": {k: model.get(k) for k in ("id", "version", "base_model")}, "sentences": what,
-              "server": {"threads": a.threads, "batch_wait_ms": a.batch_wait_ms, "model_calls": batches},
-              "levels": levels}
+              "sentences": what, "server": {"threads": a.threads, "batch_wait_ms": a.batch_wait_ms},
+              "variants": results}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "load.json").write_text(json.dumps(result, indent=2) + "\n")
+    m = results[0]["model"]
     lines = ["# `ade-distill serve` under load", "",
-             f"Made by `{result['command']}` (git {commit}) on {os.cpu_count()} CPU cores shared by the server "
-             f"({a.threads} torch threads) and locust. Closed loop: N users, each sending one sentence of {what} "
+             f"Made by `{command}` (git {commit}) on {os.cpu_count()} CPU cores shared by the server "
+             f"({a.threads} threads for the model) and locust. Closed loop: N users, each sending one sentence of {what} "
              f"per POST /extract as soon as its previous answer arrives; {a.seconds} s per level after a "
-             f"{a.warmup} s warm-up. Student {model.get('id')} ({model.get('base_model')}).", "",
-             "| concurrent users | requests | failures | requests/s | p50 ms | p95 ms | p99 ms |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {x['users']} | {x['requests']:,} | {x['failures']} | {x['requests_per_second']:.1f} | "
-              f"{x['p50_ms']:.0f} | {x['p95_ms']:.0f} | {x['p99_ms']:.0f} |" for x in levels]
-    lines += ["", f"The server made {batches:,} model calls in all, warm-up included (requests are batched across callers)."]
+             f"{a.warmup} s warm-up. Student {m.get('id')} ({shown_text(m.get('base_model') or '')}). "
+             "Each configuration runs its own server in turn, in this one run.", "",
+             "| configuration (`serve` options) | concurrent users | requests | failures | requests/s | p50 ms | p95 ms | p99 ms |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        label = f"{r['name']} (`{r['serve_options']}`)" if r["serve_options"] else r["name"]
+        lines += [f"| {label} | {x['users']} | {x['requests']:,} | {x['failures']} | {x['requests_per_second']:.1f} | "
+                  f"{x['p50_ms']:.0f} | {x['p95_ms']:.0f} | {x['p99_ms']:.0f} |" for x in r["levels"]]
+    lines += ["", "Model calls after the warm-up (requests are batched across callers): "
+              + "; ".join(f"{r['name']} {r['model_calls']:,}" for r in results) + "."]
     (a.out / "load.md").write_text("\n".join(lines) + "\n")
     print(f"-> {a.out / 'load.md'}")
 

@@ -47,10 +47,22 @@ class ServiceLimits:
     max_documents: int = 64  # per request
     max_chars: int = 100_000  # per document
     max_batch_documents: int = 128  # per model call, across callers
+    # sentences per encoder pass within a model call: the call's sentences are sorted by length and run
+    # in passes of this many, so a short sentence is not padded to the longest of 32 callers' (the
+    # service's throughput at 32 callers: reports/serve/load.md)
+    model_batch: int = 8
     batch_wait_ms: float = 5.0
     # documents waiting or in the model at once; a request that would pass it is answered 503 with
     # Retry-After (back-pressure: never an unbounded backlog)
     max_queued_documents: int = 512
+
+    def __post_init__(self) -> None:
+        from ..core.errors import InputError
+
+        bad = [k for k, v in vars(self).items() if v < 0 or (v == 0 and k != "batch_wait_ms")]
+        if bad:
+            raise InputError("service limits must be positive (batch_wait_ms may be 0): "
+                             + ", ".join(f"{k}={getattr(self, k)}" for k in bad))
 
 
 class Overloaded(Exception):
@@ -195,7 +207,8 @@ def create_app(model_dir: str | Path, *, token: str | None = None, limits: Servi
 
     info = model_info(model_dir, metrics)
     chain = PostProcessor.from_config(post)
-    student = Student.from_pretrained(model_dir, quantize=quantize, device=device, threads=threads, runtime=runtime)
+    student = Student.from_pretrained(model_dir, quantize=quantize, device=device, threads=threads, runtime=runtime,
+                                      batch_size=limits.model_batch)
     state: dict = {}
 
     @asynccontextmanager
