@@ -113,7 +113,7 @@ def run_variant(a, name: str, extra: list[str], sentences: Path, tmp: Path) -> d
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return {"name": name, "serve_options": " ".join(extra), "model": {k: model.get(k) for k in ("id", "version", "base_model")},
+    return {"name": name, "serve_options": " ".join(extra), "model": {k: shown_text(str(model.get(k) or "")) for k in ("id", "version", "base_model")},
             "model_calls": batches, "levels": levels}
 
 
@@ -155,7 +155,7 @@ def main() -> None:
              f"Made by `{command}` (git {commit}) on {os.cpu_count()} CPU cores shared by the server "
              f"({a.threads} threads for the model) and locust. Closed loop: N users, each sending one sentence of {what} "
              f"per POST /extract as soon as its previous answer arrives; {a.seconds} s per level after a "
-             f"{a.warmup} s warm-up. Student {m.get('id')} ({shown_text(m.get('base_model') or '')}). "
+             f"{a.warmup} s warm-up. Student {m.get('id')} ({m.get('base_model')}). "
              "Each configuration runs its own server in turn, in this one run.", "",
              "| configuration (`serve` options) | concurrent users | requests | failures | requests/s | p50 ms | p95 ms | p99 ms |",
              "|---|---|---|---|---|---|---|---|"]

@@ -156,6 +156,12 @@ def test_serve_refuses_a_missing_token_variable(forced_model, monkeypatch, capsy
     assert "ADE_NO_SUCH_TOKEN" in capsys.readouterr().err
 
 
+def test_serve_refuses_a_limit_that_is_not_positive(forced_model, capsys):
+    assert main(["serve", "--model", str(forced_model), "--model-batch", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "model_batch=0" in err and err.count("\n") == 1
+
+
 def test_serve_refuses_a_folder_that_is_not_a_student(tmp_path, capsys):
     assert main(["serve", "--model", str(tmp_path)]) == 2
     assert "not a student folder" in capsys.readouterr().err
