@@ -215,8 +215,11 @@ def main() -> None:
         from ade_distill.workflows import label
 
         sample = train[: a.teacher_sample]
+        cache = work / "teacher-cache.sqlite"  # a timing: never answered from an earlier run's cache
+        for old in [*work.glob("teacher-cache.sqlite*"), *work.glob("teacher.*")]:  # nor resumed from its output
+            old.unlink()
         t = time.perf_counter()
-        label(sample, work / "teacher.jsonl", a.teacher, cache=str(work / "teacher-cache.sqlite"), progress=False)
+        label(sample, work / "teacher.jsonl", a.teacher, cache=str(cache), progress=False)
         teacher = {"sentences": len(sample), "seconds": round(time.perf_counter() - t, 1)}
         teacher["sentences_per_s"] = round(len(sample) / teacher["seconds"], 4)
         for row in rows:
