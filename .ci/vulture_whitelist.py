@@ -16,7 +16,7 @@ __dir__
 cli.cmd_ingest_ade_corpus, cli.cmd_ingest_ade_splits, cli.cmd_ingest_pubmed, cli.cmd_ingest_text
 cli.cmd_validate, cli.cmd_label, cli.cmd_teacher_serve, cli.cmd_teacher_rescore, cli.cmd_teacher_batch
 cli.cmd_labels, cli.cmd_train, cli.cmd_compress, cli.cmd_predict, cli.cmd_extract, cli.cmd_review
-cli.cmd_export_onnx, cli.cmd_screen, cli.cmd_serve, cli.cmd_evaluate, cli.cmd_folds, cli.cmd_report, cli.cmd_gate
+cli.cmd_export_onnx, cli.cmd_screen, cli.cmd_serve, cli.cmd_evaluate, cli.cmd_folds, cli.cmd_report, cli.cmd_gate, cli.cmd_meddra_tune
 cli.cmd_rank, cli.cmd_demo, cli.cmd_synthesize, cli.cmd_federate
 # registered in registry.readers / writers / runtimes / teacher_backends (looked up by name)
 ingest.PubmedReader, ingest.TextReader
