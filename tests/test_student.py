@@ -398,3 +398,34 @@ def test_negative_sampling_leaves_only_unmarked_words_out_of_the_tag_loss():
     assert 0.6 * unmarked < int(dropped.sum()) < 0.9 * unmarked  # about 75% of the unmarked words left out
     assert torch.equal(kept_mask == 0, dropped)
     assert torch.equal(sample_negatives(labels, soft[None], mask, 1.0)[0], labels)
+
+
+@needs_minilm
+def test_a_sentence_gets_the_same_answer_alone_or_in_a_batch(tmp_path, sample_dir):
+    """fp32: padding is masked, so a sentence's spans and relations do not depend on the sentences it is
+    batched with (a service batches callers together). Dynamic int8 does not have this property:
+    reports/serve/batch_invariance.md."""
+    from transformers import AutoTokenizer
+
+    from ade_distill.core.schema import read_sentences
+    from ade_distill.student import AdeStudent, Student
+
+    torch.manual_seed(13)
+    model = AdeStudent.from_encoder(MODEL, {"name": "random-head", "max_length": 128, "relation_threshold": 0.5})
+    with torch.no_grad():  # an untrained head, scaled up so that it tags some words and links some pairs
+        model.tagger.classifier.weight.mul_(20.0)
+    model.save_pretrained(tmp_path / "m", AutoTokenizer.from_pretrained(MODEL))
+    sents = [s.model_copy(update={"entities": [], "relations": []}) for s in read_sentences(sample_dir / "gold.jsonl")]
+
+    def answers(batch_size: int) -> list:
+        st = Student.from_pretrained(tmp_path / "m", batch_size=batch_size)
+        out = []
+        for p in st.predict(sents):
+            e = {x.id: x for x in p.entities}
+            out.append((sorted((x.label, x.start, x.end) for x in p.entities),
+                        sorted((e[r.drug].start, e[r.ade].start) for r in p.relations)))
+        return out
+
+    batched, alone = answers(16), answers(1)
+    assert sum(len(ents) for ents, _ in batched) > len(sents) and any(rels for _, rels in batched)  # not vacuous
+    assert batched == alone
