@@ -233,10 +233,16 @@ class SentenceEncoder:
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), self.batch_size):
-                enc = self.tokenizer(list(texts[i:i + self.batch_size]), padding=True, truncation=True,
-                                     max_length=64, return_tensors="pt")
-                h = self.model(**enc).last_hidden_state
-                m = enc["attention_mask"].unsqueeze(-1).float()
-                v = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
-                out.append(torch.nn.functional.normalize(v, dim=-1).numpy())
+                out.append(mean_pooled(self.model, self.tokenizer, texts[i:i + self.batch_size]).numpy())
         return np.concatenate(out) if out else np.zeros((0, 384), dtype="float32")
+
+
+def mean_pooled(model, tokenizer, texts: Sequence[str], max_length: int = 64):
+    """L2-normalised mean of the last hidden states over each text's tokens (a torch tensor; with
+    gradients unless the caller turns them off: meddra_tune trains through it)."""
+    import torch
+
+    enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    h = model(**enc).last_hidden_state
+    m = enc["attention_mask"].unsqueeze(-1).float()
+    return torch.nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp(min=1.0), dim=-1)

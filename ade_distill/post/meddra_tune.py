@@ -19,23 +19,18 @@ import random
 from pathlib import Path
 
 from ..core.errors import AdeDistillError, InputError
-from .meddra import MeddraRelease, normal
+from .meddra import MeddraCoder, MeddraRelease, mean_pooled
 
 log = logging.getLogger(__name__)
 
 
 def name_groups(release: MeddraRelease, coded: dict[str, int] | None = None) -> dict[int, list[str]]:
-    """PT code -> the normal forms of its names: the PT, its LLTs, and each coded mention (mention ->
-    LLT code) whose LLT the release holds."""
-    groups: dict[int, set[str]] = {}
-    for code, term in release.pt.items():
-        groups.setdefault(code, set()).add(normal(term.name))
-    for _, (term, pt) in release.llt.items():
-        groups.setdefault(pt, set()).add(normal(term.name))
-    for text, llt in (coded or {}).items():
-        if llt in release.llt:
-            groups.setdefault(release.llt[llt][1], set()).add(normal(text))
-    return {pt: sorted(names) for pt, names in sorted(groups.items()) if names}
+    """PT code -> the names the coder looks up for it (``MeddraCoder.lexicon``: its LLT names, the PT name,
+    each coded mention -> LLT code whose LLT the release holds), in normal form."""
+    groups: dict[int, list[str]] = {}
+    for name, llt in MeddraCoder(release, synonyms=coded).lexicon.items():
+        groups.setdefault(release.llt[llt][1], []).append(name)
+    return {pt: sorted(names) for pt, names in sorted(groups.items())}
 
 
 def read_coded(path: str | Path) -> dict[str, int]:
@@ -79,12 +74,6 @@ def tune_encoder(groups: dict[int, list[str]], out: str | Path, *, base: str = "
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     rows = [(name, pt) for pt, names in groups.items() for name in names]
 
-    def embed(texts: list[str]):
-        enc = tokenizer(texts, padding=True, truncation=True, max_length=32, return_tensors="pt")
-        h = model(**enc).last_hidden_state
-        m = enc["attention_mask"].unsqueeze(-1).float()
-        return torch.nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp(min=1.0), dim=-1)
-
     def one_way(logits, same):
         # -log of the share of each row's probability that falls on its positives
         return (torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~same, -1e9), 1)).mean()
@@ -96,8 +85,8 @@ def tune_encoder(groups: dict[int, list[str]], out: str | Path, *, base: str = "
         for i in range(0, len(rows), batch_size):
             batch = rows[i:i + batch_size]
             pts = torch.tensor([pt for _, pt in batch])
-            anchors = embed([name for name, _ in batch])
-            positives = embed([rng.choice(groups[pt]) for _, pt in batch])
+            anchors = mean_pooled(model, tokenizer, [name for name, _ in batch], max_length=32)
+            positives = mean_pooled(model, tokenizer, [rng.choice(groups[pt]) for _, pt in batch], max_length=32)
             logits = anchors @ positives.T / temperature
             same = pts[:, None] == pts[None, :]
             loss = (one_way(logits, same) + one_way(logits.T, same)) / 2
