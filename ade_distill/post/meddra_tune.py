@@ -19,18 +19,22 @@ import random
 from pathlib import Path
 
 from ..core.errors import AdeDistillError, InputError
-from .meddra import MeddraCoder, MeddraRelease, mean_pooled
+from .meddra import MeddraRelease, mean_pooled, normal
 
 log = logging.getLogger(__name__)
 
 
 def name_groups(release: MeddraRelease, coded: dict[str, int] | None = None) -> dict[int, list[str]]:
-    """PT code -> the names the coder looks up for it (``MeddraCoder.lexicon``: its LLT names, the PT name,
-    each coded mention -> LLT code whose LLT the release holds), in normal form."""
-    groups: dict[int, list[str]] = {}
-    for name, llt in MeddraCoder(release, synonyms=coded).lexicon.items():
-        groups.setdefault(release.llt[llt][1], []).append(name)
-    return {pt: sorted(names) for pt, names in sorted(groups.items())}
+    """PT code -> the normal forms of its names: the PT, its LLTs, and each coded mention (mention ->
+    LLT code) whose LLT the release holds. A name may stand in two groups (the coder's lookup table keeps
+    the first; the tuner learns both)."""
+    groups: dict[int, set[str]] = {}
+    names = [(code, term.name) for code, term in release.pt.items()]
+    names += [(pt, term.name) for term, pt in release.llt.values()]
+    names += [(release.llt[llt][1], text) for text, llt in (coded or {}).items() if llt in release.llt]
+    for pt, name in names:
+        groups.setdefault(pt, set()).add(normal(name))
+    return {pt: sorted(names) for pt, names in sorted(groups.items()) if names}
 
 
 def read_coded(path: str | Path) -> dict[str, int]:
