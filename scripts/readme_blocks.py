@@ -108,7 +108,7 @@ def headline() -> str:
 
 def demo() -> str:
     printed = (REPO / "reports" / "quickstart" / "demo_output.txt").read_text(encoding="utf-8").splitlines()
-    keep = [x for x in printed if x.startswith(("[label]", "[train-", "[evaluate]", "[extract]", "real"))]
+    keep = [x for x in printed if x.startswith(("[label]", "[synthesize]", "[train-", "[evaluate]", "[extract]", "real"))]
     return "```\n" + "\n".join(keep) + "\n```"
 
 

@@ -95,7 +95,7 @@ def test_config_errors_name_key_and_line(tmp_path):
 
 
 @pytest.mark.parametrize("name, stages", [
-    ("quickstart", ["ingest", "label", "train-distilled", "evaluate", "report", "extract"]),
+    ("quickstart", ["ingest", "label", "synthesize", "train-distilled", "evaluate", "report", "extract"]),
     ("ade_benchmark", ["ingest", "label", "train-distilled", "train-distilled-again", "train-distilled-seed14",
                        "train-distilled-seed15", "train-distilled-ensemble", "train-supervised", "evaluate", "report"]),
     ("ade_benchmark_conditioned", ["ingest", "label", "train-distilled", "train-distilled-again", "evaluate", "report"]),
@@ -126,7 +126,7 @@ def test_run_skip_rerun_and_partial_rerun(tmp_path, split, monkeypatch, capsys):
         out = capsys.readouterr().out
         run = tmp_path / "run"
         m = json.loads((run / "manifest.json").read_text())
-        assert [e["status"] for e in m["stages"].values()] == ["done"] * 6
+        assert [e["status"] for e in m["stages"].values()] == ["done"] * 7
         assert len(srv.requests) == len(train) + len(test)
         assert m["git_commit"] is not None and "torch" in m["packages"] and m["code_version"]
         assert m["stages"]["label"]["summary"]["train"]["calls"] == len(train)
@@ -367,7 +367,7 @@ def test_demo_runs_the_quickstart_with_the_real_local_teacher(tmp_path, monkeypa
     out = capsys.readouterr().out
     assert "[label] teacher qwen2.5-coder-0.5b-instruct-q4_k_m" in out and "report: " in out
     m = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert [e["status"] for e in m["stages"].values()] == ["done"] * 6
+    assert [e["status"] for e in m["stages"].values()] == ["done"] * 7
     assert m["stages"]["label"]["summary"]["train"]["calls"] > 0
     metrics = json.loads((tmp_path / "run" / "evaluate" / "metrics.json").read_text())
     assert set(metrics["systems"]) == {"teacher (qwen2.5-coder-0.5b-instruct-q4_k_m)", "student distilled"}
@@ -376,7 +376,7 @@ def test_demo_runs_the_quickstart_with_the_real_local_teacher(tmp_path, monkeypa
     assert (tmp_path / "run" / "report" / "report.html").exists()
     assert (tmp_path / "runs" / "teacher-cache.sqlite").exists()
     assert main(["demo", "--run-dir", str(tmp_path / "run")]) == 0
-    assert capsys.readouterr().out.count("up to date, skipped") == 6
+    assert capsys.readouterr().out.count("up to date, skipped") == 7
 
 
 def test_stage_code_versions_follow_the_import_graph():

@@ -38,3 +38,25 @@ def test_markup_errors():
         parse_markup("<d1>x")
     with pytest.raises(ValueError, match="without an opening"):
         parse_markup("x</a1>")
+
+
+def test_the_demo_training_text_is_teacher_labelled_synthetic_text_that_copies_no_sample_sentence(sample_dir):
+    """data/sample/synthetic.jsonl (scripts/demo_training_text.py): sentences a local LLM wrote,
+    labelled by the demo's own teacher (never gold), none a near-copy of a sample sentence."""
+    from ade_distill.teacher.synthesis import NearDuplicates
+
+    pool = list(read_sentences(sample_dir / "synthetic.jsonl"))
+    assert len(pool) >= 100
+    assert len({s.id for s in pool}) == len(pool)
+    assert all(s.source.startswith("synthetic:") and s.meta["synthetic"] for s in pool)
+    assert {s.meta["labels"] for s in pool} == {"teacher:qwen2.5-coder-0.5b-instruct-q4_k_m"}
+    assert sum(bool(s.relations) for s in pool) >= len(pool) // 2
+    dups = NearDuplicates(0.5)
+    for s in read_sentences(sample_dir / "gold.jsonl"):
+        dups.add(s.id, s.text)
+    for p in sorted((sample_dir / "documents").glob("*.txt")):
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines()):
+            if line.strip():
+                dups.add(f"{p.stem}-{i}", line)
+    near = [(s.id, dups.nearest(s.text)) for s in pool]
+    assert not [x for x in near if x[1][0] is not None], near

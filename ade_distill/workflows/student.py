@@ -255,6 +255,7 @@ def train_stage(name: str, spec, folder: str | Path, train_file: Path, *, earlie
                               "sentences (raise synthesize.n or max_tries)")
         train_set = train_set + synth
         summary["synthetic_sentences"] = len(synth)
+        summary["synthetic_writers"] = sorted({s.source.split(":", 1)[-1] for s in synth})
     if spec.federated:
         return federated_stage(name, spec, folder, train_set, cfg, summary)
     t = train(train_set, folder / "model", cfg, dev=dev, resume=True, progress=progress, name=name,
@@ -263,7 +264,7 @@ def train_stage(name: str, spec, folder: str | Path, train_file: Path, *, earlie
     if "in_domain_sentences" in summary:
         st += f", {summary['in_domain_sentences']:,} of them in-domain"
     if "synthetic_sentences" in summary:
-        st += f", {summary['synthetic_sentences']:,} of them teacher-written"
+        st += f", {summary['synthetic_sentences']:,} of them written by {' and '.join(summary['synthetic_writers'])}"
     if dev:
         best = t.kept_epoch
         summary.update(best_epoch=best["epoch"], dev_relation_f1=best.get("dev_relation_f1"))
