@@ -318,7 +318,9 @@ def cmd_demo(a) -> None:
     path = REPO_DIR / "pipelines" / "quickstart.yaml"
     if not path.exists():
         raise CliError(f"{path}: not found (the demo runs from a source checkout: git clone, then make demo)")
-    print(f"ade-distill {__version__} demo: {path}")
+    from .core.paths import shown
+
+    print(f"ade-distill {__version__} demo: {shown(path)}")
     a.file, a.start, a.only, a.force = path, None, None, False
     cmd_run(a)
 

@@ -4,6 +4,9 @@
 # output kept as printed (demo_output.txt; the README quotes it) and the run's files copied here.
 # Run from the repository root with nothing else on the cores:  bash reports/quickstart/make_report.sh
 set -euo pipefail
+# .venv holds the project as an editable install of this checkout: the demo's code, pipeline and
+# sample come from here, so they must be what HEAD holds
+git diff --quiet HEAD -- ade_distill pipelines || { echo "ade_distill/ or pipelines/ differ from HEAD: commit first" >&2; exit 1; }
 OUT=reports/quickstart
 WT=$(mktemp -d)/checkout
 git worktree add --detach "$WT" HEAD >/dev/null
