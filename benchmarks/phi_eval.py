@@ -224,7 +224,7 @@ def onto(pred: Sentence, alt: Sentence, orig: Sentence) -> Sentence:
 
 
 def f1_check(teacher: str, items: list[tuple[Sentence, dict]], n: int, work: Path, terms: Path,
-             other: list[tuple[Sentence, dict]] | None = None) -> dict:
+             other: list[tuple[Sentence, dict]] | None = None, note: bool = False) -> dict:
     """The local teacher on n sentences of set B, as they are and redacted: relation F1 vs gold. With
     `other` (the same sentences with a second, independent draw of identifiers, not redacted), also the
     control that says how far the teacher moves when only the identifiers change."""
@@ -241,8 +241,11 @@ def f1_check(teacher: str, items: list[tuple[Sentence, dict]], n: int, work: Pat
             ("surrogate", "redact", "surrogate", gold)]
     if other:
         runs.append(("other", "off", "typed", [s for s, _ in other[:n]]))
+    if note:  # typed placeholders with one line saying what they are (phi_note)
+        runs.append(("redact-note", "redact", "typed", gold))
     for policy, phi, placeholders, sents in runs:
         cfg = base.model_copy(update={"phi": phi, "phi_placeholders": placeholders, "cache": str(work / f"f1-{policy}.sqlite"),
+                                      "phi_note": policy == "redact-note",
                                       "phi_drugs": str(default_shared_data() / "drugs"), "phi_terms": [str(terms)]})
         res = label(sents, work / f"f1-{policy}.jsonl", cfg, progress=True)
         preds = list(read_sentences(work / f"f1-{policy}.jsonl"))
@@ -280,6 +283,8 @@ def main() -> None:
     ap.add_argument("--f1", type=int, default=200, help="set B sentences the local teacher labels twice")
     ap.add_argument("--control", action="store_true", help="with --teacher: also the same sentences with other "
                     "identifiers, not redacted (how far the teacher moves when only the identifiers change)")
+    ap.add_argument("--note", action="store_true", help="with --teacher: also typed placeholders with a line "
+                    "telling the teacher what they are (phi_note: true)")
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "phi" / "phi")
     ap.add_argument("--work", type=Path)
     a = ap.parse_args()
@@ -301,7 +306,7 @@ def main() -> None:
                               "../shared/data/meddra_labels train (a user's MedDRA release stands here)"}}
     if a.teacher:
         other = inserted_set(list(ingest_ade_splits(splits, 0, "test"))[:a.f1], seed=113) if a.control else None
-        results["f1"] = f1_check(a.teacher, set_b, a.f1, work, terms, other=other)
+        results["f1"] = f1_check(a.teacher, set_b, a.f1, work, terms, other=other, note=a.note)
     elif "f1" in old:
         results["f1"] = old["f1"]  # the LLM check is kept from the run that made it (see its command)
         results["f1_command"] = old.get("f1_command")
@@ -355,6 +360,7 @@ def write_markdown(r: dict, path: Path) -> None:
                   "|---|---|---|---|---|---|"]
         for policy, label_ in (("off", "original (identifiers in it)"), ("redact", "redacted, typed placeholders ([NAME_1])"),
                                ("surrogate", "redacted, surrogates (Alex Morgan; phi_placeholders: surrogate)"),
+                               ("redact-note", "redacted, typed placeholders and a line saying what they are (phi_note: true)"),
                                ("other", "control: not redacted, other identifiers (a second Faker draw)")):
             if policy not in f:
                 continue

@@ -190,3 +190,26 @@ def test_the_batch_api_file_holds_redacted_sentences_and_its_results_map_back(gu
     got = {s.id: s for s in read_sentences(tmp_path / "out.labels.jsonl")}
     assert {(e.label, e.text) for e in got["n0"].entities} == {("DRUG", "lamotrigine"),
                                                                 ("ADE", "Stevens-Johnson syndrome")}
+
+
+def test_phi_note_tells_the_teacher_what_placeholders_are_on_redacted_sentences_only(guard, tmp_path):
+    """phi_note: a redacted sentence goes out with one line saying what the bracketed placeholders
+    are; a sentence the guard left alone goes out exactly as without the setting; spans map back."""
+    from ade_distill.teacher.prompts import PHI_NOTE
+
+    write_jsonl(tmp_path / "notes.jsonl", [note(k) for k in range(len(NOTES))])
+    answers = {}
+    for t, d, e in NOTES:
+        red = guard.redact(t)
+        answers[red.text + (f"\n{PHI_NOTE}" if red.pieces else "")] = json.dumps({"ades": [{"drug": d, "effect": e}]})
+    with FakeOpenAI(answers) as srv:
+        (tmp_path / "t.yaml").write_text(f"backend: openai\nmodel: gpt-x\nbase_url: {srv.base_url}\nphi: redact\n"
+                                         f"phi_note: true\nconfidence: none\ncache: {tmp_path / 'cache.sqlite'}\n")
+        assert main(["label", "--in", str(tmp_path / "notes.jsonl"), "--out", str(tmp_path / "out.labels.jsonl"),
+                     "--teacher", str(tmp_path / "t.yaml")]) == 0
+        sent = sorted(r["messages"][-1]["content"] for r in srv.requests)
+    assert sum(c.endswith(f"\n{PHI_NOTE}") for c in sent) == 2
+    assert "Sentence: Hepatitis developed after isoniazid." in sent
+    got = {s.id: s for s in read_sentences(tmp_path / "out.labels.jsonl")}
+    assert {(e.label, e.text) for e in got["n1"].entities} == {("DRUG", "metoclopramide"), ("ADE", "Parkinson's disease")}
+    assert not any(v in json.dumps(srv.requests) for v in PLANTED)

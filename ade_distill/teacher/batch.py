@@ -12,6 +12,7 @@ from typing import Iterable, Iterator
 from ..core.schema import Sentence, atomic_open
 from .backends import Completion
 from .labeler import LabelStats, TeacherConfig, _Pair, ground_redacted, pairs_with_confidence, parse_answer
+from .phi import note_for
 from .prompts import build_messages
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def export_batch(sentences: Iterable[Sentence], cfg: TeacherConfig, path: str | 
     stats.phi_policy, guard = batch_guard(cfg, sentences)
     with atomic_open(path) as fh:
         for s in sentences:
-            text = s.text
+            text, red = s.text, None
             if guard is not None:
                 red = guard.redact(s.text)
                 stats.phi_found.update(red.found)
@@ -46,7 +47,7 @@ def export_batch(sentences: Iterable[Sentence], cfg: TeacherConfig, path: str | 
                     continue
                 stats.phi_redacted += bool(red.pieces)
                 text = red.text
-            body = {"model": cfg.model, "messages": build_messages(text, pick(text), fmt), "temperature": cfg.temperature,
+            body = {"model": cfg.model, "messages": build_messages(text, pick(text), fmt, note=note_for(cfg, red)), "temperature": cfg.temperature,
                     "max_tokens": cfg.max_tokens}
             if fmt.json_grammar:
                 body["response_format"] = {"type": "json_object"}

@@ -24,7 +24,7 @@ from ..core.schema import Entity, Relation, Sentence, atomic_open, unique_ids, w
 from .backends import AccessDenied, Completion, RequestRejected, SamplingParams, TransientError, with_retries
 from .cache import CompletionCache, cache_key
 from .confidence import value_confidences
-from .phi import PhiBlocked
+from .phi import PhiBlocked, note_for
 from .grounding import find_spans, looks_like_instruction, resolve_pair
 from .prompts import JSON, AnswerFormat, build_messages
 from .settings import DEFAULT_PRICES, Price, PromptConfig, TeacherConfig
@@ -319,7 +319,7 @@ class Teacher:
         a PHI guard the teacher sees the redacted sentence, and its spans are mapped back."""
         red = self._redacted(s)
         text = red.text if red else s.text
-        messages = build_messages(text, self.pick_shots(text), self.fmt)
+        messages = build_messages(text, self.pick_shots(text), self.fmt, note=note_for(self.cfg, red))
         c = self.cfg
         n = c.samples if c.confidence == "self-consistency" else 1
         samples: list[list[_Pair]] = []

@@ -64,6 +64,16 @@ class PhiBlocked(AdeDistillError, ValueError):
     """A sentence the ``block`` policy kept on this machine (it holds an identifier)."""
 
 
+def note_for(cfg, red: "Redaction | None") -> str | None:
+    """The line that tells the teacher what typed placeholders are, where ``cfg.phi_note`` asks for
+    it and this sentence's redaction put one in (an unredacted sentence's prompt stays as it was)."""
+    if red is None or not red.pieces or not cfg.phi_note or cfg.phi_placeholders != "typed":
+        return None
+    from .prompts import PHI_NOTE
+
+    return PHI_NOTE
+
+
 def is_remote(base_url: str | None, backend: str) -> bool:
     """Whether requests leave the machine: the OpenAI API itself, or a server that is not on a
     loopback address. The local llama.cpp server and local models never do."""

@@ -224,11 +224,16 @@ def user_message(text: str) -> str:
     return f"Sentence: {text}"
 
 
-def build_messages(text: str, shots: Sequence[Sentence], fmt: AnswerFormat = JSON) -> list[dict]:
-    """Chat messages: rules, then each example as a user/assistant turn, then the sentence."""
+PHI_NOTE = ("Words in square brackets, such as [NAME_1] or [DATE_2], stand for personal details that were "
+            "removed; they are never a drug or an adverse effect. Label the rest of the sentence as usual.")
+
+
+def build_messages(text: str, shots: Sequence[Sentence], fmt: AnswerFormat = JSON, *, note: str | None = None) -> list[dict]:
+    """Chat messages: rules, then each example as a user/assistant turn, then the sentence (with
+    ``note`` on a line after it: e.g. PHI_NOTE for a sentence with typed placeholders)."""
     messages = [{"role": "system", "content": fmt.system}]
     for shot in shots:
         messages.append({"role": "user", "content": user_message(shot.text)})
         messages.append({"role": "assistant", "content": fmt.answer_of(shot)})
-    messages.append({"role": "user", "content": user_message(text)})
+    messages.append({"role": "user", "content": user_message(text) + (f"\n{note}" if note else "")})
     return messages

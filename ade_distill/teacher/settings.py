@@ -102,6 +102,9 @@ class TeacherConfig(BaseModel):
     # what stands in for an identifier: typed placeholders ("[NAME_1]") or surrogates, plain invented
     # values of the same type ("Alex Morgan", "1 March 2001"); reports/phi measures the teacher's F1 on both
     phi_placeholders: Literal["typed", "surrogate"] = "typed"
+    # with typed placeholders: a sentence that was redacted is followed by one line saying what the
+    # bracketed placeholders are (never a drug or an effect), so the teacher does not fall silent
+    phi_note: bool = False
 
     @field_validator("backend")
     @classmethod
