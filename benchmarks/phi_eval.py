@@ -39,7 +39,7 @@ from ade_distill.core.paths import shown  # noqa: E402
 from ade_distill.core.schema import Entity, Relation, Sentence, write_jsonl  # noqa: E402
 from ade_distill.ingest import ingest_ade_splits  # noqa: E402
 from ade_distill.pipeline import default_shared_data  # noqa: E402
-from ade_distill.teacher.phi import PhiGuard, allow_list  # noqa: E402
+from ade_distill.teacher.phi import PhiGuard, allow_list, guard_for  # noqa: E402
 from ade_distill.teacher.settings import TeacherConfig  # noqa: E402
 from ade_distill.workflows.teacher import batch_export, label  # noqa: E402
 from tests.fake_openai import FakeOpenAI  # noqa: E402
@@ -248,6 +248,11 @@ def f1_check(teacher: str, items: list[tuple[Sentence, dict]], n: int, work: Pat
                                       "phi_note": policy == "redact-note",
                                       "phi_drugs": str(default_shared_data() / "drugs"), "phi_terms": [str(terms)]})
         res = label(sents, work / f"f1-{policy}.jsonl", cfg, progress=True)
+        # sentences sent redacted: counted from the guard itself, as a resumed run labels (and counts) nothing new
+        redacted = 0
+        if phi == "redact":
+            g = guard_for(cfg)
+            redacted = sum(bool(g.redact(s.text).pieces) for s in sents)
         preds = list(read_sentences(work / f"f1-{policy}.jsonl"))
         if sents is not gold:
             alt_of, orig_of = {s.id: s for s in sents}, {s.id: s for s in gold}
@@ -258,7 +263,8 @@ def f1_check(teacher: str, items: list[tuple[Sentence, dict]], n: int, work: Pat
         ent = m["systems"][policy]["entity"]["strict"]["micro"]
         out[policy] = {"relation_f1": round(100 * rel["f1"], 2), "relation_ci": [round(100 * x, 2) for x in rel["ci"]],
                        "entity_f1": round(100 * ent["f1"], 2), "labelled": res.stats.labelled,
-                       "seconds": round(res.stats.seconds, 1), "phi_redacted": res.stats.phi_redacted}
+                       "seconds": round(res.stats.seconds, 1), "phi_redacted": redacted,
+                       "empty_answers": sum(not p.entities for p in preds)}
     # paired: the same bootstrap resamples of the same sentences for every system
     joint = evaluate(gold, preds_of, allow_missing=True, n_bootstrap=1000, seed=13)["paired_bootstrap"]
     out["paired"] = {k: v["relation.strict"] for k, v in joint.items() if k.startswith("off vs ")}
@@ -356,8 +362,9 @@ def write_markdown(r: dict, path: Path) -> None:
                   "of set B as they are (phi: off) and redacted (phi: redact, each placeholder style); relation and entity strict F1 against the "
                   "gold spans of the corpus, 95% bootstrap intervals.", "",
                   "| text the teacher saw | relation F1 (CI) | entity F1 | sentences redacted | relation F1 change against the original / "
-                  "paired share of resamples where the original scores higher | sentences whose relations differ from the original's |",
-                  "|---|---|---|---|---|---|"]
+                  "paired share of resamples where the original scores higher | sentences whose relations differ from the original's "
+                  "| sentences the teacher marked nothing in |",
+                  "|---|---|---|---|---|---|---|"]
         for policy, label_ in (("off", "original (identifiers in it)"), ("redact", "redacted, typed placeholders ([NAME_1])"),
                                ("surrogate", "redacted, surrogates (Alex Morgan; phi_placeholders: surrogate)"),
                                ("redact-note", "redacted, typed placeholders and a line saying what they are (phi_note: true)"),
@@ -370,7 +377,8 @@ def write_markdown(r: dict, path: Path) -> None:
             lines.append(f"| {label_} | {x['relation_f1']:.1f} ({x['relation_ci'][0]:.1f}-{x['relation_ci'][1]:.1f}) | "
                          f"{x['entity_f1']:.1f} | {x['phi_redacted']:,} | "
                          + (f"{-100 * pair['delta_f1']:+.1f} / {pair['p_a_better']:.0%} | " if pair else "- | ")
-                         + (f"{changed:,} of {f['sentences']:,} |" if changed is not None else "- |"))
+                         + (f"{changed:,} of {f['sentences']:,} |" if changed is not None else "- |")
+                         + (f" {x['empty_answers']:,} |" if "empty_answers" in x else " - |"))
         lines += ["", "The bar (issue #36): relation F1 on redacted text within 2 points of the original. The teacher "
                   "is a small local model whose answers move with any change to a sentence, identifiers included: "
                   "the paired share says how often, over bootstrap resamples of the same sentences, the original "
