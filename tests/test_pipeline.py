@@ -126,7 +126,7 @@ def test_run_skip_rerun_and_partial_rerun(tmp_path, split, monkeypatch, capsys):
         out = capsys.readouterr().out
         run = tmp_path / "run"
         m = json.loads((run / "manifest.json").read_text())
-        assert [e["status"] for e in m["stages"].values()] == ["done"] * 7
+        assert [e["status"] for e in m["stages"].values()] == ["done"] * 6
         assert len(srv.requests) == len(train) + len(test)
         assert m["git_commit"] is not None and "torch" in m["packages"] and m["code_version"]
         assert m["stages"]["label"]["summary"]["train"]["calls"] == len(train)
