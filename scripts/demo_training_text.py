@@ -27,6 +27,7 @@ import argparse
 import collections
 import csv
 import json
+import signal
 from pathlib import Path
 
 from ade_distill.core.schema import Sentence, read_sentences, write_jsonl
@@ -73,7 +74,12 @@ def reaction_names(min_mentions: int = 2) -> list[str]:
     return sorted(e for e, n in counts.items() if n >= min_mentions)
 
 
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: synthesize still records the run's numbers and what it kept
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=300, help="sentences to keep")
     ap.add_argument("--work", default="runs/demo_synth")
