@@ -37,6 +37,7 @@ from ade_distill.workflows.teacher import label
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+NEAR_COPY = 0.5  # word 3-gram Jaccard at which a sentence counts as a near-copy (synthesize's default)
 SALT_WORDS = {"hydrochloride", "sodium", "potassium", "calcium", "sulfate", "maleate", "mesylate", "tartrate",
               "citrate", "acetate", "besylate", "hydrobromide", "fumarate", "succinate", "phosphate", "bromide",
               "magnesium", "dihydrate", "monohydrate", "hyclate", "disodium", "besilate"}
@@ -95,22 +96,19 @@ def main() -> None:
     (work / "drugs.txt").write_text("\n".join(drug_names()) + "\n", encoding="utf-8")
     (work / "effects.txt").write_text("\n".join(reaction_names()) + "\n", encoding="utf-8")
     sample = ROOT / "data" / "sample"
-    exclude = [sample / "gold.jsonl"]
-    docs = sorted((sample / "documents").glob("*.txt"))
-    if docs:  # the demo's new documents: their text, as one-sentence-per-line records
-        rows = [Sentence(id=f"doc-{p.stem}-{i}", doc_id=p.stem, text=line.strip(), source="unlabeled")
-                for p in docs for i, line in enumerate(p.read_text(encoding="utf-8").splitlines()) if line.strip()]
-        write_jsonl(work / "documents.jsonl", rows)
-        exclude.append(work / "documents.jsonl")
+    # no kept sentence may nearly copy a sample sentence: the gold ones and the new documents' lines
+    exclude = list(read_sentences(sample / "gold.jsonl"))
+    exclude += [Sentence(id=f"doc-{p.stem}-{i}", doc_id=p.stem, text=line.strip(), source="unlabeled")
+                for p in sorted((sample / "documents").glob("*.txt"))
+                for i, line in enumerate(p.read_text(encoding="utf-8").splitlines()) if line.strip()]
     written = work / "written.jsonl"
     r = synthesize(args.corpus, written, args.writer, n=args.n, drugs=[work / "drugs.txt"],
-                   effects=[work / "effects.txt"], exclude=exclude, seed=13)
+                   effects=[work / "effects.txt"], exclude=exclude, seed=13, near_duplicate=NEAR_COPY)
     print("\n".join(r.lines()))
     kept = list(read_sentences(written))[: args.n]
-    dups = NearDuplicates(0.5)  # the same near-copy check the writer's sentences passed, for the extras
-    for path in exclude:
-        for s in read_sentences(path):
-            dups.add(s.id, s.text)
+    dups = NearDuplicates(NEAR_COPY)  # the same near-copy check the writer's sentences passed, for the extras
+    for s in exclude:
+        dups.add(s.id, s.text)
     for pool in args.extra:  # other sentences the project's writer made; the demo's teacher labels them all
         tag = Path(pool).name.split(".")[0]  # its ids would collide with the new ones
         extra = [s.model_copy(update={"id": f"{tag}-{s.id}", "doc_id": f"{tag}-{s.doc_id}"})
