@@ -3,7 +3,10 @@ gold budget k, the hybrid student, the k-shot teacher and the supervised-on-k st
 pooled over the folds' test parts, with 95% bootstrap intervals and paired bootstrap P-values of the
 hybrid against each of the other two (the share of resamples in which the hybrid is not above).
 
-  python benchmarks/hybrid_tables.py [--report reports/hybrid]
+  python benchmarks/hybrid_tables.py [--report reports/hybrid] [--hybrid hybrid]
+
+--hybrid names the students that stand in the hybrid column (<name>-<k>): `hybrid` (gold in place of the
+teacher's labels) or `two-stage` (the zero-gold student fine-tuned on the k gold sentences).
 
 Reads the published out-of-fold predictions (no model is run); writes <report>/hybrid.md and .json.
 """
@@ -15,6 +18,7 @@ import json
 import random
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,6 +50,7 @@ class PairedBootstrap:
 
 def main() -> None:
     from ade_distill.core.labels import read_unpacked
+    from ade_distill.core.paths import shown_text
     from ade_distill.evaluate.metrics import sentence_counts
     from ade_distill.ingest import ingest_ade_splits
     from ade_distill.pipeline import default_shared_data
@@ -53,12 +58,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--report", type=Path, default=REPO / "reports" / "hybrid")
     ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--hybrid", default="hybrid", help="the hybrid students' name before -<k> (hybrid, two-stage)")
     a = ap.parse_args()
     folds = json.loads((a.report / "folds.json").read_text())
     systems = folds["systems"]
-    ks = sorted({int(m[1]) for n in systems if (m := re.search(r"hybrid-(\d+)$", n))})
+    ks = sorted({int(m[1]) for n in systems if (m := re.search(rf"student {re.escape(a.hybrid)}-(\d+)$", n))})
     test = [s for k in folds["folds"] for s in ingest_ade_splits(default_shared_data() / "ade_splits", fold=k, part="test")]
-    slugs = {f"student hybrid-{k}": f"hybrid-{k}" for k in ks}
+    slugs = {f"student {a.hybrid}-{k}": f"{a.hybrid}-{k}" for k in ks}
     slugs |= {f"student gold-{k}": f"gold-{k}" for k in ks}
     slugs |= {f"teacher view kshot-{k}": f"teacher-view-kshot-{k}" for k in ks}
     slugs["student distilled-k0"] = "distilled-k0"
@@ -85,7 +91,7 @@ def main() -> None:
                      "p_hybrid_not_above_supervised": None,
                      "zero_shot_views": {n: {"pooled": f1(counts[n]), "ci": ci(n)} for n in zero_shot}})
     for k in ks:
-        h, t, g = f"student hybrid-{k}", f"teacher view kshot-{k}", f"student gold-{k}"
+        h, t, g = f"student {a.hybrid}-{k}", f"teacher view kshot-{k}", f"student gold-{k}"
         rows.append({"k": k, **{role: {"name": name, "per_fold": systems[name]["relation strict"]["per_fold"],
                                        "pooled": f1(counts[name]), "ci": ci(name)}
                                 for role, name in (("hybrid", h), ("kshot_teacher", t), ("supervised_k", g))},
@@ -93,8 +99,9 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
     first = next(iter(folds.get("inputs", {}).values()), "")
     pipeline = m[1] if (m := re.match(r"runs/([^/]+)/fold-", first)) else "ade_hybrid"
-    lines = [f"# The hybrid: k gold sentences (folds {', '.join(map(str, folds['folds']))})", "",
-             f"Made by `python benchmarks/hybrid_tables.py` (git {commit}) from `ade-distill run pipelines/{pipeline}.yaml` "
+    cmd = shown_text(" ".join(["python benchmarks/hybrid_tables.py", *sys.argv[1:]]))
+    lines = [f"# The hybrid ({a.hybrid}-k): k gold sentences (folds {', '.join(map(str, folds['folds']))})", "",
+             f"Made by `{cmd}` (git {commit}) from `ade-distill run pipelines/{pipeline}.yaml` "
              "(folds.md beside this file). Relation strict F1: per fold, and pooled over the folds' test parts with a 95% "
              f"bootstrap interval ({a.bootstrap:,} resamples of the test sentences); P: the share of paired resamples in "
              "which the hybrid is not above the other system. At k = 0 the hybrid column is the zero-gold student and "

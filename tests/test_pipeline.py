@@ -513,3 +513,19 @@ def test_the_hybrid_pipeline_resolves_its_k_curve():
     assert sorted(pipe.fold_runs) == [0, 1, 2]
     ks = sorted(s.gold_k for s in pipe.cfg.students.values() if s.labels == "hybrid")
     assert ks == [25, 50, 100, 200] == sorted(v.shots_gold_k for v in pipe.cfg.label.views if v.shots_gold_k)
+
+
+def test_the_two_stage_pipeline_declares_its_clean_run():
+    # folds the first hybrid run did not touch; each two-stage student starts from the zero-gold one and
+    # sees the same k gold sentences as the k-shot teacher and the supervised-on-k student
+    pipe = Pipeline(REPO / "pipelines" / "ade_hybrid_two_stage.yaml")
+    assert sorted(pipe.fold_runs) == [3, 4, 5]
+    students = pipe.cfg.students
+    for k in (50, 200):
+        two, gold = students[f"two-stage-{k}"], students[f"gold-{k}"]
+        assert (two.start_from, two.labels, two.gold_k) == ("distilled-k0", "gold", k)
+        assert (gold.start_from, gold.gold_k, gold.config) == (None, k, two.config)
+    views = {v.name: v for v in pipe.cfg.label.views}
+    assert [views[f"kshot-{k}"].shots_gold_k for k in (50, 200)] == [50, 200]
+    assert all(f"fold{f}_test.kshot{k}" in str(p) for k in (50, 200)
+               for f, p in zip((3, 4, 5), views[f"kshot-{k}"].seed_test_labels))
