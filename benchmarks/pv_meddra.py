@@ -40,6 +40,12 @@ def dictionary(recs: list[dict]) -> tuple[MeddraRelease, dict[str, int]]:
     return rel, {x[0]: int(x[4]) for x in coded}
 
 
+def train_halves(train: list[dict]) -> list[list[dict]]:
+    """The train file in two halves by drug label (every other label id, sorted)."""
+    labels = {lab: i for i, lab in enumerate(sorted({r["label_id"] for r in train}))}
+    return [[r for r in train if labels[r["label_id"]] % 2 == k] for k in (0, 1)]
+
+
 def outcomes(coder: MeddraCoder, items: list[list], seen: set[int]) -> list[dict]:
     res = coder.code([x[0] for x in items], threshold=0.0)
     out = []
@@ -85,8 +91,7 @@ def main() -> None:
         return SentenceEncoder(str(tune_encoder(name_groups(rel, syn), a.tune / name, base=a.encoder, epochs=a.epochs)))
 
     # choose on train: two halves by drug label, each coded with the other's dictionary
-    labels = sorted({r["label_id"] for r in train})
-    halves = [[r for r in train if labels.index(r["label_id"]) % 2 == k] for k in (0, 1)]
+    halves = train_halves(train)
     cv: list[dict] = []
     for k in (0, 1):
         rel, syn = dictionary(halves[1 - k])
