@@ -128,7 +128,7 @@ def main() -> None:
               + "; ".join(f"k = {r['k']}: {'met' if max(r['p_hybrid_not_above_kshot'], r['p_hybrid_not_above_supervised']) <= 0.05 else 'NOT met'}"
                           for r in bar) + "."]
     (a.report / "hybrid.md").write_text("\n".join(lines) + "\n")
-    (a.report / "hybrid.json").write_text(json.dumps({"folds": folds["folds"], "rows": rows, "git": commit}, indent=2) + "\n")
+    (a.report / "hybrid.json").write_text(json.dumps({"folds": folds["folds"], "hybrid_students": a.hybrid, "rows": rows, "git": commit}, indent=2) + "\n")
     print("\n".join(lines))
 
 

@@ -8,7 +8,7 @@ A block sits between ``<!-- begin: NAME -->`` and ``<!-- end: NAME -->``:
   student of reports/ade_10fold/ otherwise, with each lever's run of LEVERS, and the supervised
   reference), and what running the
   student instead of the teacher costs (reports/screen/scale.json), and the hybrid's k-curve
-  (reports/hybrid/hybrid.json) when it exists;
+  (reports/hybrid/hybrid.json, reports/hybrid_two_stage/hybrid.json) where they exist;
 - ``demo``: the closing lines of the committed `make demo` run (reports/quickstart/demo_output.txt).
 """
 
@@ -96,13 +96,17 @@ def headline() -> str:
               f"**{scale['student_to_teacher']:,}x**. A million sentences cost the student "
               f"{core['core_hours'] * per_m:.1f} core-hours; the teacher through the gpt-4o-mini API "
               f"${api['usd'] * per_m:.0f} at list price (${api['usd_batch_api'] * per_m:.0f} batch). Sources: {src}."]
-    hybrid = REPO / "reports" / "hybrid" / "hybrid.json"
-    if hybrid.exists():  # k gold sentences (issue #30): hybrid vs k-shot teacher vs supervised on k
+    for folder in ("hybrid", "hybrid_two_stage"):  # k gold sentences (issue #30): hybrid vs k-shot teacher vs on k
+        hybrid = REPO / "reports" / folder / "hybrid.json"
+        if not hybrid.exists():
+            continue
         h = json.loads(hybrid.read_text())
+        which = {"two-stage": "two-stage hybrid student (the zero-gold student fine-tuned on the k)"}.get(
+            h.get("hybrid_students", "hybrid"), "hybrid student")
         parts = [f"k = {r['k']}: {r['hybrid']['pooled']:.1f} vs {r['kshot_teacher']['pooled']:.1f} vs "
                  f"{r['supervised_k']['pooled']:.1f}" for r in h["rows"] if r.get("supervised_k")]
-        lines += ["", f"With k gold sentences (folds {', '.join(map(str, h['folds']))}, relation strict F1 pooled): hybrid "
-                  f"student vs k-shot teacher vs supervised on k, {'; '.join(parts)}. Source: reports/hybrid/hybrid.md."]
+        lines += ["", f"With k gold sentences (folds {', '.join(map(str, h['folds']))}, relation strict F1 pooled): {which} "
+                  f"vs k-shot teacher vs supervised on k, {'; '.join(parts)}. Source: reports/{folder}/hybrid.md."]
     return "\n".join(lines)
 
 
