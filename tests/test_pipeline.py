@@ -453,7 +453,8 @@ evaluate:"""))
         load_pipeline(p)
 
 
-@pytest.mark.parametrize("name, students", [("ade_federated", ["central", "iid-3", "iid-5", "by-drug-3", "by-drug-5"]),
+@pytest.mark.parametrize("name, students", [("ade_federated", ["central", "iid-3", "iid-5", "by-drug-3", "by-drug-5",
+                                                              "iid-5-r10", "by-drug-5-r10"]),
                                             ("ade_synthetic", ["n0", "n1000"])])
 def test_issue34_pipelines_parse(name, students, tmp_path):
     pipe = Pipeline(REPO / "pipelines" / f"{name}.yaml", run_dir=tmp_path / "run")
