@@ -104,7 +104,9 @@ def headline() -> str:
         which = {"two-stage": "two-stage hybrid student (the zero-gold student fine-tuned on the k)"}.get(
             h.get("hybrid_students", "hybrid"), "hybrid student")
         parts = [f"k = {r['k']}: {r['hybrid']['pooled']:.1f} vs {r['kshot_teacher']['pooled']:.1f} vs "
-                 f"{r['supervised_k']['pooled']:.1f}" for r in h["rows"] if r.get("supervised_k")]
+                 f"{r['supervised_k']['pooled']:.1f} (above both, P <= 0.05: "
+                 f"{'yes' if max(r['p_hybrid_not_above_kshot'], r['p_hybrid_not_above_supervised']) <= 0.05 else 'no'})"
+                 for r in h["rows"] if r.get("supervised_k")]
         lines += ["", f"With k gold sentences (folds {', '.join(map(str, h['folds']))}, relation strict F1 pooled): {which} "
                   f"vs k-shot teacher vs supervised on k, {'; '.join(parts)}. Source: reports/{folder}/hybrid.md."]
     return "\n".join(lines)
