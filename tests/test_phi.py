@@ -88,6 +88,28 @@ def test_a_patient_named_like_an_eponym_is_still_redacted(guard):
     assert "Wilson's disease" in guard.redact("Wilson's disease worsened on penicillamine.").text
 
 
+def test_a_name_or_street_holding_a_drug_or_reaction_word_is_redacted_whole(guard):
+    """"Heather" is a contraceptive's brand and "Timothy" a pollen extract in the drug vocabulary, "Fall"
+    a reaction term: inside a person's full name or a street they are the identifier, and no piece of
+    it may reach the teacher; alone, as the drug, they stay."""
+    g = PhiGuard(allow=guard.allow | {"heather", "timothy", "fall"})  # as the DrugBank vocabulary and MedDRA give them
+    g.analyzer = guard.analyzer
+    for text, pieces in [("Patient Heather Smith (MRN 12345678), seen on 03/12/2019: rash after lamotrigine.",
+                          ["Heather", "Smith"]),
+                         ("Follow-up of Timothy Lopez on 03/12/2019: myelosuppression resolved.", ["Timothy", "Lopez"])]:
+        red = g.redact(text)
+        for p in pieces:
+            assert p not in red.text, red.text
+    assert "Heather" in g.redact("Breakthrough bleeding occurred on Heather tablets.").text
+    # an address's unit is part of the address: no "823" left after the placeholder
+    for text in ("Seen at 58469 Brian Mountains Suite 823, Lake Johnview, VA 80011, with rash.",
+                 "Patient Ann Lee, seen at 9727 Amber Crossing Apt. 169 on 03/12/2019, developed rash."):
+        red = g.redact(text)
+        for p in ("58469", "9727", "823", "169", "Mountains", "Crossing", "Suite", "Apt"):
+            assert p not in red.text, red.text
+    red = g.redact("Seen at 412 Jones Fall, Port Carl, NY 44500, after a fall on oxycodone.")
+    assert "412" not in red.text and "Jones" not in red.text and "Fall," not in red.text and "a fall on" in red.text
+
 def test_a_time_to_onset_is_kept_and_a_calendar_date_is_not(guard):
     text = ("A 62-year-old woman developed severe hyponatremia two weeks after starting sertraline on "
             "March 3, 2019; 3 days later it resolved.")

@@ -141,7 +141,13 @@ class PhiGuard:
                         if not _clinical_word(text, r) and not _duration(text, r)), key=lambda x: (x[0], -x[1], -x[3]))
         kept: list[tuple[int, int, str]] = []
         for a, b, kind, _ in spans:
-            a, b = self._shrink(text, *_trim(text, a, b))
+            a, b = _trim(text, a, b)
+            if kind not in _WHOLE or " " not in text[a:b]:
+                # a name, place or street of several words is redacted whole: a drug-like word or a
+                # reaction term in it ("Heather", a contraceptive's brand; "Timothy", a grass pollen
+                # extract; "Fall" of a street) belongs to the identifier there, and giving it back
+                # would leave part of the identifier in the request
+                a, b = self._shrink(text, a, b)
             if b <= a or self._allowed(text, a, b):
                 continue
             if kept and a < kept[-1][1]:  # overlapping: the longer (earlier) one stands
@@ -189,6 +195,13 @@ class PhiGuard:
                     return True
         return False
 
+
+# detections redacted whole when they hold several words (see PhiGuard.redact)
+_WHOLE = {"PERSON", "LOCATION", "STREET_ADDRESS"}
+
+# an address's unit after its street: "Apt. 169", "Suite 823", "Unit 4B", "# 12"
+_UNIT_WORDS = r"(?:Apt|Suite|Unit|Ste|Room|Rm)"
+_UNIT = r"(?:\s+(?:" + _UNIT_WORDS + r"\.?|#)\s*[0-9]+[A-Z]?)?\b"
 
 _WORDS = re.compile(r"[\w'’]+(?:[-‐][\w'’]+)*")
 
@@ -278,11 +291,12 @@ def _analyzer(spacy_model: str | None):
                    Pattern("named", r"(?<=\b(?:[Pp]atient|[Pp]t\.?|[Nn]amed|[Cc]alled)\s)[A-Z][a-z'-]+(?:\s[A-Z][a-z'-]+)?",
                            0.6)],
         # a street address: a number, one to four capitalised words and a street type
+        # (the unit, "Apt. 169", "Suite 823", is part of the address: a capitalised-word run stops before it)
         "STREET_ADDRESS": [Pattern("street", r"\b\d{1,5}(?:\s+[A-Z][a-z]+){1,4}\s+(?:Street|St\.?|Avenue|Ave\.?|Road|"
                                              r"Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.?|Court|Ct\.?|Way|Place|"
-                                             r"Pl\.?)\b", 0.8),
+                                             r"Pl\.?)" + _UNIT, 0.8),
                            # a house number and two to four capitalised words, any street type, a unit
-                           Pattern("house", r"\b\d{1,6}(?:\s+[A-Z][a-z]+){2,4}(?:\s+(?:Apt\.?|Suite|Unit|#)\s*\d+)?\b",
+                           Pattern("house", r"\b\d{1,6}(?:\s+(?!" + _UNIT_WORDS + r"\b)[A-Z][a-z]+){2,4}" + _UNIT,
                                    0.6)],
         # a US city line: "Springfield, IL 62704" (city, state, ZIP), or a ZIP after a state
         "ZIP_CODE": [Pattern("city", r"\b[A-Z][a-zA-Z]+(?:\s[A-Z][a-zA-Z]+){0,2},?\s[A-Z]{2}\s\d{5}(?:-\d{4})?\b", 0.9),
