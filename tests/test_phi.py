@@ -82,6 +82,30 @@ def test_surrogates_read_as_plain_text_and_map_back_the_same_way(guard):
         PhiGuard(placeholders="random")
 
 
+def test_realistic_stand_ins_share_nothing_with_the_values_they_replace(guard):
+    """placeholders: realistic: the same detections, a stand-in of the same kind per distinct value (a
+    name said twice is one stand-in), no word or digit run of the original in it, the same stand-ins on
+    every run (the cache), and spans map back."""
+    import re
+
+    real = PhiGuard(allow=allow_list(), placeholders="realistic")
+    real.analyzer = guard.analyzer
+    text = NOTES[1][0] + " Maria Garcia recovered."
+    for t in (NOTES[0][0], text):
+        red, typed = real.redact(t), guard.redact(t)
+        assert [p[2:] for p in red.pieces] == [p[2:] for p in typed.pieces]
+        assert "[" not in red.text and real.redact(t).text == red.text
+        for a, b, oa, ob, _ in red.pieces:
+            orig = {w.lower() for w in re.findall(r"[A-Za-z]{3,}|\d{3,}", t[oa:ob])} - {"mrn", "mail", "com"}
+            assert not orig & {w.lower() for w in re.findall(r"[A-Za-z]{3,}|\d{3,}", red.text)}, (t[oa:ob], red.text)
+    red = real.redact(text)
+    names = [red.text[a:b] for a, b, _, _, kind in red.pieces if kind == "NAME"]
+    assert len(names) == 2 and names[0] == names[1]
+    a = red.text.index("metoclopramide")
+    assert text[slice(*red.to_original(a, a + len("metoclopramide")))] == "metoclopramide"
+    assert text[slice(*red.to_original(0, len(names[0])))] == "Maria Garcia"
+
+
 def test_a_patient_named_like_an_eponym_is_still_redacted(guard):
     red = guard.redact("Mr. Wilson developed hepatitis; Dr. Bell reported it.")
     assert "Wilson" not in red.text and "Bell" not in red.text

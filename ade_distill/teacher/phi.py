@@ -18,7 +18,9 @@ only counts by type.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -58,6 +60,81 @@ SURROGATES = {
     "ID": ["ID-0001", "ID-0002"],
     "IP": ["192.0.2.1", "192.0.2.2"],
 }
+
+
+# ``placeholders: realistic`` ("hiding in plain sight"): a stand-in of the same kind and shape as the
+# value it replaces, drawn from the US Census name lists and these few words, so the sentence reads like
+# any other case report; never sharing a word or a digit run with the value it replaces.
+_CITIES = ["Fairview", "Georgetown", "Salem", "Madison", "Clinton", "Franklin", "Greenville", "Bristol",
+           "Oakland", "Ashland", "Milton", "Dover", "Hudson", "Marion", "Newport", "Oxford"]
+_STATES = ["OH", "PA", "NY", "TX", "CA", "IL", "MI", "GA", "NC", "WA", "VA", "MA"]
+_STREETS = ["Street", "Avenue", "Road", "Lane", "Drive", "Court"]
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"]
+
+
+def _digits_like(value: str, rng: random.Random) -> str:
+    """The value with each digit replaced by another (the first never 0): the same shape."""
+    out = [str(rng.randint(1 if i == 0 else 0, 9)) if c.isdigit() else c
+           for i, c in enumerate(value)]
+    return "".join(out)
+
+
+def _date_like(value: str, rng: random.Random) -> str:
+    y, m, d = rng.randint(1975, 2020), rng.randint(1, 12), rng.randint(1, 28)
+    if re.search(r"\d{4}-\d{1,2}-\d{1,2}", value):
+        return f"{y}-{m:02d}-{d:02d}"
+    if re.search(r"\d[/.]\d", value):
+        return f"{m:02d}/{d:02d}/{y}"
+    if not re.search(r"\d{4}", value):  # "March 3": no year to keep
+        return f"{_MONTHS[m - 1]} {d}"
+    return f"{_MONTHS[m - 1]} {d}, {y}"
+
+
+def _draw(label: str, value: str, rng: random.Random) -> str:
+    first, last = census_first_names(top=800), census_last_names(top=2000)
+    person = rng.choice(last) if not first else f"{rng.choice(first)} {rng.choice(last)}"
+    if label == "NAME":
+        return person if len(value.split()) > 1 else rng.choice(last)
+    if label == "DATE":
+        return _date_like(value, rng)
+    if label in ("PHONE", "MRN", "ID", "IP"):
+        return _digits_like(value, rng)
+    if label == "EMAIL":
+        return f"{person.lower().replace(' ', '.')}@mail.com"
+    if label == "URL":
+        return f"www.{rng.choice(last).lower()}clinic.org"
+    if label == "AGE":
+        return str(rng.randint(90, 104))
+    if label == "PLACE":
+        return rng.choice(_CITIES)
+    if label == "ADDRESS":
+        if re.search(r",?\s[A-Z]{2}\s\d{5}", value):  # a city line
+            return f"{rng.choice(_CITIES)}, {rng.choice(_STATES)} {rng.randint(10000, 99999)}"
+        return f"{rng.randint(10, 9999)} {rng.choice(last)} {rng.choice(_STREETS)}"
+    return _digits_like(value, rng) if any(c.isdigit() for c in value) else rng.choice(last)
+
+
+# words a stand-in may share with the value it replaces: they identify nobody
+_GENERIC = {"mrn", "id", "no", "number", "record", "mail", "com", "org", "net", "www", "http", "https", "street",
+            "avenue", "road", "lane", "drive", "court", "apt", "suite", "unit"}
+
+
+def _pieces(value: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Za-z]{2,}|\d{2,}", value)} - _GENERIC
+
+
+def realistic_value(label: str, value: str, rng: random.Random, avoid: frozenset | set = frozenset()) -> str:
+    """A realistic stand-in for an identifier of this type (see ``_draw``), redrawn while it shares a
+    word or a run of digits with the value it replaces, or holds a word of ``avoid`` (the allow-list:
+    a stand-in called Heather would read as the contraceptive)."""
+    own = _pieces(value)
+    for _ in range(20):
+        out = _draw(label, value, rng)
+        words = _pieces(out)
+        if not own & words and not (label in ("NAME", "PLACE", "ADDRESS") and words & avoid):
+            return out
+    return f"[{label}]"
 
 
 class PhiBlocked(AdeDistillError, ValueError):
@@ -127,8 +204,8 @@ class PhiGuard:
 
     def __init__(self, *, allow: Iterable[str] = (), spacy_model: str | None = None, score_threshold: float = 0.35,
                  placeholders: str = "typed"):
-        if placeholders not in ("typed", "surrogate"):
-            raise ValueError(f"placeholders {placeholders!r}: typed or surrogate")
+        if placeholders not in ("typed", "surrogate", "realistic"):
+            raise ValueError(f"placeholders {placeholders!r}: typed, surrogate or realistic")
         self.placeholders = placeholders
         self.allow = {a.lower() for a in allow if a}
         self.score_threshold = score_threshold
@@ -156,12 +233,26 @@ class PhiGuard:
                 continue
             kept.append((a, b, kind))
         out, pieces, pos, numbers = [], [], 0, Counter()
+        rng = same = None
+        if self.placeholders == "realistic":
+            # seeded by the sentence with typed placeholders, which holds no identifier: the same
+            # sentence gets the same stand-ins on every run (the cache stays valid), and the stand-ins
+            # say nothing about the values they replace
+            typed, k = [], Counter()
+            for i, (a, b, kind) in enumerate(kept):
+                k[PLACEHOLDER.get(kind, "ID")] += 1
+                typed += [text[kept[i - 1][1] if i else 0:a], f"[{PLACEHOLDER.get(kind, 'ID')}_{k[PLACEHOLDER.get(kind, 'ID')]}]"]
+            typed.append(text[kept[-1][1] if kept else 0:])
+            rng, same = random.Random(hashlib.sha256("".join(typed).encode()).digest()), {}
         for a, b, kind in kept:
             out.append(text[pos:a])
             label = PLACEHOLDER.get(kind, "ID")
             numbers[label] += 1
-            ph = (f"[{label}_{numbers[label]}]" if self.placeholders == "typed" else
-                  SURROGATES[label][(numbers[label] - 1) % len(SURROGATES[label])])
+            if rng is not None:  # one stand-in per distinct value: a name said twice reads as one person
+                ph = same.setdefault(text[a:b].lower(), realistic_value(label, text[a:b], rng, self.allow))
+            else:
+                ph = (f"[{label}_{numbers[label]}]" if self.placeholders == "typed" else
+                      SURROGATES[label][(numbers[label] - 1) % len(SURROGATES[label])])
             start = sum(len(x) for x in out)
             out.append(ph)
             pieces.append((start, start + len(ph), a, b, label))
@@ -324,20 +415,31 @@ def _analyzer(spacy_model: str | None):
     return analyzer
 
 
-def census_first_names() -> list[str]:
-    """The 1990 US Census first names (5,494, from the ``names`` package), title-cased; empty if
-    the package is missing (the NER model and the patterns still run)."""
+@lru_cache(maxsize=4)
+def census_first_names(top: int | None = None) -> list[str]:
+    """The 1990 US Census first names (5,494, from the ``names`` package), title-cased (with ``top``:
+    the most frequent of each sex); empty if the package is missing (the NER model and the patterns
+    still run)."""
+    out = set()
+    for f in ("dist.female.first", "dist.male.first"):
+        out.update(_census(f, top))
+    return sorted(out)
+
+
+@lru_cache(maxsize=2)
+def census_last_names(top: int | None = None) -> list[str]:
+    """The 1990 US Census last names, title-cased, most frequent first (``top`` of them)."""
+    return _census("dist.all.last", top)
+
+
+def _census(name: str, top: int | None) -> list[str]:
     try:
         import names
     except ImportError:
         return []
-    folder = Path(names.__file__).parent
-    out = set()
-    for f in ("dist.female.first", "dist.male.first"):
-        for line in (folder / f).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                out.add(line.split()[0].title())
-    return sorted(out)
+    lines = [ln.split()[0].title() for ln in (Path(names.__file__).parent / name).read_text(
+        encoding="utf-8").splitlines() if ln.strip()]
+    return lines[:top] if top else lines
 
 
 def default_spacy_model() -> str:

@@ -99,9 +99,10 @@ class TeacherConfig(BaseModel):
     phi_drugs: str | None = None  # drug vocabulary folder (DrugBank open vocabulary, Drugs@FDA): names never redacted
     phi_terms: list[str] = Field(default_factory=list)  # files of reaction terms (one a line) never redacted
     phi_spacy_model: str | None = None  # spaCy English pipeline for names and places (default en_core_web_sm)
-    # what stands in for an identifier: typed placeholders ("[NAME_1]") or surrogates, plain invented
-    # values of the same type ("Alex Morgan", "1 March 2001"); reports/phi measures the teacher's F1 on both
-    phi_placeholders: Literal["typed", "surrogate"] = "typed"
+    # what stands in for an identifier: typed placeholders ("[NAME_1]"), surrogates, plain invented values
+    # of the same type ("Alex Morgan", "1 March 2001"), or realistic stand-ins of the same kind and shape
+    # ("Elijah Rich", "08/14/1981"; hiding in plain sight); reports/phi measures the teacher's F1 on each
+    phi_placeholders: Literal["typed", "surrogate", "realistic"] = "typed"
     # with typed placeholders: a sentence that was redacted is followed by one line saying what the
     # bracketed placeholders are (never a drug or an effect), so the teacher does not fall silent
     phi_note: bool = False
