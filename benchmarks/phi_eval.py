@@ -10,7 +10,8 @@ Two test sets, both generated here with Faker (seed 13) from templates:
      sometimes an age over 89 or a URL, around a (drug, reaction) pair taken from the gold relations
      of ADE fold 0 train (so the damage to drug and reaction words can be counted);
   B. ADE-Corpus-V2 fold 0 test sentences with identifiers inserted before and after them.
-Reported: identifiers planted and found per type, how many reached a request body, a cache, the Batch
+Reported: identifiers planted and found per type, how many reached a request body whole or in part
+(value_parts: a name's first name left beside its placeholder counts), a cache, the Batch
 API file, a run summary or the log (goal: none), the share of gold drug/ADE spans a redaction touches
 (goal <= 1%). With --teacher: the local LLM labels --f1 sentences of set B as they are and redacted
 (phi: redact forced on the loopback server), and relation F1 against gold is compared.
@@ -104,6 +105,36 @@ def clinical_set(n: int, pairs: list[tuple[str, str]], seed: int = 13) -> list[t
     return out
 
 
+# words of a name that identify nobody (titles, degrees, generational suffixes)
+_NAME_NOISE = {"dr", "mr", "mrs", "ms", "miss", "md", "dds", "dvm", "phd", "jr", "sr", "ii", "iii", "iv", "v"}
+
+
+_ADDRESS_WORDS = {"street", "avenue", "road", "lane", "drive", "court", "way", "place", "apt", "suite", "unit",
+                  "boulevard", "plaza", "square", "circle", "terrace"}
+
+
+def value_parts(key: str, value: str) -> list[str]:
+    """The pieces of a planted value that identify on their own, so that a value redacted only in part
+    ("Heather [NAME_1]", "[ADDRESS_1] 823") counts as leaked: each word of a name (titles left out),
+    each run of 3 or more digits of a phone, record number or address, each word of 3 or more letters
+    of an address, an e-mail's part before the @, an age. A state abbreviation, a date's pieces (a year
+    alone is not an identifier under Safe Harbor) and a URL's are not looked for one by one."""
+    kind = TYPES.get(key)
+    if kind == "NAME":
+        return [w for w in re.findall(r"[A-Za-z][A-Za-z'-]+", value) if w.lower() not in _NAME_NOISE]
+    if kind in ("PHONE", "MRN"):
+        return re.findall(r"\d{3,}", value)
+    if kind == "ADDRESS":  # a street type or a unit word ("Road", "Apt") identifies nobody
+        return re.findall(r"\d{3,}", value) + [w for w in re.findall(r"[A-Za-z]{3,}", value)
+                                                if w.lower() not in _ADDRESS_WORDS]
+    if kind == "EMAIL":
+        local = value.split("@")[0]
+        return [local] if len(local) >= 3 else []
+    if kind == "AGE":
+        return [value]
+    return []
+
+
 def _fields(tpl: str) -> list[str]:
     import re
 
@@ -140,6 +171,9 @@ def meddra_terms(out: Path) -> Path:
 
 
 def measure(guard: PhiGuard, items: list[tuple[Sentence, dict]], work: Path, name: str, terms: Path) -> dict:
+    # (the stand-in style is the guard's: typed placeholders, or realistic stand-ins, which can be ordinary
+    # names; a planted value that a stand-in elsewhere in the set happens to spell is left out of the
+    # file scan below with the other values that are also ordinary text of the set, and counted)
     """Run the teacher path (stand-in server, phi: redact) over the set and scan what left."""
     reds = {s.id: guard.redact(s.text) for s, _ in items}
     answers = {}  # the stand-in answers each redacted sentence with the gold pairs still in it
@@ -158,7 +192,7 @@ def measure(guard: PhiGuard, items: list[tuple[Sentence, dict]], work: Path, nam
         cfg = TeacherConfig(backend="openai", model="remote-model", base_url=srv.base_url, api_key_env=None,
                             confidence="none", response_format="json_object", phi="redact",
                             cache=str(folder / "cache.sqlite"), phi_drugs=str(default_shared_data() / "drugs"),
-                            phi_terms=[str(terms)])
+                            phi_terms=[str(terms)], phi_placeholders=guard.placeholders)
         t0 = time.monotonic()
         res = label([s for s, _ in items], folder / "out.labels.jsonl", cfg, progress=False)
         seconds = time.monotonic() - t0
@@ -169,12 +203,19 @@ def measure(guard: PhiGuard, items: list[tuple[Sentence, dict]], work: Path, nam
     by_text = {}
     for b in srv.requests:
         by_text.setdefault(b["messages"][-1]["content"].removeprefix("Sentence: "), []).append(json.dumps(b))
-    per_type, leaked = Counter(), Counter()
+    per_type, leaked, partly = Counter(), Counter(), Counter()
     for s, planted in items:
         own = "\n".join(by_text.get(reds[s.id].text, []))
+        sent = reds[s.id].text
         for key, value in planted.items():
             per_type[TYPES[key]] += 1
             leaked[TYPES[key]] += bool(re.search(rf"(?<!\w){re.escape(value)}(?!\w)", own))
+            # a piece of the value in the sentence as sent, unless that piece is also ordinary text of
+            # the sentence outside the value (a street called Fall beside a reported fall)
+            rest = s.text.replace(value, " ")
+            partly[TYPES[key]] += any(re.search(rf"(?<!\w){re.escape(p)}(?!\w)", sent)
+                                      and not re.search(rf"(?<!\w){re.escape(p)}(?!\w)", rest)
+                                      for p in value_parts(key, value))
     # a value that is also ordinary text of the set ("Johnson" of "Stevens-Johnson syndrome", a doctor
     # called Young) cannot be told apart in a file scan: those are left out of it, and counted
     background = "\n".join(r.text for r in reds.values())
@@ -197,6 +238,7 @@ def measure(guard: PhiGuard, items: list[tuple[Sentence, dict]], work: Path, nam
     return {"set": name, "sentences": len(items), "planted_by_type": dict(per_type),
             "leaked_in_requests_by_type": dict(leaked), "planted": sum(per_type.values()),
             "leaked_in_requests": sum(leaked.values()), "requests": len(bodies),
+            "partly_in_requests_by_type": dict(partly), "partly_in_requests": sum(partly.values()),
             "found_by_type": dict(found), "in_files": in_files, "values_scanned_in_files": len(scan),
             "values_also_ordinary_text": len(ambiguous), "gold_spans": spans, "gold_spans_damaged": damaged,
             "damaged_share": damaged / spans if spans else 0.0, "seconds": round(seconds, 1),
@@ -236,9 +278,10 @@ def f1_check(teacher: str, items: list[tuple[Sentence, dict]], n: int, work: Pat
     out = {}
     preds_of = {}
     # as they are; redacted with typed placeholders ("[NAME_1]"); redacted with surrogates ("Alex Morgan");
+    # redacted with realistic stand-ins (phi_placeholders: realistic);
     # as they are with other identifiers (the control)
     runs = [("off", "off", "typed", gold), ("redact", "redact", "typed", gold),
-            ("surrogate", "redact", "surrogate", gold)]
+            ("surrogate", "redact", "surrogate", gold), ("realistic", "redact", "realistic", gold)]
     if other:
         runs.append(("other", "off", "typed", [s for s, _ in other[:n]]))
     if note:  # typed placeholders with one line saying what they are (phi_note)
@@ -291,6 +334,8 @@ def main() -> None:
                     "identifiers, not redacted (how far the teacher moves when only the identifiers change)")
     ap.add_argument("--note", action="store_true", help="with --teacher: also typed placeholders with a line "
                     "telling the teacher what they are (phi_note: true)")
+    ap.add_argument("--placeholders", choices=["typed", "surrogate", "realistic"], default="typed",
+                    help="the stand-in style of the leak scan's guard (phi_placeholders)")
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "phi" / "phi")
     ap.add_argument("--work", type=Path)
     a = ap.parse_args()
@@ -302,12 +347,12 @@ def main() -> None:
     set_b = inserted_set(list(ingest_ade_splits(splits, 0, "test"))[:a.ade])
     work.mkdir(parents=True, exist_ok=True)
     terms = meddra_terms(work / "reaction_terms.txt")
-    guard = PhiGuard(allow=allow_list(default_shared_data() / "drugs", terms=[terms]))
+    guard = PhiGuard(allow=allow_list(default_shared_data() / "drugs", terms=[terms]), placeholders=a.placeholders)
     result_path = a.out.with_suffix(".json")
     old = json.loads(result_path.read_text()) if result_path.exists() else {}
     results = {"sets": [measure(guard, set_a, work, "A-clinical", terms),
                         measure(guard, set_b, work, "B-ade-inserted", terms)],
-               "allow_list": {"words": len(guard.allow), "drugs": "../shared/data/drugs (DrugBank open vocabulary, "
+               "placeholders": a.placeholders, "allow_list": {"words": len(guard.allow), "drugs": "../shared/data/drugs (DrugBank open vocabulary, "
                               "Drugs@FDA brands and ingredients)", "reaction_terms": "the LLT and PT names of "
                               "../shared/data/meddra_labels train (a user's MedDRA release stands here)"}}
     if a.teacher:
@@ -330,27 +375,33 @@ def main() -> None:
 def write_markdown(r: dict, path: Path) -> None:
     lines = ["# The PHI guard, measured", "",
              f"Made by `{r['command']}` (git {r['git_commit']}). Identifiers planted with Faker (seed 13) from templates; "
-             "each sentence sent through the real teacher path (`label`, policy `redact`) to a stand-in OpenAI-compatible "
+             f"each sentence sent through the real teacher path (`label`, policy `redact`, phi_placeholders "
+             f"`{r.get('placeholders', 'typed')}`) to a stand-in OpenAI-compatible "
              "server on 127.0.0.1 that records every request body; then every file the run wrote (teacher cache, Batch "
              "API export, run summary and info files, failures file) and the log at INFO level scanned for every planted "
              "value.", "",
-             "| set | sentences | identifiers planted | in a request body | in a run file or the log | gold drug/ADE spans "
-             "touched by a redaction |", "|---|---|---|---|---|---|"]
+             "| set | sentences | identifiers planted | in a request body | a piece of one in a request body | in a run file "
+             "or the log | gold drug/ADE spans touched by a redaction |", "|---|---|---|---|---|---|---|"]
     for s in r["sets"]:
         files = sum(s["in_files"].values())
-        lines.append(f"| {s['set']} | {s['sentences']:,} | {s['planted']:,} | {s['leaked_in_requests']:,} | {files:,} | "
+        lines.append(f"| {s['set']} | {s['sentences']:,} | {s['planted']:,} | {s['leaked_in_requests']:,} | "
+                     f"{s['partly_in_requests']:,} | {files:,} | "
                      f"{s['gold_spans_damaged']:,} of {s['gold_spans']:,} ({s['damaged_share']:.2%}) |")
-    lines += ["", "A planted value is looked for in its own sentence's request body (whole words). In the files and the "
+    lines += ["", "A planted value is looked for in its own sentence's request body (whole words); its pieces (each word "
+              "of a name, each run of 3 or more digits of a phone, record number or address, each word of an address, an "
+              "e-mail's name) in the sentence as sent, unless the piece is also ordinary text of the sentence (a street "
+              "called Fall beside a reported fall): a name redacted only in part (\"Heather [NAME_1]\") counts. In the files and the "
               "log every distinct planted value is looked for, except the few that are also ordinary text of the set "
               "(a doctor called Johnson beside \"Stevens-Johnson syndrome\"): " + "; ".join(
                   f"{s['set']}: {s['values_scanned_in_files']:,} values scanned, {s['values_also_ordinary_text']:,} left "
                   "out" for s in r["sets"]) + ".",
-              "", "## Per identifier type", "", "| set | type | planted | reached a request body | recall |",
-              "|---|---|---|---|---|"]
+              "", "## Per identifier type", "", "| set | type | planted | reached a request body | a piece of it reached "
+              "one | recall (whole value / every piece) |", "|---|---|---|---|---|---|"]
     for s in r["sets"]:
         for t, n in sorted(s["planted_by_type"].items()):
             leak = s["leaked_in_requests_by_type"].get(t, 0)
-            lines.append(f"| {s['set']} | {t} | {n:,} | {leak:,} | {1 - leak / n:.1%} |")
+            part = s.get("partly_in_requests_by_type", {}).get(t, 0)
+            lines.append(f"| {s['set']} | {t} | {n:,} | {leak:,} | {part:,} | {1 - leak / n:.1%} / {1 - part / n:.1%} |")
     lines += ["", "Placeholders the guard wrote, by type (it also redacts what was not planted, e.g. a city inside a "
               "sentence):", ""]
     for s in r["sets"]:
@@ -367,6 +418,8 @@ def write_markdown(r: dict, path: Path) -> None:
                   "|---|---|---|---|---|---|---|"]
         for policy, label_ in (("off", "original (identifiers in it)"), ("redact", "redacted, typed placeholders ([NAME_1])"),
                                ("surrogate", "redacted, surrogates (Alex Morgan; phi_placeholders: surrogate)"),
+                               ("realistic", "redacted, realistic stand-ins (a Census name, a date of the same shape; "
+                                             "phi_placeholders: realistic)"),
                                ("redact-note", "redacted, typed placeholders and a line saying what they are (phi_note: true)"),
                                ("other", "control: not redacted, other identifiers (a second Faker draw)")):
             if policy not in f:

@@ -124,11 +124,13 @@ def _pieces(value: str) -> set[str]:
     return {w.lower() for w in re.findall(r"[A-Za-z]{2,}|\d{2,}", value)} - _GENERIC
 
 
-def realistic_value(label: str, value: str, rng: random.Random, avoid: frozenset | set = frozenset()) -> str:
+def realistic_value(label: str, value: str, rng: random.Random, avoid: frozenset | set = frozenset(),
+                    taken: set[str] | None = None) -> str:
     """A realistic stand-in for an identifier of this type (see ``_draw``), redrawn while it shares a
-    word or a run of digits with the value it replaces, or holds a word of ``avoid`` (the allow-list:
-    a stand-in called Heather would read as the contraceptive)."""
-    own = _pieces(value)
+    word or a run of digits with the value it replaces (or with ``taken``: the pieces of every identifier
+    of the sentence, so that no stand-in spells a piece of another), or holds a word of ``avoid`` (the
+    allow-list: a stand-in called Heather would read as the contraceptive)."""
+    own = _pieces(value) | (taken or set())
     for _ in range(20):
         out = _draw(label, value, rng)
         words = _pieces(out)
@@ -244,12 +246,13 @@ class PhiGuard:
                 typed += [text[kept[i - 1][1] if i else 0:a], f"[{PLACEHOLDER.get(kind, 'ID')}_{k[PLACEHOLDER.get(kind, 'ID')]}]"]
             typed.append(text[kept[-1][1] if kept else 0:])
             rng, same = random.Random(hashlib.sha256("".join(typed).encode()).digest()), {}
+            taken = set().union(*(_pieces(text[a:b]) for a, b, _ in kept))
         for a, b, kind in kept:
             out.append(text[pos:a])
             label = PLACEHOLDER.get(kind, "ID")
             numbers[label] += 1
             if rng is not None:  # one stand-in per distinct value: a name said twice reads as one person
-                ph = same.setdefault(text[a:b].lower(), realistic_value(label, text[a:b], rng, self.allow))
+                ph = same.setdefault(text[a:b].lower(), realistic_value(label, text[a:b], rng, self.allow, taken))
             else:
                 ph = (f"[{label}_{numbers[label]}]" if self.placeholders == "typed" else
                       SURROGATES[label][(numbers[label] - 1) % len(SURROGATES[label])])
