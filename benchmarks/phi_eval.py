@@ -171,10 +171,10 @@ def meddra_terms(out: Path) -> Path:
 
 
 def measure(guard: PhiGuard, items: list[tuple[Sentence, dict]], work: Path, name: str, terms: Path) -> dict:
-    # (the stand-in style is the guard's: typed placeholders, or realistic stand-ins, which can be ordinary
-    # names; a planted value that a stand-in elsewhere in the set happens to spell is left out of the
-    # file scan below with the other values that are also ordinary text of the set, and counted)
-    """Run the teacher path (stand-in server, phi: redact) over the set and scan what left."""
+    """Run the teacher path (stand-in server, phi: redact) over the set and scan what left. The stand-in
+    style is the guard's: with realistic stand-ins, which can be ordinary names, a planted value that a
+    stand-in elsewhere in the set happens to spell is left out of the file scan with the other values
+    that are also ordinary text of the set, and counted."""
     reds = {s.id: guard.redact(s.text) for s, _ in items}
     answers = {}  # the stand-in answers each redacted sentence with the gold pairs still in it
     for s, _ in items:

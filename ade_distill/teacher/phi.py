@@ -240,11 +240,13 @@ class PhiGuard:
             # seeded by the sentence with typed placeholders, which holds no identifier: the same
             # sentence gets the same stand-ins on every run (the cache stays valid), and the stand-ins
             # say nothing about the values they replace
-            typed, k = [], Counter()
-            for i, (a, b, kind) in enumerate(kept):
-                k[PLACEHOLDER.get(kind, "ID")] += 1
-                typed += [text[kept[i - 1][1] if i else 0:a], f"[{PLACEHOLDER.get(kind, 'ID')}_{k[PLACEHOLDER.get(kind, 'ID')]}]"]
-            typed.append(text[kept[-1][1] if kept else 0:])
+            typed, n, prev = [], Counter(), 0
+            for a, b, kind in kept:
+                label = PLACEHOLDER.get(kind, "ID")
+                n[label] += 1
+                typed += [text[prev:a], f"[{label}_{n[label]}]"]
+                prev = b
+            typed.append(text[prev:])
             rng, same = random.Random(hashlib.sha256("".join(typed).encode()).digest()), {}
             taken = set().union(*(_pieces(text[a:b]) for a, b, _ in kept))
         for a, b, kind in kept:
