@@ -106,7 +106,7 @@ def cmd_synthesize(a) -> None:
     r = synthesize(one_or_many(a.corpus), a.out, a.teacher, n=a.n, max_tries=a.max_tries, drugs=a.drugs,
                    effects=a.effects, seed=a.seed, near_duplicate=a.near_duplicate, temperature=a.temperature,
                    checkpoint_every=a.checkpoint_every, exclude=one_or_many(a.exclude) if a.exclude else (),
-                   allow_gold=a.allow_gold, cache=a.cache)
+                   allow_gold=a.allow_gold, answer=a.answer, cache=a.cache)
     _show(r)
     if r.stats.failed:
         raise SystemExit(1)

@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt(sy, "synthesize", "--near-duplicate", synthesize, "near_duplicate", type=float,
         help="drop a sentence whose word 3-gram Jaccard with a corpus or kept sentence is at least this (default %(default)s)")
     opt(sy, "synthesize", "--temperature", synthesize, "temperature", type=float)
+    opt(sy, "synthesize", "--answer", synthesize, "answer", choices=["json", "plain"],
+        help="json: the sentence and the pairs it reports; plain: the sentence alone, labelled with the seed's "
+             "pairs (fewer answer tokens). Default %(default)s")
     opt(sy, "synthesize", "--checkpoint-every", synthesize, "checkpoint_every", type=int)
     sy.add_argument("--exclude", type=Path, nargs="+", default=[],
                     help="sentences JSONL no kept sentence may nearly copy (e.g. the test parts; only text is read)")

@@ -51,6 +51,20 @@ Rules:
 - Every pair you list must be an ADE your sentence reports; list every one it reports.
 Answer with JSON only: {"sentence": "...", "ades": [{"drug": "...", "effect": "..."}]}"""
 
+# answer: plain (the sentence alone; its labels are the seed's pairs, which it was told to use as
+# given): about half the answer tokens of the JSON answer, and answer tokens are most of a local
+# teacher's time (reports/synthetic/answer_ab.md)
+SYNTH_PLAIN_VERSION = "ade-synth-v2-plain"
+SYNTH_SYSTEM_PLAIN = """You write single sentences in the style of published medical case reports about
+adverse drug events (ADEs). You are given the drug(s), the adverse effect(s) they caused, and a style.
+Write one new, natural sentence of your own that reports exactly those ADEs.
+
+Rules:
+- Use each drug name and each effect exactly as given, spelled the same way.
+- Invent the details (age, sex, dose, timing); do not reproduce a sentence you have read.
+- No names of people, no dates, no places, no hospital names.
+- Answer with the sentence only, on one line: no title, no quotes, no explanation."""
+
 SYNTH_SCHEMA = {
     "type": "object",
     "properties": {
@@ -79,6 +93,28 @@ _CUES = [
 
 # a sentence end followed by another sentence (abbreviations such as "i.v. Drug" are rare enough here)
 _SENTENCE_BREAK = re.compile(r"[a-z0-9)\]][.!?]\s+[A-Z]")
+
+ANSWERS = ("json", "plain")
+LENGTH_REASON = "not one sentence of about the asked length"
+# The checks' version, written on every rejected row. A row rejected for a reason whose check has
+# changed since (reason -> the version that changed it) is tried again on resume: its answer is
+# cached, so only the new check's calls are made.
+CHECKS = 2
+_CHANGED_IN = {LENGTH_REASON: 2}  # 2: a paragraph whose first sentence holds every pair keeps that sentence
+
+
+def first_sentence(text: str, pairs: Sequence[tuple[str, str]]) -> tuple[str, bool]:
+    """A small teacher often goes on after the sentence it was asked for ("... developed X. She was
+    referred ..."). When the first sentence alone names every written drug and effect, it is the
+    answer (True: trimmed); otherwise the text as written."""
+    m = _SENTENCE_BREAK.search(text)
+    if not m:
+        return text, False
+    first = text[:m.start() + 2]
+    low = first.lower()
+    if all(d.lower() in low and e.lower() in low for d, e in pairs):
+        return first, True
+    return text, False
 
 
 @dataclass(frozen=True)
@@ -260,15 +296,25 @@ class Synthesizer:
     """``Synthesizer(teacher).run(seeds, corpus, out)``: generate, check, keep, resume."""
 
     def __init__(self, teacher: Teacher, *, temperature: float = 0.8, max_tokens: int = 256,
-                 near_duplicate: float = 0.5) -> None:
+                 near_duplicate: float = 0.5, answer: str = "plain") -> None:
+        if answer not in ANSWERS:
+            raise AdeDistillError(f"synthesize: answer must be one of {', '.join(ANSWERS)} (got {answer!r})")
+        self.answer = answer
         self.teacher = teacher
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.near_duplicate = near_duplicate
         self.stats = SynthesisStats()
 
+    @property
+    def version(self) -> str:
+        return SYNTH_PLAIN_VERSION if self.answer == "plain" else SYNTH_VERSION
+
     def params(self, seed: Seed, attempt: int) -> SamplingParams:
-        # the answer is JSON whatever the labelling format: OpenAI's json_object where the teacher
+        if self.answer == "plain":  # one sentence: a few dozen tokens
+            return SamplingParams(temperature=self.temperature, max_tokens=min(self.max_tokens, 160),
+                                  seed=seed.index * 10 + attempt, logprobs=False, response_format="none")
+        # the JSON answer whatever the labelling format: OpenAI's json_object where the teacher
         # config asks for that, else a JSON-schema grammar (llama.cpp)
         rf = "json_object" if self.teacher.cfg.response_format == "json_object" else "json_schema"
         return SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens,
@@ -276,7 +322,8 @@ class Synthesizer:
                               schema=SYNTH_SCHEMA if rf == "json_schema" else None)
 
     def messages(self, seed: Seed) -> list[dict]:
-        return [{"role": "system", "content": SYNTH_SYSTEM}, {"role": "user", "content": seed.instruction()}]
+        system = SYNTH_SYSTEM_PLAIN if self.answer == "plain" else SYNTH_SYSTEM
+        return [{"role": "system", "content": system}, {"role": "user", "content": seed.instruction()}]
 
     def write(self, seed: Seed) -> tuple[str, list[tuple[str, str]]]:
         """The teacher's sentence and pairs for one seed (cached); UnparseableAnswer if none is usable."""
@@ -284,7 +331,10 @@ class Synthesizer:
         for attempt in range(self.teacher.cfg.parse_retries + 1):
             params = self.params(seed, attempt)
             comp = self.teacher._complete(messages, params, sample=0, attempt=attempt)
-            text, pairs = _parse_written(comp.text)
+            if self.answer == "plain":
+                text, pairs = _parse_plain(comp.text), [(d, e) for d in seed.drugs for e in seed.effects]
+            else:
+                text, pairs = _parse_written(comp.text)
             if text:
                 return text, pairs
         raise UnparseableAnswer(f"no usable sentence after {self.teacher.cfg.parse_retries + 1} tries")
@@ -293,11 +343,12 @@ class Synthesizer:
               ) -> tuple[Sentence | None, str | None, dict]:
         """The kept record, or None with the reason it was dropped (and what was measured)."""
         sid = f"syn-{seed.index:06d}"
-        bare = Sentence(id=sid, doc_id=sid, text=text, source="unlabeled")
         if not pairs:
             return None, "no pairs written", {}
+        text, trimmed = first_sentence(text, pairs)
+        bare = Sentence(id=sid, doc_id=sid, text=text, source="unlabeled")
         if _SENTENCE_BREAK.search(text) or len(text.split()) > 2.5 * seed.words:
-            return None, "not one sentence of about the asked length", {"words": len(text.split())}
+            return None, LENGTH_REASON, {"words": len(text.split())}
         near, score = dups.nearest(text)
         if near is not None:
             kind = "corpus" if near.startswith("c:") else "synthetic"
@@ -314,8 +365,10 @@ class Synthesizer:
         if written != read:
             return None, "the teacher's re-read disagrees", {"written": len(written), "read": len(read),
                                                               "common": len(written & read)}
-        meta = {"synthetic": True, "seed": seed.to_json(), "prompt_version": SYNTH_VERSION,
+        meta = {"synthetic": True, "seed": seed.to_json(), "prompt_version": self.version,
                 "relabel_prompt": self.teacher.fmt.version, "model": self.teacher.model_name}
+        if trimmed:
+            meta["trimmed"] = "first sentence of the answer"
         return Sentence(id=sid, doc_id=sid, text=text, entities=ents, relations=rels,
                         source=f"synthetic:{self.teacher.model_name}", meta=meta), None, {}
 
@@ -337,7 +390,8 @@ class Synthesizer:
             for line in rejected_path.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     row = json.loads(line)
-                    dropped[row["index"]] = row
+                    if row.get("checks", 1) >= _CHANGED_IN.get(row["reason"], 0):
+                        dropped[row["index"]] = row
         dups = NearDuplicates(self.near_duplicate)
         for s in [*corpus, *exclude]:
             dups.add("c:" + s.id, s.text)
@@ -378,7 +432,8 @@ class Synthesizer:
                 elif not reason.startswith("teacher failed"):  # a failed call is tried again on resume
                     # a near-copy of corpus text is not kept anywhere (the corpus may not be redistributed)
                     keep_text = None if reason.startswith("near-duplicate") else text
-                    dropped[sd.index] = {"index": sd.index, "reason": reason, "text": keep_text, **info}
+                    dropped[sd.index] = {"index": sd.index, "reason": reason, "text": keep_text, "checks": CHECKS,
+                                         **info}
                 else:
                     self.stats.failed += 1
                     log.warning("synthesize: seed %d not written: %s", sd.index, info.get("error"))
@@ -402,6 +457,15 @@ class Synthesizer:
 def ents_by(entities, eid: str) -> tuple[str, int, int]:
     e = next(x for x in entities if x.id == eid)
     return e.label, e.start, e.end
+
+
+def _parse_plain(answer: str) -> str | None:
+    """The sentence of a plain answer: its first non-empty line, without a "Sentence:" label, quotes
+    or emphasis around it; None when that is too short to be one."""
+    line = next((x for x in answer.splitlines() if x.strip()), "")
+    line = re.sub(r"^\W*sentence\W*:\s*", "", line.strip(), flags=re.I).strip().strip('"*`\u201c\u201d').strip()
+    text = " ".join(line.split())
+    return text if len(text) >= 20 else None
 
 
 def _parse_written(answer: str) -> tuple[str | None, list[tuple[str, str]]]:

@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 from ..core.errors import InputError
 from ..core.schema import Sentence, atomic_open, read_sentences
 from ..teacher import Teacher, TeacherConfig
-from ..teacher.synthesis import Synthesizer, SynthesisStats, diversity, make_seeds, read_names
+from ..teacher.synthesis import ANSWERS, Synthesizer, SynthesisStats, diversity, make_seeds, read_names
 from .common import sentence_list
 from .teacher import teacher_config
 
@@ -47,7 +47,7 @@ def synthesize(corpus: Iterable[Sentence] | str | Path | Sequence[str | Path], o
                drugs: Sequence[str | Path] = (), effects: Sequence[str | Path] = (), seed: int = 13,
                near_duplicate: float = 0.5, temperature: float = 0.8, checkpoint_every: int = 20,
                exclude: Iterable[Sentence] | str | Path | Sequence[str | Path] = (), allow_gold: bool = False,
-               progress: bool = True, cache: str | None = None) -> SynthesizeResult:
+               answer: str = "plain", progress: bool = True, cache: str | None = None) -> SynthesizeResult:
     """Have the teacher write ``n`` checked ADE sentences with their labels into ``out`` (JSONL,
     source "synthetic:<model>"), trying at most ``n * max_tries`` seeds; dropped candidates go to
     <out>.rejected.jsonl with their reason, the run's numbers to <out>.run.json. A rerun resumes.
@@ -56,7 +56,9 @@ def synthesize(corpus: Iterable[Sentence] | str | Path | Sequence[str | Path], o
     of its sentences); gold labels are refused unless ``allow_gold`` (a distilled student must not
     see them). ``drugs`` and ``effects`` are name lists (files, one name a line or a CSV's first
     column) that widen the seeds beyond the corpus: rare drugs, MedDRA terms. ``exclude``: sentences
-    (e.g. every evaluation part) that no kept sentence may nearly copy; only their text is read."""
+    (e.g. every evaluation part) that no kept sentence may nearly copy; only their text is read.
+    ``answer``: "json" (the sentence and the pairs it reports, as written) or "plain" (the sentence
+    alone, labelled with the seed's pairs; fewer answer tokens, the same checks)."""
     cfg = teacher_config(teacher, cache=cache)
     src = corpus
     corpus = sentence_list(corpus)
@@ -67,6 +69,8 @@ def synthesize(corpus: Iterable[Sentence] | str | Path | Sequence[str | Path], o
         raise InputError(f"synthesize: the corpus holds gold-labelled sentences (first: {gold[0]}); seeds from gold "
                          "labels would carry gold into a distilled student. Label the text with the teacher first "
                          "(ade-distill label), or pass allow_gold / --allow-gold for a supervised student.")
+    if answer not in ANSWERS:
+        raise InputError(f"synthesize: answer must be one of {', '.join(ANSWERS)} (got {answer!r})")
     if n < 1 or max_tries < 1:
         raise InputError(f"synthesize: n must be >= 1 and max_tries >= 1 (got n={n}, max_tries={max_tries})")
     drug_names = [x for p in drugs for x in read_names(p)]
@@ -77,7 +81,7 @@ def synthesize(corpus: Iterable[Sentence] | str | Path | Sequence[str | Path], o
     before = json.loads(run_json.read_text(encoding="utf-8")) if run_json.exists() else {}
     excluded = sentence_list(exclude) if exclude else []
     t = Teacher(cfg)
-    syn = Synthesizer(t, temperature=temperature, near_duplicate=near_duplicate)
+    syn = Synthesizer(t, temperature=temperature, near_duplicate=near_duplicate, answer=answer)
     try:
         syn.run(seeds, corpus, out, target=n, exclude=excluded, checkpoint_every=checkpoint_every, progress=progress)
     finally:  # an interrupted run records its numbers too (its teacher time counts)
@@ -88,7 +92,7 @@ def synthesize(corpus: Iterable[Sentence] | str | Path | Sequence[str | Path], o
         hours = before.get("teacher_hours_total", 0.0) + stats.teacher_seconds / 3600
         record = {"stats": stats.to_json(), "teacher_hours_total": round(hours, 4), "diversity": div,
                   "settings": {"n": n, "max_tries": max_tries, "seed": seed, "near_duplicate": near_duplicate,
-                               "temperature": temperature, "corpus_sentences": len(corpus),
+                               "temperature": temperature, "answer": answer, "corpus_sentences": len(corpus),
                                "excluded_sentences": len(excluded), "drug_names": len(drug_names),
                                "effect_names": len(effect_names)},
                   "teacher": cfg.model_dump()}
