@@ -132,3 +132,37 @@ def test_combine_aggregates_then_repairs():
     assert stats["aggregate"]["counted_views"] == {"0": 3, "1": 5}
     assert stats["propagate"]["spans_added"] == {"DRUG": 3, "ADE": 2}
     assert len(out) == len(v1)
+
+
+def test_drug_mentions_are_completed_from_the_vocabulary_where_the_teacher_left_them_out(tmp_path):
+    from ade_distill.teacher.consistency import complete_drugs
+
+    sents = [labelled("v0", "Pneumonitis after methotrexate.", [("methotrexate", "Pneumonitis")]),
+             labelled("v1", "Rash in a patient on methotrexate and Zyloprim.", [("Zyloprim", "Rash")]),
+             Sentence(id="v2", doc_id="v2", text="Hepatitis developed on methotrexate.", source="teacher:m",
+                      entities=[Entity(id="a", label="ADE", start=0, end=9, text="Hepatitis")]),
+             labelled("v3", "Alcohol craving on MTX.", [("MTX", "Alcohol craving")]),
+             labelled("v4", "Alcohol caused gastritis.", [("Alcohol", "gastritis")]),
+             labelled("v5", "Withdrawal: alcohol on baclofen.", [("baclofen", "alcohol")]),
+             labelled("v6", "Pancreatitis on baclofen.", [("baclofen", "alcohol")][:0]),
+             labelled("v7", "Gastritis after alcohol and baclofen.", [("baclofen", "Gastritis")])]
+    sents.append(labelled("v8", "Then alcohol again on baclofen.", [("baclofen", "alcohol")]))
+    vocab = {"methotrexate": {"methotrexate", "mtx"}, "allopurinol": {"allopurinol", "zyloprim"},
+             "ethanol": {"alcohol", "ethanol"}, "iron": {"fe", "iron"}}
+    out, stats = complete_drugs(sents, vocab, confidence=0.5)
+    assert out[0] == sents[0]  # marked already: nothing added
+    # a drug the teacher left out of a sentence whose relations stand: a soft DRUG, no new relation
+    assert ("DRUG", "methotrexate") in spans(out[1]) and len(out[1].relations) == 1
+    assert next(e for e in out[1].entities if e.text == "methotrexate").confidence == 0.5
+    # an ADE and no pair: the completed drug is linked to it
+    assert spans(out[2]) == {("ADE", "Hepatitis"), ("DRUG", "methotrexate")} and len(out[2].relations) == 1
+    # inside a teacher span ("Alcohol craving"): left alone; "mtx" is 3 characters: never added
+    assert out[3] == sents[3]
+    # "alcohol" is marked an ADE twice (v5, v8) and a drug once (v4): not added where it was left out (v7)
+    assert out[7] == sents[7]
+    assert stats.to_json()["spans_added"] == {"DRUG": 2} and stats.relations_added == 1
+    # through combine, from a DrugBank vocabulary file (brands from Drugs@FDA would sit beside it)
+    (tmp_path / "drugbank_vocabulary.csv").write_text(
+        "DrugBank ID,Common name,UNII,Synonyms\nDB00563,Methotrexate,YL5FZ2Y5U1,Amethopterin | MTX\n")
+    out2, st = combine([sents], repair=RepairConfig(drug_vocab=str(tmp_path)))
+    assert st["drug_vocab"]["spans_added"] == {"DRUG": 2} and out2[2] == out[2]

@@ -189,7 +189,11 @@ class Pipeline:
                 tc = teachers[v.name]
                 teachers[v.name] = tc.model_copy(update={"prompt": tc.prompt.model_copy(
                     update={"shots": str(shots), "n_shots": None, "retrieve": tc.prompt.retrieve or 4})})
-        return label_stage(self.run_path("ingest"), stage.folder, self.cfg.label, teachers, label_seeds(self),
+        label = self.cfg.label
+        if label.repair.drug_vocab:  # a path in the pipeline file, as every other
+            label = label.model_copy(update={"repair": label.repair.model_copy(
+                update={"drug_vocab": str(self.resolve(label.repair.drug_vocab))})})
+        return label_stage(self.run_path("ingest"), stage.folder, label, teachers, label_seeds(self),
                            label_parts(self), progress=self.progress,
                            view_parts={v.name: v.parts for v in self.cfg.label.views})
 

@@ -76,7 +76,7 @@ def _label_stage(p: "Pipeline", ing_out: list[Path]) -> Stage:
     c = p.cfg
     lab = p.run_path("label")
     views = list(p.teachers)
-    combined = bool(c.label.views) or c.label.repair.propagate
+    combined = bool(c.label.views) or c.label.repair.active
     parts_of = {v.name: v.parts for v in c.label.views}
     outs = [lab / "train.teacher.jsonl"] + [lab / label_file_name("train", v, True) for v in views[1:]
                                             if "train" in parts_of.get(v, ["train"])]

@@ -248,6 +248,19 @@ class DrugNormaliser:
                 hit = Normalised(mention, hit.substances, "abbreviation")
         return Normalised(mention, hit.substances, hit.how) if hit else Normalised(mention, (), "none")
 
+    def vocabulary(self) -> dict[str, set[str]]:
+        """Substance name -> every normal-form name of it: DrugBank names and synonyms, the brands
+        whose only ingredient it is, the user's names (what a matcher over text looks for)."""
+        out: dict[str, set[str]] = {}
+        for table in (self.names, self.user):
+            for key, sub in table.items():
+                out.setdefault(sub.name, set()).add(key)
+        for brand, parts in self.brands.items():
+            if len(parts) == 1:
+                sub = self.names.get(parts[0]) or self.names.get(fold_salts(parts[0]))
+                out.setdefault(sub.name if sub else parts[0], set()).add(brand)
+        return out
+
     def synonyms(self, substance: str) -> set[str]:
         """Every normal-form name (synonyms, brands whose only ingredient it is, user names) of a substance."""
         hit = self._lookup(normal(substance))

@@ -192,8 +192,48 @@ def propagate(sentences: Sequence[Sentence], *, min_marks: int = 2, min_share: f
             s = index.sentences[si]
             if not any(e.label == label and e.start < b and a < e.end for e in s.entities):
                 add[si].append((label, a, b, round(c.share, 4)))
+    return _apply(index.sentences, add, link="sole")
+
+
+def complete_drugs(sentences: Sequence[Sentence], names: dict[str, Iterable[str]], *, confidence: float = 0.5,
+                   min_chars: int = 4) -> tuple[list[Sentence], RepairStats]:
+    """Drug mentions completed from an open drug vocabulary (``names``: substance -> its names,
+    brands and synonyms, e.g. ``DrugNormaliser.vocabulary()``): a vocabulary name standing as whole
+    words where no teacher span touches it is added as a soft DRUG (``confidence``: the vocabulary
+    says it names a drug, not that the sentence reports it as a cause). A name of fewer than
+    ``min_chars`` characters, or one the teacher marks as an ADE more often than as a drug over the
+    corpus ("alcohol" in "alcohol abuse"), is never added. Relations only where the teacher marked
+    ADEs and named no pair: every drug x ADE (the teacher saw an ADE sentence and left its drug out);
+    a sentence whose teacher relations stand keeps them as they are. Linear in the corpus: one
+    Aho-Corasick pass a sentence."""
+    from ..apps.cascade import DrugMatcher, normal_form
+
+    def norm(t: str) -> str:
+        return " ".join(normal_form(t).split())
+
+    as_label: dict[str, Counter] = defaultdict(Counter)
+    for s in sentences:
+        for e in s.entities:
+            as_label[norm(e.text)][e.label] += 1
+    matcher = DrugMatcher({k: [x for x in v if len(x.strip()) >= min_chars] for k, v in names.items()})
+    add: dict[int, list[tuple[str, int, int, float]]] = defaultdict(list)
+    out = list(sentences)
+    for si, s in enumerate(out):
+        for a, b, _ in matcher.find(s.text):
+            seen = as_label.get(norm(s.text[a:b]), Counter())
+            if seen["ADE"] > seen["DRUG"] or any(e.start < b and a < e.end for e in s.entities):
+                continue
+            add[si].append(("DRUG", a, b, confidence))
+    return _apply(out, add, link="empty")
+
+
+def _apply(sentences: Sequence[Sentence], add: dict[int, list[tuple[str, int, int, float]]], *, link: str
+           ) -> tuple[list[Sentence], RepairStats]:
+    """Add the spans ``add`` names (sentence index -> (label, start, end, confidence)), the longest
+    of overlapping ones, with relations: in a sentence that has none, every drug x ADE pair; where it
+    has some and ``link == "sole"``, an added span to the sentence's only entity of the other type."""
     stats = RepairStats()
-    out = list(index.sentences)
+    out = list(sentences)
     for si, new in add.items():
         s = out[si]
         new = _without_overlaps(new)
@@ -215,7 +255,7 @@ def propagate(sentences: Sequence[Sentence], *, min_marks: int = 2, min_share: f
         if not rels:
             new_rels = [Relation(drug=d.id, ade=a.id, confidence=_min_conf(d, a)) for d in drugs for a in ades
                         if (d.start, d.end) != (a.start, a.end)]
-        else:
+        elif link == "sole":
             for e in added:
                 others = ades if e.label == "DRUG" else drugs
                 if len(others) == 1:

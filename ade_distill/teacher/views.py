@@ -171,6 +171,15 @@ class RepairConfig(BaseModel):
     min_share: float = Field(default=0.6, gt=0.0, le=1.0)
     min_chars: int = Field(default=4, ge=1)
     labels: list[Literal["DRUG", "ADE"]] = Field(default_factory=lambda: ["DRUG", "ADE"])
+    # drug mentions completed from an open drug vocabulary: a folder holding drugbank_vocabulary.csv
+    # (and fda_products.txt), e.g. ../shared/data/drugs; each added mention a soft DRUG of this confidence
+    drug_vocab: str | None = None
+    vocab_confidence: float = Field(default=0.5, gt=0.0, le=1.0)
+
+    @property
+    def active(self) -> bool:
+        """Whether any repair runs (the student then learns from the repaired labels)."""
+        return self.propagate or bool(self.drug_vocab)
 
 
 def combine(views: Sequence[Sequence[Sentence]], aggregate_cfg: AggregateConfig | None = None,
@@ -192,4 +201,11 @@ def combine(views: Sequence[Sequence[Sentence]], aggregate_cfg: AggregateConfig 
         out, rs = propagate(out, min_marks=repair.min_marks, min_share=repair.min_share, min_chars=repair.min_chars,
                             labels=repair.labels)
         stats["propagate"] = rs.to_json()
+    if repair.drug_vocab:
+        from ..post.drugs import DrugNormaliser
+        from .consistency import complete_drugs
+
+        out, rs = complete_drugs(out, DrugNormaliser.from_folder(repair.drug_vocab).vocabulary(),
+                                 confidence=repair.vocab_confidence, min_chars=repair.min_chars)
+        stats["drug_vocab"] = rs.to_json()
     return out, stats

@@ -259,7 +259,7 @@ def label_stage(ingest_dir: str | Path, out_dir: str | Path, cfg, teachers: dict
     from ..teacher.views import combine
 
     ingest_dir, out_dir = Path(ingest_dir), Path(out_dir)
-    combined = bool(cfg.views) or cfg.repair.propagate
+    combined = bool(cfg.views) or cfg.repair.active
     summary: dict = {}
     failed = 0
     for view, tc in teachers.items():
