@@ -74,6 +74,7 @@ def main() -> None:
     students = [n.removeprefix("student ") for n in folds["systems"] if n.startswith("student ")]
     splits = default_shared_data() / "ade_splits"
     per_student: dict[str, list] = {s: [] for s in students}
+    all_rel: dict[str, list] = {s: [] for s in students}  # every test relation, for the pooled interval
     slice_gold = 0
     for k in folds["folds"]:
         train_texts = [s.text.lower() for s in ingest_ade_splits(splits, fold=k, part="train")]
@@ -87,30 +88,52 @@ def main() -> None:
         for st in students:
             preds = {p.id: p for p in read_unpacked(a.report / "oof" / f"{st}.packed.jsonl", test, unknown="skip")}
             per_student[st] += slice_counts(test, [preds[s.id] for s in test], rare)
+            all_rel[st] += slice_counts(test, [preds[s.id] for s in test], lambda _: True)
     rng = random.Random(13)
     n = len(next(iter(per_student.values())))
     draws = [[rng.randrange(n) for _ in range(n)] for _ in range(1000)]
     rows = []
+    first = students[0]  # the student without synthetic sentences, by the pipeline's order
+
+    def paired(st: str, counts: dict) -> float:
+        """Share of the resamples in which ``st`` scores above the first student."""
+        return sum(f1([counts[st][i] for i in d]) > f1([counts[first][i] for i in d]) for d in draws) / len(draws)
+
     for st in students:
         sysm = folds["systems"][f"student {st}"]
-        cs = per_student[st]
+        cs, ca = per_student[st], all_rel[st]
         boots = sorted(f1([cs[i] for i in d]) for d in draws)
+        pooled = sorted(f1([ca[i] for i in d]) for d in draws)
         rows.append({"student": st, "relation_per_fold": sysm["relation strict"]["per_fold"],
                      "relation_mean": sysm["relation strict"]["mean"], "relation_sd": sysm["relation strict"]["sd"],
+                     "relation_pooled": f1(ca), "relation_pooled_ci": [pooled[25], pooled[974]],
+                     "relation_above_first": None if st == first else paired(st, all_rel),
                      "entity_mean": sysm["entity strict"]["mean"], "rare_slice_f1": f1(cs),
-                     "rare_slice_ci": [boots[25], boots[974]]})
+                     "rare_slice_ci": [boots[25], boots[974]],
+                     "rare_slice_above_first": None if st == first else paired(st, per_student)})
     pool_run = a.pool.with_name(a.pool.name.removesuffix(".jsonl") + ".run.json")
     run = json.loads(pool_run.read_text()) if pool_run.exists() else {}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
     lines = [f"# Teacher-written sentences: the N-curve and the rare-drug slice (folds {', '.join(map(str, folds['folds']))})",
              "", f"Made by `python benchmarks/synthetic_tables.py` (git {commit}) from `ade-distill run "
              "pipelines/ade_synthetic.yaml` (reports/synthetic/folds.md). Strict F1 on each fold's test part.", "",
-             "| student | relation F1 per fold | mean ± sd | entity F1 mean | rare-drug slice relation F1 (95% CI) |",
-             "|---|---|---|---|---|"]
+             f"| student | relation F1 per fold | mean ± sd | pooled relation F1 (95% CI) | above {first} | "
+             f"entity F1 mean | rare-drug slice relation F1 (95% CI) | slice above {first} |",
+             "|---|---|---|---|---|---|---|---|"]
+
+    def share(x) -> str:
+        return "-" if x is None else f"{100 * x:.1f}%"
+
     for r in rows:
         lines.append(f"| {r['student']} | {', '.join(f'{x:.1f}' for x in r['relation_per_fold'])} | "
-                     f"{r['relation_mean']:.1f} ± {r['relation_sd']:.1f} | {r['entity_mean']:.1f} | "
-                     f"{r['rare_slice_f1']:.1f} ({r['rare_slice_ci'][0]:.1f}-{r['rare_slice_ci'][1]:.1f}) |")
+                     f"{r['relation_mean']:.1f} ± {r['relation_sd']:.1f} | {r['relation_pooled']:.1f} "
+                     f"({r['relation_pooled_ci'][0]:.1f}-{r['relation_pooled_ci'][1]:.1f}) | "
+                     f"{share(r['relation_above_first'])} | {r['entity_mean']:.1f} | "
+                     f"{r['rare_slice_f1']:.1f} ({r['rare_slice_ci'][0]:.1f}-{r['rare_slice_ci'][1]:.1f}) | "
+                     f"{share(r['rare_slice_above_first'])} |")
+    lines += ["", f"Pooled: strict relation F1 over the test parts of all {len(folds['folds'])} folds together, with the "
+                  "2.5th and 97.5th percentiles of 1,000 bootstrap resamples of the test sentences; \"above\": the share "
+                  f"of those paired resamples in which the student scores above {first}."]
     lines += ["", f"Rare-drug slice: {slice_gold:,} gold test relations over the folds whose drug string occurs at most "
                   f"{a.max_count} times in the fold's train text."]
     if run:
@@ -122,6 +145,10 @@ def main() -> None:
                   f"Diversity: {d['distinct_drugs']:,} distinct drugs, {d['distinct_effects']:,} distinct effects; "
                   f"distinct-1/2/3 {d['distinct_1']}/{d['distinct_2']}/{d['distinct_3']}; word 3-grams also in the seed "
                   f"corpus {d.get('trigram_overlap_with_corpus')}; most common openings {d.get('top_openings')}."]
+        by_prompt = Counter(json.loads(x)["meta"].get("prompt_version") for x in a.pool.read_text().splitlines()
+                            if x.strip())
+        lines.append("Kept by generation prompt: " + "; ".join(f"{k} {v:,}" for k, v in sorted(by_prompt.items()))
+                     + " (reports/synthetic/answer_ab.md compares them).")
     (a.report / "synthetic.md").write_text("\n".join(lines) + "\n")
     (a.report / "synthetic.json").write_text(json.dumps({"students": rows, "rare_slice_gold": slice_gold,
                                                          "pool": run.get("diversity"), "git": commit}, indent=2) + "\n")

@@ -4,9 +4,9 @@
   python scripts/readme_blocks.py --check   # exit 1 if a block differs (tests/test_readme.py runs this)
 
 A block sits between ``<!-- begin: NAME -->`` and ``<!-- end: NAME -->``:
-- ``headline``: the 10-fold result (reports/ade_10fold_best/ when it exists, the plain distilled
-  student of reports/ade_10fold/ otherwise, with each lever's run of LEVERS, and the supervised
-  reference), and what running the
+- ``headline``: the 10-fold result (each teacher prompt and their aggregate, the plain distilled
+  student of reports/ade_10fold/, each lever's run of LEVERS where it exists, against the best single
+  prompt fold by fold, and the supervised reference), and what running the
   student instead of the teacher costs (reports/screen/scale.json), and the hybrid's k-curve
   (reports/hybrid/hybrid.json, reports/hybrid_two_stage/hybrid.json) where they exist;
 - ``demo``: the closing lines of the committed `make demo` run (reports/quickstart/demo_output.txt).
@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 # 10-fold runs of a distilled student with a lever chosen without gold (reports/ade_distill_gap/)
-LEVERS = [("ade_10fold_negsamp", "+ negative sampling")]
+LEVERS = [("ade_10fold_negsamp", "+ negative sampling"),
+          ("ade_10fold_best", "+ negative sampling + drug mentions completed from the drug vocabulary")]
 
 
 def _row(name: str, s: dict, vs: dict | None) -> str:
@@ -41,50 +42,37 @@ def _mean_sd(d: dict) -> dict:
 
 
 def headline() -> str:
-    best = REPO / "reports" / "ade_10fold_best" / "folds.json"
     base = json.loads((REPO / "reports" / "ade_10fold" / "folds.json").read_text())
-    lines = ["| 10 SpERT folds of ADE-Corpus-V2, strict F1 (mean ± sd) | relation | entity | folds above / below the teacher (relation) |",
-             "|---|---|---|---|"]
-    if best.exists():
-        f = json.loads(best.read_text())
-        ref = f["reference"]
-        lines.append(_row(f"teacher LLM, best single prompt ({ref.removeprefix('teacher ')})", f["systems"][ref], None))
-        for name, s in f["systems"].items():
-            if name.startswith("student"):
-                lines.append(_row(f"distilled student ({name.removeprefix('student ')}; teacher labels only)", s,
-                                  f["versus_reference"].get(name)))
-        src = "reports/ade_10fold_best/folds.md, reports/ade_10fold/folds.md"
-    else:
-        # the teacher as a user would call it: each prompt, the best single one the yardstick
-        # (reports/ade_distill_gap/views_10fold.json, from the committed labels)
-        views = json.loads((REPO / "reports" / "ade_distill_gap" / "views_10fold.json").read_text())
-        best_view = views["best_single_view"]
-        lines[0] = lines[0].replace("folds above / below the teacher (relation)",
-                                    f"folds above / below the best single prompt ({best_view}), relation")
+    # the teacher as a user would call it: each prompt, the best single one the yardstick
+    # (reports/ade_distill_gap/views_10fold.json, from the committed labels)
+    views = json.loads((REPO / "reports" / "ade_distill_gap" / "views_10fold.json").read_text())
+    best_view = views["best_single_view"]
+    lines = ["| 10 SpERT folds of ADE-Corpus-V2, strict F1 (mean ± sd) | relation | entity | "
+             f"folds above / below the best single prompt ({best_view}), relation |", "|---|---|---|---|"]
 
-        def vs_best(report: str, student: str) -> dict | None:
-            hit = [v for v in views["versus"] if v["report"] == report and v["student"] == student
-                   and v["view"] == best_view and v["level"] == "relation"]
-            return {"relation strict": hit[0]} if hit else None
+    def vs_best(report: str, student: str) -> dict | None:
+        hit = [v for v in views["versus"] if v["report"] == report and v["student"] == student
+               and v["view"] == best_view and v["level"] == "relation"]
+        return {"relation strict": hit[0]} if hit else None
 
-        for view, d in views["scores"].items():
-            what = (f"teacher LLM (Qwen2.5-Coder-1.5B, local), {view} prompt" if view in ("json", "lines")
-                    else f"teacher LLM, both prompts {view.removeprefix('aggregated ')} aggregated")
-            if view == best_view:
-                what += " (best single prompt)"
-            lines.append(_row(what, _mean_sd(d), None))
-        lines.append(_row("distilled student (teacher labels only)", base["systems"]["student distilled"],
-                          vs_best("reports/ade_10fold/folds.json", "student distilled")))
-        src = "reports/ade_10fold/folds.md, reports/ade_distill_gap/views_10fold.md"
-        for folder, what in LEVERS:
-            f = REPO / "reports" / folder / "folds.json"
-            if f.exists():
-                more = json.loads(f.read_text())
-                for name, s in more["systems"].items():
-                    if name.startswith("student"):
-                        lines.append(_row(f"distilled student, {what} (teacher labels only)", s,
-                                          vs_best(f"reports/{folder}/folds.json", name)))
-                src += f", reports/{folder}/folds.md"
+    for view, d in views["scores"].items():
+        what = (f"teacher LLM (Qwen2.5-Coder-1.5B, local), {view} prompt" if view in ("json", "lines")
+                else f"teacher LLM, both prompts {view.removeprefix('aggregated ')} aggregated")
+        if view == best_view:
+            what += " (best single prompt)"
+        lines.append(_row(what, _mean_sd(d), None))
+    lines.append(_row("distilled student (teacher labels only)", base["systems"]["student distilled"],
+                      vs_best("reports/ade_10fold/folds.json", "student distilled")))
+    src = "reports/ade_10fold/folds.md, reports/ade_distill_gap/views_10fold.md"
+    for folder, what in LEVERS:
+        f = REPO / "reports" / folder / "folds.json"
+        if f.exists():
+            more = json.loads(f.read_text())
+            for name, s in more["systems"].items():
+                if name.startswith("student"):
+                    lines.append(_row(f"distilled student, {what} (teacher labels only)", s,
+                                      vs_best(f"reports/{folder}/folds.json", name)))
+            src += f", reports/{folder}/folds.md"
     lines.append(_row("supervised student (gold labels; a reference)", base["systems"]["student supervised"], None))
     scale = json.loads((REPO / "reports" / "screen" / "scale.json").read_text())
     student = max(scale["student_runs"], key=lambda r: r["sentences_per_s"])
