@@ -70,6 +70,15 @@ def main() -> None:
     ap.add_argument("--pool", type=Path, default=POOL)
     ap.add_argument("--max-count", type=int, default=2)
     a = ap.parse_args()
+    if not (a.report / "folds.json").exists():  # no student run yet: the pool's state alone
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=REPO).stdout.strip()
+        lines = ["# The pool of teacher-written sentences (issue #34)", "",
+                 f"Made by `python benchmarks/synthetic_tables.py` (git {commit}) from {a.pool.relative_to(REPO)} and "
+                 "its run record; no student has been trained on it yet."] + pool_lines(a.pool)
+        (a.report / "pool.md").write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+        return
     folds = json.loads((a.report / "folds.json").read_text())
     students = [n.removeprefix("student ") for n in folds["systems"] if n.startswith("student ")]
     splits = default_shared_data() / "ade_splits"
@@ -136,6 +145,18 @@ def main() -> None:
                   f"of those paired resamples in which the student scores above {first}."]
     lines += ["", f"Rare-drug slice: {slice_gold:,} gold test relations over the folds whose drug string occurs at most "
                   f"{a.max_count} times in the fold's train text."]
+    lines += pool_lines(a.pool)
+    (a.report / "synthetic.md").write_text("\n".join(lines) + "\n")
+    (a.report / "synthetic.json").write_text(json.dumps({"students": rows, "rare_slice_gold": slice_gold,
+                                                         "pool": run.get("diversity"), "git": commit}, indent=2) + "\n")
+    print("\n".join(lines))
+
+
+def pool_lines(pool: Path) -> list[str]:
+    """The pool's section: kept and tried, why the rest was dropped, teacher hours, diversity, prompts."""
+    pool_run = pool.with_name(pool.name.removesuffix(".jsonl") + ".run.json")
+    run = json.loads(pool_run.read_text()) if pool_run.exists() else {}
+    lines: list[str] = []
     if run:
         d, st = run["diversity"], run["stats"]
         lines += ["", "## The pool", "",
@@ -145,14 +166,11 @@ def main() -> None:
                   f"Diversity: {d['distinct_drugs']:,} distinct drugs, {d['distinct_effects']:,} distinct effects; "
                   f"distinct-1/2/3 {d['distinct_1']}/{d['distinct_2']}/{d['distinct_3']}; word 3-grams also in the seed "
                   f"corpus {d.get('trigram_overlap_with_corpus')}; most common openings {d.get('top_openings')}."]
-        by_prompt = Counter(json.loads(x)["meta"].get("prompt_version") for x in a.pool.read_text().splitlines()
+        by_prompt = Counter(json.loads(x)["meta"].get("prompt_version") for x in pool.read_text().splitlines()
                             if x.strip())
         lines.append("Kept by generation prompt: " + "; ".join(f"{k} {v:,}" for k, v in sorted(by_prompt.items()))
                      + " (reports/synthetic/answer_ab.md compares them).")
-    (a.report / "synthetic.md").write_text("\n".join(lines) + "\n")
-    (a.report / "synthetic.json").write_text(json.dumps({"students": rows, "rare_slice_gold": slice_gold,
-                                                         "pool": run.get("diversity"), "git": commit}, indent=2) + "\n")
-    print("\n".join(lines))
+    return lines
 
 
 if __name__ == "__main__":
