@@ -41,6 +41,23 @@ def _mean_sd(d: dict) -> dict:
     return {f"{k} strict": {"mean": statistics.mean(v), "sd": statistics.stdev(v)} for k, v in d.items()}
 
 
+def _zero_gold_verdict(views: dict, best_view: str) -> str | None:
+    """Issue #30's zero-gold bar for the last lever run that exists: relation strict F1 at least 2
+    points above the best single prompt on the 10-fold mean, at least 9 folds better with sign test
+    p <= 0.05, entity strict F1 not below it."""
+    for folder, what in reversed(LEVERS):
+        report = f"reports/{folder}/folds.json"
+        got = {v["level"]: v for v in views["versus"] if v["report"] == report and v["view"] == best_view}
+        if {"relation", "entity"} <= set(got):
+            r, e = got["relation"], got["entity"]
+            met = r["mean_diff"] >= 2 and r["wins"] >= 9 and r["sign_test_p"] <= 0.05 and e["mean_diff"] >= 0
+            return (f"The zero-gold bar (issue #30: relation at least 2 points above the best single prompt on the "
+                    f"10-fold mean, at least 9 folds of 10 better, sign test p <= 0.05, entity not below): the student "
+                    f"{what} is {r['mean_diff']:+.1f} on relations ({r['wins']} / {r['losses']} folds, p "
+                    f"{r['sign_test_p']:.3f}) and {e['mean_diff']:+.1f} on entities: **{'met' if met else 'not met'}**.")
+    return None
+
+
 def headline() -> str:
     base = json.loads((REPO / "reports" / "ade_10fold" / "folds.json").read_text())
     # the teacher as a user would call it: each prompt, the best single one the yardstick
@@ -74,6 +91,9 @@ def headline() -> str:
                                       vs_best(f"reports/{folder}/folds.json", name)))
             src += f", reports/{folder}/folds.md"
     lines.append(_row("supervised student (gold labels; a reference)", base["systems"]["student supervised"], None))
+    verdict = _zero_gold_verdict(views, best_view)
+    if verdict:
+        lines += ["", verdict]
     scale = json.loads((REPO / "reports" / "screen" / "scale.json").read_text())
     student = max(scale["student_runs"], key=lambda r: r["sentences_per_s"])
     api = next(c for c in scale["cost_model"] if "gpt-4o-mini" in c["what"])
