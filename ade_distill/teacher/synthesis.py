@@ -97,8 +97,8 @@ _SENTENCE_BREAK = re.compile(r"[a-z0-9)\]][.!?]\s+[A-Z]")
 ANSWERS = ("json", "plain")
 LENGTH_REASON = "not one sentence of about the asked length"
 # The checks' version, written on every rejected row. A row rejected for a reason whose check has
-# changed since (reason -> the version that changed it) is tried again on resume: its answer is
-# cached, so only the new check's calls are made.
+# changed since (reason -> the version that changed it) is tried again on resume (with the same answer
+# format its answer is cached, so only the new check's calls are made).
 CHECKS = 2
 _CHANGED_IN = {LENGTH_REASON: 2}  # 2: a paragraph whose first sentence holds every pair keeps that sentence
 
