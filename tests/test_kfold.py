@@ -306,3 +306,37 @@ def test_train_views_names_the_view_the_students_learn_from(tmp_path, splits):
     path.write_text(path.read_text().replace("train_views: [lines]", "train_views: [json]"))
     with pytest.raises(ConfigError, match="train_views"):
         Pipeline(path, progress=False)
+
+
+def test_drug_mentions_completed_from_a_vocabulary_reach_the_train_labels_only(tmp_path, splits):
+    """label.repair.drug_vocab: the students learn from labels with the vocabulary's drug mentions
+    added where the teacher left them out; the teacher's own labels (its view file, its test labels,
+    the teacher row) are untouched, and the label line says what was added."""
+    src, n = splits
+    every = [s for k in range(N_FOLDS) for s in ingest_ade_splits(src, k, "test")]
+    # the "teacher": gold, except that it named nothing in every third sentence
+    seeds = [tmp_path / "teacher.jsonl"]
+    write_packed([s.model_copy(update={"source": "teacher:fake-gpt", "entities": [] if i % 3 == 0 else s.entities,
+                                       "relations": [] if i % 3 == 0 else s.relations})
+                  for i, s in enumerate(every)], seeds[0])
+    missed = {e.text.lower() for i, s in enumerate(every) if i % 3 == 0 for e in s.entities
+              if e.label == "DRUG" and len(e.text) >= 4}
+    vocab = tmp_path / "drugs"
+    vocab.mkdir()
+    (vocab / "drugbank_vocabulary.csv").write_text(
+        "DrugBank ID,Common name,UNII,Synonyms\n" + "".join(f"DB{i:05d},{d},,\n" for i, d in enumerate(sorted(missed))))
+    path = _yaml(tmp_path, src, seeds, folds=[0])
+    path.write_text(path.read_text().replace("  seed_test_labels:", f"""  call_teacher: false
+  repair: {{drug_vocab: {vocab}}}
+  seed_test_labels:"""))
+    Pipeline(path, progress=False).run()
+    lab = tmp_path / "run" / "fold-0" / "label"
+    train = {s.id: s for s in read_sentences(lab / "train.teacher.jsonl")}
+    own = {s.id: s for s in read_sentences(lab / "train.view-teacher.jsonl")}
+    added = [(i, e) for i, s in train.items() for e in s.entities if e.confidence == 0.5 and e.label == "DRUG"]
+    assert added and all(e.text.lower() in missed for _, e in added)
+    assert all(not any(x.start == e.start and x.end == e.end for x in own[i].entities) for i, e in added)
+    m = json.loads((tmp_path / "run" / "fold-0" / "manifest.json").read_text())
+    assert "drug vocabulary added" in m["stages"]["label"]["line"]
+    test_labels = [s for s in read_sentences(lab / "test.teacher.jsonl")]
+    assert not any(e.confidence == 0.5 for s in test_labels for e in s.entities)

@@ -310,8 +310,11 @@ def _label_summary(summary: dict, teachers: dict[str, TeacherConfig], failed: in
             f"${cost:.4f}; ${ref:.4f} at {tc.reference_model} prices)")
     if "combined" in summary:
         c = summary["combined"]
-        added = c.get("propagate", {}).get("spans_added")
-        line += f"; train labels from {c['views']} view(s)" + (f", consistency repair added {added}" if added else "")
+        line += f"; train labels from {c['views']} view(s)"
+        for key, what in (("propagate", "consistency repair"), ("drug_vocab", "drug vocabulary")):
+            added = c.get(key, {}).get("spans_added")
+            if added:
+                line += f", {what} added " + ", ".join(f"{n:,} {label}" for label, n in sorted(added.items()))
     if failed:
         line += f"; {failed:,} FAILED (see label/*.failures.jsonl; rerun to retry them)"
     return {**summary, "status": "partial" if failed else "done", "line": line}
