@@ -103,7 +103,8 @@ def main() -> None:
                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines()) if line.strip()]
     written = work / "written.jsonl"
     r = synthesize(args.corpus, written, args.writer, n=args.n, drugs=[work / "drugs.txt"],
-                   effects=[work / "effects.txt"], exclude=exclude, seed=13, near_duplicate=NEAR_COPY)
+                   effects=[work / "effects.txt"], exclude=exclude, seed=13, near_duplicate=NEAR_COPY,
+                   answer="json")  # the answer the committed sample was written with
     print("\n".join(r.lines()))
     kept = list(read_sentences(written))[: args.n]
     dups = NearDuplicates(NEAR_COPY)  # the same near-copy check the writer's sentences passed, for the extras

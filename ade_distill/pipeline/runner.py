@@ -214,7 +214,7 @@ class Pipeline:
         r = synthesize(self.run_path("label", "train.teacher.jsonl"), stage.folder / "synthetic.jsonl", self.teacher_cfg,
                        n=sc.n, max_tries=sc.max_tries, drugs=[self.resolve(x) for x in sc.drugs],
                        effects=[self.resolve(x) for x in sc.effects], seed=sc.seed, near_duplicate=sc.near_duplicate,
-                       temperature=sc.temperature, progress=self.progress)
+                       temperature=sc.temperature, answer=sc.answer, progress=self.progress)
         return {"kept": r.stats.total_kept, "rejected": dict(r.stats.rejected), "teacher_hours": round(r.teacher_hours, 3),
                 "diversity": {k: v for k, v in r.diversity.items() if k != "top_openings"}, "line": r.lines()[0]}
 

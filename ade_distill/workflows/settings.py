@@ -165,6 +165,7 @@ class SynthesizeSpec(BaseModel):
     seed: int = 13
     near_duplicate: float = Field(default=0.5, gt=0, le=1)
     temperature: float = Field(default=0.8, ge=0)
+    answer: Literal["json", "plain"] = "plain"  # ade-distill synthesize --answer
 
 
 class StudentSpec(BaseModel):
