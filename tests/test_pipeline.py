@@ -431,7 +431,7 @@ def test_pipeline_synthesize_stage_and_a_federated_student(tmp_path, split):
 
     with FakeOpenAI(teacher) as srv:
         p = _pipeline_yaml(tmp_path, srv.base_url, students=False)
-        p.write_text(p.read_text().replace("evaluate:", f"""synthesize: {{n: 6, max_tries: 3}}
+        p.write_text(p.read_text().replace("evaluate:", f"""synthesize: {{n: 6, max_tries: 3, answer: json}}
 students:
   plus-synthetic: {{labels: teacher, synthetic: 6, config: {{model: "{_minilm()}", layers: 1, epochs: 1, batch_size: 8}}}}
   federated: {{labels: teacher, config: {{model: "{_minilm()}", layers: 1, epochs: 1, batch_size: 8}},
