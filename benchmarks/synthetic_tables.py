@@ -70,12 +70,12 @@ def main() -> None:
     ap.add_argument("--pool", type=Path, default=POOL)
     ap.add_argument("--max-count", type=int, default=2)
     a = ap.parse_args()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    run = pool_record(a.pool)
     if not (a.report / "folds.json").exists():  # no student run yet: the pool's state alone
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=REPO).stdout.strip()
         lines = ["# The pool of teacher-written sentences (issue #34)", "",
                  f"Made by `python benchmarks/synthetic_tables.py` (git {commit}) from {a.pool.relative_to(REPO)} and "
-                 "its run record; no student has been trained on it yet."] + pool_lines(a.pool)
+                 "its run record; no student has been trained on it yet."] + pool_lines(a.pool, run)
         (a.report / "pool.md").write_text("\n".join(lines) + "\n")
         print("\n".join(lines))
         return
@@ -120,9 +120,6 @@ def main() -> None:
                      "entity_mean": sysm["entity strict"]["mean"], "rare_slice_f1": f1(cs),
                      "rare_slice_ci": [boots[25], boots[974]],
                      "rare_slice_above_first": None if st == first else paired(st, per_student)})
-    pool_run = a.pool.with_name(a.pool.name.removesuffix(".jsonl") + ".run.json")
-    run = json.loads(pool_run.read_text()) if pool_run.exists() else {}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
     lines = [f"# Teacher-written sentences: the N-curve and the rare-drug slice (folds {', '.join(map(str, folds['folds']))})",
              "", f"Made by `python benchmarks/synthetic_tables.py` (git {commit}) from `ade-distill run "
              "pipelines/ade_synthetic.yaml` (reports/synthetic/folds.md). Strict F1 on each fold's test part.", "",
@@ -145,17 +142,21 @@ def main() -> None:
                   f"of those paired resamples in which the student scores above {first}."]
     lines += ["", f"Rare-drug slice: {slice_gold:,} gold test relations over the folds whose drug string occurs at most "
                   f"{a.max_count} times in the fold's train text."]
-    lines += pool_lines(a.pool)
+    lines += pool_lines(a.pool, run)
     (a.report / "synthetic.md").write_text("\n".join(lines) + "\n")
     (a.report / "synthetic.json").write_text(json.dumps({"students": rows, "rare_slice_gold": slice_gold,
                                                          "pool": run.get("diversity"), "git": commit}, indent=2) + "\n")
     print("\n".join(lines))
 
 
-def pool_lines(pool: Path) -> list[str]:
+def pool_record(pool: Path) -> dict:
+    """The pool's run record (<pool>.run.json, written by ade-distill synthesize), or {} without one."""
+    path = pool.with_name(pool.name.removesuffix(".jsonl") + ".run.json")
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def pool_lines(pool: Path, run: dict) -> list[str]:
     """The pool's section: kept and tried, why the rest was dropped, teacher hours, diversity, prompts."""
-    pool_run = pool.with_name(pool.name.removesuffix(".jsonl") + ".run.json")
-    run = json.loads(pool_run.read_text()) if pool_run.exists() else {}
     lines: list[str] = []
     if run:
         d, st = run["diversity"], run["stats"]

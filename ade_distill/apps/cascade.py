@@ -43,7 +43,8 @@ def normal_form(text: str) -> str:
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in t)
 
 
-def _key(name: str) -> str:
+def match_key(name: str) -> str:
+    """A name as the matcher compares it: its normal form, runs of spaces as one."""
     return " ".join(normal_form(name).split())
 
 
@@ -57,7 +58,7 @@ class DrugMatcher:
         owners: dict[str, list[str]] = {}
         for canon, syns in names.items():
             for s in {canon, *syns}:
-                k = _key(s)
+                k = match_key(s)
                 if k and canon not in owners.setdefault(k, []):
                     owners[k].append(canon)
         for k, canons in owners.items():

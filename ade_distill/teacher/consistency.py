@@ -206,25 +206,21 @@ def complete_drugs(sentences: Sequence[Sentence], names: dict[str, Iterable[str]
     ADEs and named no pair: every drug x ADE (the teacher saw an ADE sentence and left its drug out);
     a sentence whose teacher relations stand keeps them as they are. Linear in the corpus: one
     Aho-Corasick pass a sentence."""
-    from ..apps.cascade import DrugMatcher, normal_form
-
-    def norm(t: str) -> str:
-        return " ".join(normal_form(t).split())
+    from ..apps.cascade import DrugMatcher, match_key
 
     as_label: dict[str, Counter] = defaultdict(Counter)
     for s in sentences:
         for e in s.entities:
-            as_label[norm(e.text)][e.label] += 1
+            as_label[match_key(e.text)][e.label] += 1
     matcher = DrugMatcher({k: [x for x in v if len(x.strip()) >= min_chars] for k, v in names.items()})
     add: dict[int, list[tuple[str, int, int, float]]] = defaultdict(list)
-    out = list(sentences)
-    for si, s in enumerate(out):
+    for si, s in enumerate(sentences):
         for a, b, _ in matcher.find(s.text):
-            seen = as_label.get(norm(s.text[a:b]), Counter())
+            seen = as_label.get(match_key(s.text[a:b]), Counter())
             if seen["ADE"] > seen["DRUG"] or any(e.start < b and a < e.end for e in s.entities):
                 continue
             add[si].append(("DRUG", a, b, confidence))
-    return _apply(out, add, link="empty")
+    return _apply(sentences, add, link="empty")
 
 
 def _apply(sentences: Sequence[Sentence], add: dict[int, list[tuple[str, int, int, float]]], *, link: str
