@@ -72,12 +72,15 @@ def main() -> None:
     a = ap.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
     run = pool_record(a.pool)
+    # the pool's state, every time (it grows between student runs)
+    lines = ["# The pool of teacher-written sentences (issue #34)", "",
+             f"Made by `python benchmarks/synthetic_tables.py` (git {commit}) from {a.pool.relative_to(REPO)} and "
+             "its run record" + ("; no student has been trained on it yet." if not (a.report / "folds.json").exists()
+                                 else "; the students trained on its first sentences: synthetic.md.")]
+    lines += pool_lines(a.pool, run)
+    (a.report / "pool.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
     if not (a.report / "folds.json").exists():  # no student run yet: the pool's state alone
-        lines = ["# The pool of teacher-written sentences (issue #34)", "",
-                 f"Made by `python benchmarks/synthetic_tables.py` (git {commit}) from {a.pool.relative_to(REPO)} and "
-                 "its run record; no student has been trained on it yet."] + pool_lines(a.pool, run)
-        (a.report / "pool.md").write_text("\n".join(lines) + "\n")
-        print("\n".join(lines))
         return
     folds = json.loads((a.report / "folds.json").read_text())
     students = [n.removeprefix("student ") for n in folds["systems"] if n.startswith("student ")]
