@@ -18,6 +18,7 @@ import json
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,7 +78,23 @@ def main() -> None:
                     "(post/meddra_tune.py: each train half's matcher on the other half's names, the test's on all of "
                     "train), the tuned encoders kept under WORK")
     ap.add_argument("--epochs", type=int, default=3, help="with --tune")
+    ap.add_argument("--rerank", type=Path, metavar="TEACHER_YAML", help="the teacher LLM picks each non-exact "
+                    "mention's PT among the 5 nearest, or none (post/meddra_rerank.py); the threshold then applies "
+                    "to its probability")
     a = ap.parse_args()
+    with ExitStack() as stack:
+        reranker = None
+        if a.rerank:
+            from ade_distill.post.meddra_rerank import LlmReranker
+            from ade_distill.teacher.labeler import Teacher
+            from ade_distill.teacher.settings import TeacherConfig
+
+            teacher = stack.enter_context(Teacher(TeacherConfig.from_yaml(a.rerank)))
+            reranker = LlmReranker(teacher, progress=True)
+        run(a, reranker)
+
+
+def run(a: argparse.Namespace, reranker) -> None:
     folder = default_shared_data() / "meddra_labels"
     train = json.loads((folder / "demner-fushman-train-labels.json").read_text())
     test = json.loads((folder / "demner-fushman-test-labels.json").read_text())
@@ -96,7 +113,7 @@ def main() -> None:
     for k in (0, 1):
         rel, syn = dictionary(halves[1 - k])
         enc = encoder_for(rel, syn, f"half{1 - k}")
-        cv += outcomes(MeddraCoder(rel, synonyms=syn, encoder=enc), rows(halves[k]), set(rel.pt))
+        cv += outcomes(MeddraCoder(rel, synonyms=syn, encoder=enc, reranker=reranker), rows(halves[k]), set(rel.pt))
     curve_train = [at(cv, th) for th in THRESHOLDS]
     chosen = max(curve_train, key=lambda c: (c["handled_right"], c["threshold"]))
     # the test file, once
@@ -104,7 +121,7 @@ def main() -> None:
     enc = encoder_for(rel, syn, "train")
     t0 = time.monotonic()
     test_items = rows(test)
-    out = outcomes(MeddraCoder(rel, synonyms=syn, encoder=enc), test_items, set(rel.pt))
+    out = outcomes(MeddraCoder(rel, synonyms=syn, encoder=enc, reranker=reranker), test_items, set(rel.pt))
     seconds = time.monotonic() - t0
     curve = [at(out, th) for th in THRESHOLDS]
     final = at(out, chosen["threshold"])
@@ -118,6 +135,12 @@ def main() -> None:
            "test_mentions": len(out), "test_seen_share": len(seen) / len(out), "chosen_on_train": chosen,
            "train_curve": curve_train, "test": final, "test_exact_lookup_top1_seen": exact_only,
            "test_top5_seen": top5, "test_curve": curve, "test_seconds": round(seconds, 1)}
+    if reranker is not None:
+        from ade_distill.post.meddra_rerank import PROMPT_VERSION
+
+        st = reranker.teacher.stats
+        res["rerank"] = {"teacher": shown(a.rerank), "prompt": PROMPT_VERSION, "new_calls": st.calls,
+                         "prompt_tokens": st.prompt_tokens, "completion_tokens": st.completion_tokens}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
     lines = ["# MedDRA coding of reaction mentions (FDA drug labels, Demner-Fushman et al. 2018)", "",
@@ -125,7 +148,11 @@ def main() -> None:
              f"{len(rows(train)):,} mentions as synonyms; encoder for the nearest names: {a.encoder} (mean-pooled)"
              + (f", tuned to each dictionary before it codes (ade_distill/post/meddra_tune.py, {a.epochs} epochs: the "
                 "train halves' matchers each on the other half's names only, the test's on all of train). "
-                if a.tune else ". ") +
+                if a.tune else ". ")
+             + (f"Each mention not found by exact lookup is then coded by the teacher LLM ({shown(a.rerank)}, prompt "
+                f"{res['rerank']['prompt']}): it picks the PT among the 5 nearest, or none, and the threshold applies to "
+                f"the probability of its answer (post/meddra_rerank.py; {res['rerank']['new_calls']:,} new teacher calls "
+                "in this run, the rest from its cache). " if reranker is not None else "") +
              f"Threshold chosen on train by 2-fold cross-validation by drug label: **{chosen['threshold']}** (it maximises "
              "the share of mentions handled right: a known PT coded right, an unknown one left \"not coded\"). The test "
              f"file ({len(out):,} mentions, {len(seen) / len(out):.1%} with a PT the train file has) coded once.", "",
@@ -143,10 +170,11 @@ def main() -> None:
         mark = " (chosen)" if c["threshold"] == chosen["threshold"] else ""
         lines.append(f"| {c['threshold']}{mark} | {c['coverage']:.3f} | {c['accuracy_when_coded']:.3f} | "
                      f"{c['seen_top1']:.3f} | {c['unseen_not_coded']:.3f} |")
-    lines += ["", "One threshold cannot meet both goals here: the PT a mention needs and the nearest PT the dictionary "
-              "holds are often close in meaning (\"ALT increased\" vs \"AST increased\"), so a threshold strict enough to "
-              "leave unknown PTs uncoded also turns away known ones reached through a paraphrase. The curve above is the "
-              "trade-off a safety team chooses from; the default is the train-chosen point.", "",
+    lines += ["", ("With the LLM's pick, the threshold is on its probability; " if reranker is not None else
+                   "One threshold cannot meet both goals here: the PT a mention needs and the nearest PT the dictionary "
+                   "holds are often close in meaning (\"ALT increased\" vs \"AST increased\"), so a threshold strict "
+                   "enough to leave unknown PTs uncoded also turns away known ones reached through a paraphrase. ") +
+              "The curve above is the trade-off a safety team chooses from; the default is the train-chosen point.", "",
               "Disclosure: while the coder was being built, a sweep of thresholds on the test file was looked at once, "
               "before this script's selection rule (train only) was written; the threshold reported here is the rule's.",
               "", f"Coding the {len(out):,} test mentions took {seconds:.0f} s on this machine (encoder on the CPU)."]

@@ -3,6 +3,7 @@ writes), drug normalisation, and what a malformed release file gets: one line na
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,47 @@ def test_a_malformed_coded_history_is_one_line_naming_file_and_line(tmp_path, te
     (tmp_path / "coded.csv").write_text(text)
     with pytest.raises(InputError, match=message):
         read_coded(tmp_path / "coded.csv")
+
+
+def test_option_probabilities_read_the_first_answer_token():
+    from ade_distill.post.meddra_rerank import option_probabilities
+    from ade_distill.teacher.backends import Completion
+    from ade_distill.teacher.confidence import TokenLogprob
+
+    top = [(" 2", math.log(0.6)), ("0", math.log(0.2)), ("x", math.log(0.1)), ("7", math.log(0.1))]
+    got = option_probabilities(Completion("2", tokens=[TokenLogprob("2", math.log(0.6), top)]), 3)
+    assert got == pytest.approx([0.25, 0.0, 0.75, 0.0])  # renormalised over 0..3; "x" and "7" are no option
+    assert option_probabilities(Completion(" 1."), 3) == [0.0, 1.0, 0.0, 0.0]  # no logprobs: the text
+    assert option_probabilities(Completion("9"), 3) == [0.0] * 4  # no valid option: nothing chosen
+
+
+def test_the_llm_reranker_codes_a_paraphrase_and_leaves_none_uncoded_through_the_teacher_cache(tmp_path):
+    import re as _re
+
+    from tests.fake_openai import FakeOpenAI
+
+    from ade_distill.post.meddra_rerank import LlmReranker
+    from ade_distill.teacher.labeler import Teacher
+    from ade_distill.teacher.settings import TeacherConfig
+
+    def answer(body):  # the number of Hepatotoxicity for a liver mention, else 0 ("none of these")
+        user = body["messages"][-1]["content"]
+        mention = _re.search(r'Mention: "(.*)"', user).group(1)
+        names = dict((n, i) for i, n in _re.findall(r"^(\d+)\. (.*)$", user, flags=_re.M))
+        return names["Hepatotoxicity"] if "liver" in mention else "0"
+
+    rel = MeddraRelease.from_folder(release(tmp_path))
+    cfg = TeacherConfig(backend="openai", model="fake-gpt", base_url=None, api_key_env="ADE_TEST_KEY",
+                        cache=str(tmp_path / "cache.sqlite"), retry_base_s=0.0)
+    mentions = ["Fever", "liver damage", "alopecia"]
+    for run in (1, 2):
+        with FakeOpenAI(answer) as api:
+            with Teacher(cfg.model_copy(update={"base_url": api.base_url})) as t:
+                got = MeddraCoder(rel, encoder=FakeEncoder(), threshold=0.5, reranker=LlmReranker(t)).code(mentions)
+        assert [(c.pt.name if c.pt else None, c.how) for c in got] == [
+            ("Pyrexia", "exact"), ("Hepatotoxicity", "reranked"), (None, "not coded")]
+        assert got[1].score == pytest.approx(1.0) and got[1].llt.name in {"Hepatotoxicity", "Hepatic toxicity"}
+        # the exact match never reaches the LLM; the second run answers from the teacher's cache
+        assert len(api.requests) == (2 if run == 1 else 0)
+        if run == 1:
+            assert {r["max_tokens"] for r in api.requests} == {2} and all(r["logprobs"] for r in api.requests)

@@ -52,7 +52,7 @@ class Coding:
     mention: str
     pt: Term | None = None
     llt: Term | None = None
-    how: str = "not coded"  # exact | nearest | not coded
+    how: str = "not coded"  # exact | nearest | reranked | not coded
     score: float = 0.0
     hierarchy: dict = field(default_factory=dict)  # hlt, hlgt, soc names and codes (mdhier.asc)
     candidates: list[tuple[Term, float]] = field(default_factory=list)  # top PTs, best first
@@ -144,9 +144,12 @@ class MeddraCoder:
     """Mentions -> PT through the LLT names (and ``synonyms``: mention -> LLT code) of a release."""
 
     def __init__(self, release: MeddraRelease, *, synonyms: dict[str, int] | None = None, encoder=None,
-                 threshold: float = 0.8) -> None:
+                 threshold: float = 0.8, reranker=None) -> None:
         self.release = release
         self.threshold = threshold
+        # optional last step (post/meddra_rerank.py): an LLM picks among the nearest PTs, or none; the
+        # threshold then applies to its probability instead of the similarity
+        self.reranker = reranker
         self.lexicon: dict[str, int] = {}  # normal form -> llt code
         for code, (term, _) in release.llt.items():
             self.lexicon.setdefault(normal(term.name), code)
@@ -183,11 +186,22 @@ class MeddraCoder:
             for i, cands in zip(todo, self.neighbours([mentions[i] for i in todo], k=k)):
                 best_llt, best = cands[0] if cands else (None, 0.0)
                 pts = _unique_pts([(self._pt_of(c), s) for c, s in cands])
-                if best_llt is not None and best >= threshold:
+                if self.reranker is not None:
+                    out[i] = self._reranked(mentions[i], cands, pts, threshold)
+                elif best_llt is not None and best >= threshold:
                     out[i] = self._coding(mentions[i], best_llt, "nearest", best, pts)
                 else:
                     out[i] = Coding(mentions[i], score=best, candidates=pts)
         return [c if c is not None else Coding(mentions[i]) for i, c in enumerate(out)]
+
+    def _reranked(self, mention: str, cands: list[tuple[int, float]], pts: list[tuple[Term, float]],
+                  threshold: float) -> Coding:
+        pick, p = self.reranker.choose(mention, [t.name for t, _ in pts])
+        if pick < 0 or p < threshold:
+            return Coding(mention, score=p if pick >= 0 else 0.0, candidates=pts)
+        pt = pts[pick][0]
+        llt = next(c for c, _ in cands if self._pt_of(c).code == pt.code)  # the nearest name under that PT
+        return self._coding(mention, llt, "reranked", p, pts)
 
     def neighbours(self, mentions: Sequence[str], k: int = 5) -> list[list[tuple[int, float]]]:
         """The ``k`` nearest LLTs of each mention by cosine similarity of their embeddings."""
