@@ -72,3 +72,7 @@ assertion.AssertionFlagger.word_flags
 from ade_distill.evaluate import selection
 
 selection.parse_variant, selection.strict_scores
+# the MedDRA coder's optional LLM step, an opt-in library API measured by benchmarks/pv_meddra.py --rerank
+from ade_distill.teacher import meddra_rerank
+
+meddra_rerank.LlmReranker

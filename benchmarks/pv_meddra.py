@@ -79,13 +79,13 @@ def main() -> None:
                     "train), the tuned encoders kept under WORK")
     ap.add_argument("--epochs", type=int, default=3, help="with --tune")
     ap.add_argument("--rerank", type=Path, metavar="TEACHER_YAML", help="the teacher LLM picks each non-exact "
-                    "mention's PT among the 5 nearest, or none (post/meddra_rerank.py); the threshold then applies "
+                    "mention's PT among the 5 nearest, or none (teacher/meddra_rerank.py); the threshold then applies "
                     "to its probability")
     a = ap.parse_args()
     with ExitStack() as stack:
         reranker = None
         if a.rerank:
-            from ade_distill.post.meddra_rerank import LlmReranker
+            from ade_distill.teacher.meddra_rerank import LlmReranker
             from ade_distill.teacher.labeler import Teacher
             from ade_distill.teacher.settings import TeacherConfig
 
@@ -136,7 +136,7 @@ def run(a: argparse.Namespace, reranker) -> None:
            "train_curve": curve_train, "test": final, "test_exact_lookup_top1_seen": exact_only,
            "test_top5_seen": top5, "test_curve": curve, "test_seconds": round(seconds, 1)}
     if reranker is not None:
-        from ade_distill.post.meddra_rerank import PROMPT_VERSION
+        from ade_distill.teacher.meddra_rerank import PROMPT_VERSION
 
         st = reranker.teacher.stats
         res["rerank"] = {"teacher": shown(a.rerank), "prompt": PROMPT_VERSION, "new_calls": st.calls,
@@ -151,7 +151,7 @@ def run(a: argparse.Namespace, reranker) -> None:
                 if a.tune else ". ")
              + (f"Each mention not found by exact lookup is then coded by the teacher LLM ({shown(a.rerank)}, prompt "
                 f"{res['rerank']['prompt']}): it picks the PT among the 5 nearest, or none, and the threshold applies to "
-                f"the probability of its answer (post/meddra_rerank.py; {res['rerank']['new_calls']:,} new teacher calls "
+                f"the probability of its answer (teacher/meddra_rerank.py; {res['rerank']['new_calls']:,} new teacher calls "
                 "in this run, the rest from its cache). " if reranker is not None else "") +
              f"Threshold chosen on train by 2-fold cross-validation by drug label: **{chosen['threshold']}** (it maximises "
              "the share of mentions handled right: a known PT coded right, an unknown one left \"not coded\"). The test "

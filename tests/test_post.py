@@ -295,7 +295,7 @@ def test_a_malformed_coded_history_is_one_line_naming_file_and_line(tmp_path, te
 
 
 def test_option_probabilities_read_the_first_answer_token():
-    from ade_distill.post.meddra_rerank import option_probabilities
+    from ade_distill.teacher.meddra_rerank import option_probabilities
     from ade_distill.teacher.backends import Completion
     from ade_distill.teacher.confidence import TokenLogprob
 
@@ -311,7 +311,7 @@ def test_the_llm_reranker_codes_a_paraphrase_and_leaves_none_uncoded_through_the
 
     from tests.fake_openai import FakeOpenAI
 
-    from ade_distill.post.meddra_rerank import LlmReranker
+    from ade_distill.teacher.meddra_rerank import LlmReranker
     from ade_distill.teacher.labeler import Teacher
     from ade_distill.teacher.settings import TeacherConfig
 

@@ -147,7 +147,7 @@ class MeddraCoder:
                  threshold: float = 0.8, reranker=None) -> None:
         self.release = release
         self.threshold = threshold
-        # optional last step (post/meddra_rerank.py): an LLM picks among the nearest PTs, or none; the
+        # optional last step (teacher/meddra_rerank.py): an LLM picks among the nearest PTs, or none; the
         # threshold then applies to its probability instead of the similarity
         self.reranker = reranker
         self.lexicon: dict[str, int] = {}  # normal form -> llt code

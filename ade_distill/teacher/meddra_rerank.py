@@ -20,7 +20,7 @@ import math
 import re
 from typing import Sequence
 
-from ..teacher.backends import Completion, SamplingParams
+from .backends import Completion, SamplingParams
 
 PROMPT_VERSION = "meddra-rerank-v1"
 SYSTEM = ("You code adverse reaction mentions from drug labels and case reports to MedDRA Preferred Terms. "
