@@ -5,7 +5,7 @@ For each sentence of the dev split of fold 0's train part (benchmarks/distill_ga
 whole documents) that the JSON view gave a pair, and for each effect span in it: the candidates are
 the span itself and the span one word longer or shorter at either edge (never onto punctuation, never
 onto its drug). Each candidate is written into the lines answer (``drug => effect`` per pair, the
-other pairs as the teacher gave them, then the end of the turn) and the teacher scores the whole
+other pairs as the teacher gave them, then its end-of-turn token) and the teacher scores the whole
 answer teacher-forced (LlamaScorer: the lines teacher's prompt for that sentence, the prefix kept in
 the KV cache). Two selection rules: the highest total log-probability, and the highest mean
 log-probability a token. Yardstick: the held-out effects-first view of the same teacher
@@ -82,7 +82,6 @@ def main() -> None:
     cfg = TeacherConfig.from_yaml(a.teacher)
     teacher = Teacher(cfg)
     scorer = LlamaScorer(cfg.model, n_ctx=2048, n_threads=cfg.n_threads)
-    end_of_turn = "<|im_end|>"
     spans, t0 = [], time.monotonic()
     for s in probe:
         messages = build_messages(s.text, teacher.pick_shots(s.text), teacher.fmt)
@@ -99,7 +98,7 @@ def main() -> None:
             for kind, b0, b1 in candidates(s.text, ade.start, ade.end, (drug.start, drug.end)):
                 answer = list(pairs)
                 answer[i] = (pairs[i][0], s.text[b0:b1])
-                toks = scorer.score(messages, "\n".join(f"{d} => {e}" for d, e in answer) + end_of_turn)
+                toks = scorer.score(messages, teacher.fmt.render(answer), end=True)
                 total = sum(t.logprob for t in toks)
                 scored.append({"kind": kind, "span": [b0, b1], "total": total, "mean": total / max(len(toks), 1),
                                "held_out": (b0, b1) in yard})
@@ -110,13 +109,13 @@ def main() -> None:
     seconds = time.monotonic() - t0
     scorer.close()
 
-    def agree(rule: str) -> int:
-        return sum(next(c for c in sp["candidates"] if c["kind"] == (sp[rule] if rule != "teacher" else "teacher"))
-                   ["held_out"] for sp in spans)
+    def agree(kind_of) -> int:  # spans whose chosen candidate is one of the held-out view's
+        return sum(next(c["held_out"] for c in sp["candidates"] if c["kind"] == kind_of(sp)) for sp in spans)
 
     n = len(spans)
-    rules = {"teacher's own span": agree("teacher"), "highest total log-probability": agree("by_total"),
-             "highest mean log-probability a token": agree("by_mean")}
+    rules = {"teacher's own span": agree(lambda sp: "teacher"),
+             "highest total log-probability": agree(lambda sp: sp["by_total"]),
+             "highest mean log-probability a token": agree(lambda sp: sp["by_mean"])}
     changed = {r: sum(sp[k] != "teacher" for sp in spans) for r, k in
                (("highest total log-probability", "by_total"), ("highest mean log-probability a token", "by_mean"))}
     kinds = {r: {k: sum(sp[key] == k for sp in spans) for k in ("teacher", "longer left", "longer right",

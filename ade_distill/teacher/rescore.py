@@ -55,11 +55,11 @@ class LlamaScorer:
                                            bos_token=m.token_get_text(bos) if bos != -1 else "")
         self.top_k = top_k
 
-    def _tokens(self, messages: list[dict], answer: str) -> tuple[list[int], int]:
+    def _tokens(self, messages: list[dict], answer: str, end: bool = False) -> tuple[list[int], int]:
         r = self._format(messages=messages)
         prompt = self.llm.tokenize(r.prompt.encode(), add_bos=not r.added_special, special=True)
         ans = self.llm.tokenize(answer.encode(), add_bos=False, special=False)
-        return prompt + ans, len(prompt)
+        return prompt + ans + ([self.llm.token_eos()] if end else []), len(prompt)
 
     def _eval(self, tokens: list[int]) -> None:
         llm = self.llm
@@ -74,9 +74,10 @@ class LlamaScorer:
             keep = 0
         llm.eval(tokens[keep:])
 
-    def score(self, messages: list[dict], answer: str) -> list[TokenLogprob]:
-        """The answer's tokens with their log-probabilities and top-k alternatives."""
-        tokens, n_prompt = self._tokens(messages, answer)
+    def score(self, messages: list[dict], answer: str, *, end: bool = False) -> list[TokenLogprob]:
+        """The answer's tokens with their log-probabilities and top-k alternatives (``end``: and the
+        model's end-of-turn token after it, so that stopping there is scored too)."""
+        tokens, n_prompt = self._tokens(messages, answer, end)
         self._eval(tokens)
         rows = np.asarray(self.llm.scores[n_prompt - 1:len(tokens) - 1], dtype=np.float64)
         mx = rows.max(axis=1, keepdims=True)
